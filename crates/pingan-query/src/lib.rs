@@ -1,0 +1,1 @@
+//! pingan-query (skeleton)

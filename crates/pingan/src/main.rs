@@ -1,0 +1,2 @@
+//! The `pingan` operator binary.
+fn main() {}

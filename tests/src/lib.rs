@@ -1,0 +1,1 @@
+//! Integration harness for pingan.
