@@ -1,1 +1,18 @@
-//! pingan-runtime (skeleton)
+//! Process plumbing shared by every pingan service: layered configuration, telemetry,
+//! cooperative shutdown and the operations endpoints (`/healthz`, `/readyz`, `/metrics`).
+//!
+//! It is deliberately small and knows nothing about Kafka, ClickHouse or the domain, so each
+//! service library stays `run(config, shutdown)` and the binary only dispatches.
+//!
+//! # Layout
+//! * [`config`]: defaults → TOML file → `PINGAN__SECTION__KEY` env vars, with every problem listed;
+//!   [`config::Sensitive`] for secrets; [`config::ClickHouseSettings`] shared by two services.
+//! * [`telemetry`]: `tracing` subscriber (pretty or JSON).
+//! * [`shutdown`]: SIGINT/SIGTERM → `CancellationToken`.
+//! * [`admin`]: health, readiness and Prometheus metrics routes.
+#![deny(missing_docs)]
+
+pub mod admin;
+pub mod config;
+pub mod shutdown;
+pub mod telemetry;

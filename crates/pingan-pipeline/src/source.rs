@@ -1,0 +1,329 @@
+//! The Kafka source task: consumes, cuts per-partition batches, applies backpressure and stores
+//! offsets when the runner says a batch is durable.
+//!
+//! The task owns the consumer so it can always keep polling (rebalance callbacks and
+//! `max.poll.interval.ms` depend on it); when the runner falls behind it pauses the assigned
+//! partitions instead of blocking.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::batch::{Batch, BatchId, OffsetMark, RawRecord, RecordMeta};
+use crate::client::KafkaSettings;
+use crate::metrics::StageMetrics;
+use crate::stage::ResumePosition;
+
+/// How a source consumes and cuts batches.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Stage name (metric label, client id suffix).
+    pub stage: &'static str,
+    /// Topics to consume.
+    pub topics: Vec<String>,
+    /// Consumer group.
+    pub group_id: String,
+    /// Cut a batch at this many records …
+    pub max_events: usize,
+    /// … or this many payload bytes …
+    pub max_bytes: usize,
+    /// … or when its oldest record is this old.
+    pub max_age: Duration,
+    /// Batches cut but not yet taken by the runner before partitions are paused.
+    pub max_ready: usize,
+    /// How long shutdown waits for in-flight batches to be acknowledged.
+    pub drain_timeout: Duration,
+}
+
+/// Why the source stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The consumer could not be created or subscribed.
+    #[error("kafka consumer: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+#[derive(Debug, Default)]
+struct RebalanceEvents {
+    /// Partitions whose local state (buffers, resume position) must be forgotten.
+    changed: Vec<(String, i32)>,
+}
+
+/// Consumer context: commits stored offsets synchronously before partitions are revoked, and
+/// tells the source loop which partitions changed hands.
+#[derive(Debug)]
+pub struct SourceContext {
+    events: Arc<Mutex<RebalanceEvents>>,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            // Commit what is durable before another member takes over, so it does not redo it.
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                debug!(error = %e, "commit on revoke");
+            }
+            self.note(tpl);
+            info!(partitions = tpl.count(), "partitions revoked");
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            self.note(tpl);
+            info!(partitions = tpl.count(), "partitions assigned");
+        }
+    }
+}
+
+impl SourceContext {
+    fn note(&self, tpl: &TopicPartitionList) {
+        if let Ok(mut ev) = self.events.lock() {
+            ev.changed.extend(tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())));
+        }
+    }
+}
+
+struct PartitionBuffer {
+    records: Vec<RawRecord>,
+    bytes: usize,
+    started: Instant,
+}
+
+/// A running Kafka source. Create with [`KafkaSource::new`], then [`KafkaSource::run`].
+pub struct KafkaSource {
+    consumer: StreamConsumer<SourceContext>,
+    events: Arc<Mutex<RebalanceEvents>>,
+    cfg: SourceConfig,
+    resume: Arc<dyn ResumePosition>,
+    metrics: StageMetrics,
+}
+
+impl std::fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSource").field("cfg", &self.cfg).finish()
+    }
+}
+
+type Tp = (Arc<str>, i32);
+
+impl KafkaSource {
+    /// Creates the consumer and subscribes to the configured topics.
+    pub fn new(
+        settings: &KafkaSettings,
+        cfg: SourceConfig,
+        resume: Arc<dyn ResumePosition>,
+        metrics: StageMetrics,
+    ) -> Result<KafkaSource, SourceError> {
+        let events = Arc::new(Mutex::new(RebalanceEvents::default()));
+        let ctx = SourceContext { events: events.clone() };
+        let consumer: StreamConsumer<SourceContext> =
+            settings.consumer_config(cfg.stage, &cfg.group_id).create_with_context(ctx)?;
+        let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics)?;
+        Ok(KafkaSource { consumer, events, cfg, resume, metrics })
+    }
+
+    /// Runs until `shutdown`: sends cut batches on `batches` and stores offsets received on
+    /// `acks`. On shutdown it drops unsent batches (they will be redelivered), waits up to the
+    /// drain timeout for in-flight acknowledgements, then commits synchronously.
+    pub async fn run(
+        self,
+        batches: mpsc::Sender<Batch>,
+        mut acks: mpsc::UnboundedReceiver<OffsetMark>,
+        shutdown: CancellationToken,
+    ) -> Result<(), SourceError> {
+        let stage = self.cfg.stage;
+        let mut buffers: BTreeMap<Tp, PartitionBuffer> = BTreeMap::new();
+        let mut ready: VecDeque<Batch> = VecDeque::new();
+        let mut resume_at: HashMap<Tp, i64> = HashMap::new();
+        let mut paused = false;
+        let mut tick = tokio::time::interval((self.cfg.max_age / 4).max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            self.apply_rebalance_events(&mut buffers, &mut resume_at, &mut ready, paused);
+            let want_pause = ready.len() >= self.cfg.max_ready;
+            if want_pause != paused {
+                self.set_paused(want_pause);
+                paused = want_pause;
+            }
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(mark) = acks.recv() => self.store(&mark),
+                permit = batches.reserve(), if !ready.is_empty() => {
+                    let Ok(permit) = permit else { break };
+                    if let Some(b) = ready.pop_front() {
+                        permit.send(b);
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    let aged: Vec<Tp> = buffers
+                        .iter()
+                        .filter(|(_, b)| now.duration_since(b.started) >= self.cfg.max_age)
+                        .map(|(tp, _)| tp.clone())
+                        .collect();
+                    for tp in aged {
+                        if let Some(b) = cut(&mut buffers, &tp) {
+                            ready.push_back(b);
+                        }
+                    }
+                }
+                msg = self.consumer.recv() => {
+                    let m = match msg {
+                        Ok(m) => m,
+                        Err(e) => {
+                            warn!(stage, error = %e, "kafka consumer error");
+                            continue;
+                        }
+                    };
+                    let topic: Arc<str> = Arc::from(m.topic());
+                    let tp: Tp = (topic.clone(), m.partition());
+                    let offset = m.offset();
+                    let record = RawRecord {
+                        meta: RecordMeta {
+                            topic,
+                            partition: m.partition(),
+                            offset,
+                            key: m.key().map(<[u8]>::to_vec),
+                            timestamp_ms: m.timestamp().to_millis(),
+                            headers: m
+                                .headers()
+                                .map(|h| h.iter().map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec).unwrap_or_default())).collect())
+                                .unwrap_or_default(),
+                        },
+                        payload: m.payload().map(<[u8]>::to_vec),
+                    };
+                    drop(m);
+                    let next = match resume_at.get(&tp) {
+                        Some(n) => *n,
+                        None => {
+                            let n = self.lookup_resume(&tp, &shutdown).await;
+                            resume_at.insert(tp.clone(), n);
+                            n
+                        }
+                    };
+                    if offset < next {
+                        // The sink already holds this record (offsets-in-target resume).
+                        self.metrics.discarded.with_label_values(&[stage, "already_stored"]).inc();
+                        continue;
+                    }
+                    let size = record.payload.as_ref().map_or(0, Vec::len);
+                    let buf = buffers.entry(tp.clone()).or_insert_with(|| PartitionBuffer {
+                        records: Vec::new(),
+                        bytes: 0,
+                        started: Instant::now(),
+                    });
+                    buf.records.push(record);
+                    buf.bytes += size;
+                    if buf.records.len() >= self.cfg.max_events || buf.bytes >= self.cfg.max_bytes {
+                        if let Some(b) = cut(&mut buffers, &tp) {
+                            ready.push_back(b);
+                        }
+                    }
+                }
+            }
+        }
+        drop(ready);
+        drop(batches);
+        let deadline = Instant::now() + self.cfg.drain_timeout;
+        while let Ok(Some(mark)) = tokio::time::timeout_at(deadline.into(), acks.recv()).await {
+            self.store(&mark);
+        }
+        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored yet, or the group is gone; the committed offsets stay where they were.
+            debug!(stage, error = %e, "final commit");
+        }
+        info!(stage, "source stopped");
+        Ok(())
+    }
+
+    fn apply_rebalance_events(
+        &self,
+        buffers: &mut BTreeMap<Tp, PartitionBuffer>,
+        resume_at: &mut HashMap<Tp, i64>,
+        ready: &mut VecDeque<Batch>,
+        paused: bool,
+    ) {
+        let changed = match self.events.lock() {
+            Ok(mut ev) if !ev.changed.is_empty() => std::mem::take(&mut ev.changed),
+            _ => return,
+        };
+        for (topic, partition) in changed {
+            // Forget everything local about a partition that changed hands: its resume position
+            // must be re-read (another member may have moved it) and unsent records will be
+            // redelivered to whoever owns it now.
+            buffers.retain(|(t, p), _| !(&**t == topic.as_str() && *p == partition));
+            resume_at.retain(|(t, p), _| !(&**t == topic.as_str() && *p == partition));
+            ready.retain(|b| !(&*b.id.topic == topic.as_str() && b.id.partition == partition));
+        }
+        if paused {
+            self.set_paused(true);
+        }
+    }
+
+    fn set_paused(&self, pause: bool) {
+        let Ok(assignment) = self.consumer.assignment() else { return };
+        let r = if pause { self.consumer.pause(&assignment) } else { self.consumer.resume(&assignment) };
+        if let Err(e) = r {
+            debug!(stage = self.cfg.stage, pause, error = %e, "pause/resume");
+        }
+    }
+
+    async fn lookup_resume(&self, tp: &Tp, shutdown: &CancellationToken) -> i64 {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.resume.resume_from(&tp.0, tp.1).await {
+                Ok(Some(n)) => {
+                    info!(stage = self.cfg.stage, topic = %tp.0, partition = tp.1, next = n, "resuming from the sink's position");
+                    return n;
+                }
+                Ok(None) => return i64::MIN,
+                Err(e) => {
+                    warn!(stage = self.cfg.stage, topic = %tp.0, partition = tp.1, error = %e, "cannot read the sink's position, retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return i64::MAX,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    fn store(&self, mark: &OffsetMark) {
+        let mut tpl = TopicPartitionList::new();
+        if let Err(e) = tpl.add_partition_offset(&mark.topic, mark.partition, Offset::Offset(mark.next_offset())) {
+            warn!(error = %e, "cannot build offset list");
+            return;
+        }
+        match self.consumer.store_offsets(&tpl) {
+            Ok(()) => {
+                self.metrics
+                    .stored_offset
+                    .with_label_values(&[self.cfg.stage, &mark.topic, &mark.partition.to_string()])
+                    .set(mark.next_offset());
+            }
+            // The partition was revoked meanwhile: its new owner redelivers, and sinks are
+            // idempotent, so this is expected during rebalances.
+            Err(e) => debug!(topic = %mark.topic, partition = mark.partition, error = %e, "offset not stored"),
+        }
+    }
+}
+
+fn cut(buffers: &mut BTreeMap<Tp, PartitionBuffer>, tp: &Tp) -> Option<Batch> {
+    let buf = buffers.remove(tp)?;
+    let first = buf.records.first()?.meta.offset;
+    let last = buf.records.last()?.meta.offset;
+    Some(Batch { id: BatchId { topic: tp.0.clone(), partition: tp.1, first, last }, records: buf.records })
+}

@@ -1,0 +1,127 @@
+//! The stage traits: a pure [`Transform`] and an idempotent [`Sink`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::de::DeserializeOwned;
+
+use crate::batch::{BatchId, RecordMeta};
+
+/// What the runner does with a failed sink write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Transient: back off and write the same batch again.
+    Retry,
+    /// The target rejected the data itself: move the batch to the dead-letter topic.
+    DeadLetter,
+    /// Stop the stage; nothing past the last stored offset was acknowledged, so a restart
+    /// redelivers.
+    Fatal,
+}
+
+/// An error a stage can classify. The default disposition is `Fatal` so a new error type never
+/// causes an accidental retry loop.
+pub trait StageError: std::error::Error + Send + Sync + 'static {
+    /// What the runner should do.
+    fn disposition(&self) -> Disposition {
+        Disposition::Fatal
+    }
+    /// Bounded, stable code used as a metric label and in dead letters.
+    fn code(&self) -> &'static str;
+}
+
+/// A record-level failure: the record goes to the dead-letter topic and the stream continues.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RecordError {
+    /// Stable reason code, e.g. `invalid_json`.
+    pub code: &'static str,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// A decoded input record.
+#[derive(Debug, Clone)]
+pub struct Inbound<T> {
+    /// Where it came from.
+    pub meta: RecordMeta,
+    /// The decoded payload.
+    pub value: T,
+}
+
+/// An output record; keeps the source metadata so sinks can store Kafka positions.
+#[derive(Debug, Clone)]
+pub struct Outbound<T> {
+    /// The input record's metadata.
+    pub source: RecordMeta,
+    /// Output key (for Kafka sinks).
+    pub key: Option<Vec<u8>>,
+    /// Output value.
+    pub value: T,
+}
+
+/// The result of transforming one record.
+#[derive(Debug, Clone)]
+pub enum Outcome<T> {
+    /// Pass this on to the sink.
+    Emit(Outbound<T>),
+    /// Deliberately dropped (counted with the reason).
+    Discard {
+        /// Bounded reason label.
+        reason: &'static str,
+    },
+}
+
+/// A pure, deterministic per-record function: no I/O, no wall clock. The same input always gives
+/// the same output, which is what makes at-least-once delivery safe downstream.
+pub trait Transform: Send + 'static {
+    /// Input payload type (decoded from JSON).
+    type In: DeserializeOwned + Send;
+    /// Output type.
+    type Out: Send + Sync;
+    /// Transforms one record.
+    fn transform(&mut self, input: Inbound<Self::In>) -> Result<Outcome<Self::Out>, RecordError>;
+}
+
+/// What happened to the offsets of a written batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ack {
+    /// The batch is durable; the source should store its offsets.
+    StoreOffsets,
+    /// The sink committed the offsets itself (transactional sinks).
+    CommittedBySink,
+}
+
+/// A durable, idempotent writer of batches.
+pub trait Sink: Send + 'static {
+    /// Item type.
+    type Item: Send + Sync;
+    /// Error type.
+    type Error: StageError;
+    /// Writes a batch. Durable when `Ok`. Must be idempotent for the same [`BatchId`].
+    fn write(
+        &mut self,
+        id: &BatchId,
+        items: &[Outbound<Self::Item>],
+    ) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
+}
+
+/// A boxed future, for the object-safe [`ResumePosition`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a sink that stores its own Kafka position wants a partition to resume.
+pub trait ResumePosition: Send + Sync + 'static {
+    /// The next offset to process for `topic`/`partition`, or `None` to use Kafka's committed
+    /// offset. Records below the returned offset are skipped by the source.
+    fn resume_from<'a>(&'a self, topic: &'a str, partition: i32) -> BoxFuture<'a, Result<Option<i64>, String>>;
+}
+
+/// The default: trust Kafka's committed offsets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommittedOffsets;
+
+impl ResumePosition for CommittedOffsets {
+    fn resume_from<'a>(&'a self, _topic: &'a str, _partition: i32) -> BoxFuture<'a, Result<Option<i64>, String>> {
+        Box::pin(async { Ok(None) })
+    }
+}
