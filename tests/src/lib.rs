@@ -1,1 +1,122 @@
-//! Integration harness for pingan.
+//! Integration harness for pingan: the real-infrastructure tier of the test pyramid.
+//!
+//! Tests in `tests/tests/integration.rs` run only with `--features integration` and talk to a
+//! real Kafka broker and a real ClickHouse server started by `make up`. When either is missing
+//! they **fail** with a hint, never skip: a green run must mean the infrastructure was exercised.
+//!
+//! # Layout
+//! * [`TestEnv`]: where the services are (`PINGAN_TEST_KAFKA`, `PINGAN_TEST_CLICKHOUSE_URL`).
+//! * [`unique`]: per-test names for topics, groups and databases.
+//! * [`wait_until`]: poll a condition instead of sleeping.
+//! * [`services`]: kill and restart the local services through `deploy/local/*.sh`.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use std::future::Future;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+
+/// Where the test infrastructure is.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    /// Kafka bootstrap servers.
+    pub kafka: String,
+    /// ClickHouse HTTP URL.
+    pub clickhouse_url: String,
+}
+
+fn reachable(hostport: &str) -> bool {
+    hostport
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok())
+}
+
+impl TestEnv {
+    /// Reads the environment and probes both services; panics with a hint when one is missing.
+    pub fn from_env() -> TestEnv {
+        let kafka = std::env::var("PINGAN_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into());
+        let clickhouse_url = std::env::var("PINGAN_TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into());
+        let first = kafka.split(',').next().unwrap_or_default().to_owned();
+        assert!(reachable(&first), "Kafka is not reachable at {kafka}: run `make up` (or set PINGAN_TEST_KAFKA)");
+        let ch_hostport = clickhouse_url.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/').to_owned();
+        assert!(
+            reachable(&ch_hostport),
+            "ClickHouse is not reachable at {clickhouse_url}: run `make up` (or set PINGAN_TEST_CLICKHOUSE_URL)"
+        );
+        TestEnv { kafka, clickhouse_url }
+    }
+
+    /// Kafka settings pointing at the test broker.
+    pub fn kafka_settings(&self) -> pingan_pipeline::client::KafkaSettings {
+        pingan_pipeline::client::KafkaSettings { bootstrap_servers: self.kafka.clone(), ..Default::default() }
+    }
+
+    /// A ClickHouse client (validation off: the local server is 18.16).
+    pub fn clickhouse(&self) -> clickhouse::Client {
+        clickhouse::Client::default().with_url(&self.clickhouse_url).with_validation(false)
+    }
+
+    /// Creates a topic with `partitions` partitions (replication 1) and waits until it exists.
+    pub async fn create_topic(&self, name: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &self.kafka).create().expect("admin client");
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let res = admin.create_topics([&topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await.expect("create topic");
+        for r in res {
+            if let Err((t, e)) = r {
+                assert_eq!(e, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists, "cannot create topic {t}: {e}");
+            }
+        }
+    }
+}
+
+/// `prefix` plus a random suffix, safe as a topic, group or database name.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap_or("x"))
+}
+
+/// Polls `probe` every 100 ms until it returns `true`; panics with `what` after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if probe().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Kill and restart the local services through the project's scripts (fault tests).
+pub mod services {
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    fn script(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("deploy/local").join(name)
+    }
+
+    fn run(name: &str, arg: &str) {
+        let status = Command::new("bash").arg(script(name)).arg(arg).status().expect("run services script");
+        assert!(status.success(), "deploy/local/{name} {arg} failed");
+    }
+
+    /// `kill -9` a local service (`kafka` or `clickhouse`) by its pid file.
+    pub fn kill(service: &str) {
+        run("kill.sh", service);
+    }
+
+    /// Starts a local service again (data intact) and waits until it answers.
+    pub fn start(service: &str) {
+        run("up.sh", service);
+    }
+}

@@ -1,2 +1,11 @@
-//! The `pingan` operator binary.
-fn main() {}
+//! `pingan`: one operator binary, a subcommand per service. It parses flags, loads the
+//! configuration, starts telemetry and calls the service library's `run`; nothing else.
+
+mod cli;
+mod config;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}

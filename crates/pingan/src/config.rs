@@ -1,0 +1,123 @@
+//! The whole configuration of the `pingan` binary: one TOML file, one section per concern, every
+//! key overridable by `PINGAN__SECTION__KEY`.
+
+use serde::{Deserialize, Serialize};
+
+use pingan_pipeline::client::KafkaSettings;
+use pingan_runtime::config::ClickHouseSettings;
+use pingan_runtime::telemetry::LogFormat;
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct LogSettings {
+    /// `pretty` for people, `json` for log collectors.
+    pub(crate) format: LogFormat,
+    /// Default filter when `RUST_LOG` is not set.
+    pub(crate) filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { format: LogFormat::Pretty, filter: "info,rdkafka=warn,librdkafka=warn".into() }
+    }
+}
+
+/// Listen address of the query API and dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ServeSettings {
+    /// `host:port` of `pingan serve`.
+    pub(crate) listen: String,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings { listen: "127.0.0.1:8090".into() }
+    }
+}
+
+/// Listen address of the ingest API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct IngestSettings {
+    /// `host:port` of `pingan ingest`.
+    pub(crate) listen: String,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+/// Everything `pingan` reads from its configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct PinganConfig {
+    /// Logging.
+    pub(crate) log: LogSettings,
+    /// Kafka connection.
+    pub(crate) kafka: KafkaSettings,
+    /// ClickHouse connection.
+    pub(crate) clickhouse: ClickHouseSettings,
+    /// Ingest service.
+    pub(crate) ingest: IngestSettings,
+    /// Query API and dashboard.
+    pub(crate) serve: ServeSettings,
+}
+
+impl PinganConfig {
+    /// Every problem with the loaded configuration.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        self.kafka.validate(&mut errors);
+        self.clickhouse.validate(&mut errors);
+        for (key, addr) in [("ingest.listen", &self.ingest.listen), ("serve.listen", &self.serve.listen)] {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                errors.push(format!("{key} {addr:?} is not a host:port address such as 127.0.0.1:8080"));
+            }
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = PinganConfig::default();
+        assert_eq!(c.kafka.bootstrap_servers, "127.0.0.1:9092");
+        assert_eq!(c.clickhouse.url, "http://127.0.0.1:8123");
+        assert_eq!(c.clickhouse.database, "pingan");
+        assert_eq!(c.ingest.listen, "127.0.0.1:8080");
+        assert_eq!(c.serve.listen, "127.0.0.1:8090");
+        assert!(c.problems().is_empty());
+    }
+
+    #[test]
+    fn contract_env_vars_work() {
+        let env: Vec<(String, String)> = [
+            ("PINGAN__KAFKA__BOOTSTRAP_SERVERS", "k:1"),
+            ("PINGAN__CLICKHOUSE__URL", "http://c:2"),
+            ("PINGAN__CLICKHOUSE__DATABASE", "x"),
+            ("PINGAN__INGEST__LISTEN", "0.0.0.0:1"),
+            ("PINGAN__SERVE__LISTEN", "0.0.0.0:2"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let c: PinganConfig = pingan_runtime::config::load(None, &env).unwrap();
+        assert_eq!((c.kafka.bootstrap_servers.as_str(), c.clickhouse.url.as_str()), ("k:1", "http://c:2"));
+        assert_eq!((c.ingest.listen.as_str(), c.serve.listen.as_str(), c.clickhouse.database.as_str()), ("0.0.0.0:1", "0.0.0.0:2", "x"));
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/pingan.example.toml");
+        let c: PinganConfig = pingan_runtime::config::load(Some(std::path::Path::new(path)), &[]).unwrap();
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+    }
+}

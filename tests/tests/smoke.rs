@@ -1,0 +1,224 @@
+//! Smoke tests: the real servers work with the chosen clients and the pipeline's plumbing.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clickhouse::Row;
+use pingan_pipeline::batch::BatchId;
+use pingan_pipeline::metrics::StageMetrics;
+use pingan_pipeline::producer::{OutRecord, Publisher};
+use pingan_pipeline::runner::{self, RetryPolicy, Stage};
+use pingan_pipeline::source::{KafkaSource, SourceConfig};
+use pingan_pipeline::stage::{Ack, CommittedOffsets, Disposition, Inbound, Outbound, Outcome, RecordError, Sink, StageError, Transform};
+use pingan_tests::{TestEnv, unique, wait_until};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Ping {
+    n: u32,
+}
+
+struct Identity;
+impl Transform for Identity {
+    type In = Ping;
+    type Out = u32;
+    fn transform(&mut self, input: Inbound<Ping>) -> Result<Outcome<u32>, RecordError> {
+        Ok(Outcome::Emit(Outbound { source: input.meta, key: None, value: input.value.n }))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("injected failure")]
+struct Injected;
+impl StageError for Injected {
+    fn disposition(&self) -> Disposition {
+        Disposition::Retry
+    }
+    fn code(&self) -> &'static str {
+        "injected"
+    }
+}
+
+/// Collects items; fails the first `fail_first` writes to prove offsets wait for durability.
+#[derive(Clone, Default)]
+struct Collect {
+    items: Arc<Mutex<Vec<u32>>>,
+    batches: Arc<Mutex<Vec<BatchId>>>,
+    fail_first: Arc<Mutex<u32>>,
+}
+
+impl Sink for Collect {
+    type Item = u32;
+    type Error = Injected;
+    async fn write(&mut self, id: &BatchId, items: &[Outbound<u32>]) -> Result<Ack, Injected> {
+        {
+            let mut f = self.fail_first.lock().unwrap();
+            if *f > 0 {
+                *f -= 1;
+                return Err(Injected);
+            }
+        }
+        self.items.lock().unwrap().extend(items.iter().map(|o| o.value));
+        self.batches.lock().unwrap().push(id.clone());
+        Ok(Ack::StoreOffsets)
+    }
+}
+
+fn committed(env: &TestEnv, group: &str, topic: &str, partitions: i32) -> i64 {
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &env.kafka)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    got.elements().iter().map(|e| if let Offset::Offset(o) = e.offset() { o } else { 0 }).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_round_trip_with_idempotent_producer_and_offsets_stored_after_the_sink() {
+    let env = TestEnv::from_env();
+    let topic = unique("pingan_t_smoke");
+    let group = unique("pingan_t_group");
+    env.create_topic(&topic, 3).await;
+
+    let publisher = Publisher::new(&env.kafka_settings(), "test", Duration::from_secs(30)).unwrap();
+    let payloads: Vec<(String, Vec<u8>)> =
+        (0..300u32).map(|n| (format!("k{n}"), serde_json::to_vec(&Ping { n }).unwrap())).collect();
+    publisher
+        .publish(payloads.iter().map(|(k, p)| OutRecord { topic: &topic, key: Some(k.as_bytes()), payload: p, headers: &[] }))
+        .await
+        .unwrap();
+    publisher.flush(Duration::from_secs(5)).unwrap();
+
+    let registry = prometheus::Registry::new();
+    let metrics = StageMetrics::register(&registry).unwrap();
+    let sink = Collect::default();
+    *sink.fail_first.lock().unwrap() = 2;
+    let source = KafkaSource::new(
+        &env.kafka_settings(),
+        SourceConfig {
+            stage: "smoke",
+            topics: vec![topic.clone()],
+            group_id: group.clone(),
+            max_events: 50,
+            max_bytes: 1 << 20,
+            max_age: Duration::from_millis(200),
+            max_ready: 4,
+            drain_timeout: Duration::from_secs(5),
+        },
+        Arc::new(CommittedOffsets),
+        metrics.clone(),
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let (btx, brx) = mpsc::channel(2);
+    let (atx, arx) = mpsc::unbounded_channel();
+    let src = tokio::spawn(source.run(btx, arx, shutdown.clone()));
+    let stage = Stage {
+        name: "smoke",
+        transform: Identity,
+        sink: sink.clone(),
+        dead_letters: None,
+        metrics,
+        retry: RetryPolicy { initial: Duration::from_millis(10), max: Duration::from_millis(50), max_elapsed: Duration::from_secs(30) },
+    };
+    let run = tokio::spawn(runner::run(stage, brx, atx, shutdown.clone()));
+
+    let items = sink.items.clone();
+    wait_until("all 300 records reach the sink", Duration::from_secs(60), || {
+        let n = items.lock().unwrap().len();
+        async move { n >= 300 }
+    })
+    .await;
+    // Offsets are committed by auto-commit (1 s) of the stored offsets.
+    wait_until("committed offsets cover all 300 records", Duration::from_secs(30), || {
+        let c = committed(&env, &group, &topic, 3);
+        async move { c == 300 }
+    })
+    .await;
+    shutdown.cancel();
+    src.await.unwrap().unwrap();
+    run.await.unwrap().unwrap();
+
+    let got: BTreeSet<u32> = sink.items.lock().unwrap().iter().copied().collect();
+    assert_eq!(got, (0..300).collect::<BTreeSet<_>>(), "every produced record arrives");
+    assert_eq!(sink.items.lock().unwrap().len(), 300, "the failed writes were retried, not duplicated");
+    for b in sink.batches.lock().unwrap().iter() {
+        assert!(b.last >= b.first && b.partition < 3, "batch {b} is one partition's range");
+    }
+    let retries = registry.gather().iter().find(|f| f.name() == "pingan_stage_sink_retries_total").map(|f| f.get_metric().len());
+    assert_eq!(retries, Some(1), "retries are counted");
+}
+
+#[derive(Debug, Row, Serialize, Deserialize, PartialEq, Clone)]
+struct ProbeRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    event_id: uuid::Uuid,
+    event_time: u32,
+    day: u16,
+    source: String,
+    town_code: Option<String>,
+    tags: Vec<String>,
+    score: f32,
+    kafka_partition: u16,
+    kafka_offset: u64,
+}
+
+#[tokio::test]
+async fn clickhouse_insert_and_select_with_the_project_column_types() {
+    let env = TestEnv::from_env();
+    let db = unique("pingan_t");
+    let client = env.clickhouse();
+    client.query(&format!("CREATE DATABASE {db}")).execute().await.unwrap();
+    client
+        .query(&format!(
+            "CREATE TABLE {db}.probe (event_id UUID, event_time DateTime('Asia/Shanghai'), day Date, source String, \
+             town_code Nullable(String), tags Array(String), score Float32, kafka_partition UInt16, kafka_offset UInt64) \
+             ENGINE = MergeTree PARTITION BY toYYYYMM(day) ORDER BY (event_time, event_id)"
+        ))
+        .execute()
+        .await
+        .unwrap();
+    let rows: Vec<ProbeRow> = (0..100u64)
+        .map(|i| ProbeRow {
+            event_id: uuid::Uuid::now_v7(),
+            event_time: 1_577_800_000 + i as u32,
+            day: 18_262,
+            source: if i % 2 == 0 { "call".into() } else { "qr".into() },
+            town_code: if i % 3 == 0 { None } else { Some("310112102".into()) },
+            tags: vec!["night".into(), "七宝".into()],
+            score: 0.5,
+            kafka_partition: 1,
+            kafka_offset: i,
+        })
+        .collect();
+    let mut insert = client.clone().with_database(&db).insert::<ProbeRow>("probe").await.unwrap();
+    for r in &rows {
+        insert.write(r).await.unwrap();
+    }
+    insert.end().await.unwrap();
+
+    let back: Vec<ProbeRow> = client
+        .query(&format!("SELECT ?fields FROM {db}.probe ORDER BY kafka_offset"))
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(back, rows);
+    let (n, nulls, hour): (u64, u64, u8) = client
+        .query(&format!("SELECT count(), countIf(isNull(town_code)), toHour(min(event_time)) FROM {db}.probe WHERE source IN ('call','qr')"))
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!((n, nulls), (100, 34));
+    assert_eq!(hour, 21, "1577800000 is 2019-12-31 21:46:40 in Asia/Shanghai");
+    client.query(&format!("DROP DATABASE {db}")).execute().await.unwrap();
+}
