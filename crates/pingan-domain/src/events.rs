@@ -505,18 +505,18 @@ impl CallInput {
         let received_at = parse_time(&mut c, "received_at", now);
         let description = c.string("description", true, 1, limits::MAX_CALL_DESCRIPTION);
         let caller_phone = c.string("caller_phone", false, 1, 32);
-        if let Some(p) = &caller_phone {
-            if let Err(e) = crate::pii::normalize_phone(p) {
-                c.err("caller_phone", "bad_phone", e.to_string());
-            }
+        if let Some(p) = &caller_phone
+            && let Err(e) = crate::pii::normalize_phone(p)
+        {
+            c.err("caller_phone", "bad_phone", e.to_string());
         }
         let address = c.string("address", false, 1, limits::MAX_ADDRESS);
         let location = c.point("location");
         let town_code = c.string("town_code", false, 9, 9);
-        if let Some(t) = &town_code {
-            if !t.bytes().all(|b| b.is_ascii_digit()) {
-                c.err("town_code", "bad_code", "must be 9 ASCII digits, e.g. 310112102");
-            }
+        if let Some(t) = &town_code
+            && !t.bytes().all(|b| b.is_ascii_digit())
+        {
+            c.err("town_code", "bad_code", "must be 9 ASCII digits, e.g. 310112102");
         }
         let station_code = c.string("station_code", false, 1, limits::MAX_SHORT_TEXT);
         let operator_category = c.string("operator_category", false, 1, limits::MAX_SHORT_TEXT);
@@ -575,15 +575,15 @@ impl CallInput {
         let mut seen = std::collections::HashMap::new();
         for (i, v) in items.into_iter().enumerate() {
             if let Some(call) = CallInput::validate(v, i, now, &mut errors) {
-                if let Some(id) = call.event_id {
-                    if let Some(first) = seen.insert(id, i) {
-                        errors.push(FieldError {
-                            index: i,
-                            field: "event_id".into(),
-                            reason: format!("duplicates the event_id of item {first}"),
-                            code: "duplicate_event_id",
-                        });
-                    }
+                if let Some(id) = call.event_id
+                    && let Some(first) = seen.insert(id, i)
+                {
+                    errors.push(FieldError {
+                        index: i,
+                        field: "event_id".into(),
+                        reason: format!("duplicates the event_id of item {first}"),
+                        code: "duplicate_event_id",
+                    });
                 }
                 out.push(call);
             }
@@ -616,10 +616,10 @@ impl QrScanInput {
         };
         let description = c.string("description", true, 1, limits::MAX_QR_DESCRIPTION);
         let contact_phone = c.string("contact_phone", false, 1, 32);
-        if let Some(p) = &contact_phone {
-            if let Err(e) = crate::pii::normalize_phone(p) {
-                c.err("contact_phone", "bad_phone", e.to_string());
-            }
+        if let Some(p) = &contact_phone
+            && let Err(e) = crate::pii::normalize_phone(p)
+        {
+            c.err("contact_phone", "bad_phone", e.to_string());
         }
         let event_id = c.uuid("event_id");
         let device_location = c.point("device_location");

@@ -21,7 +21,7 @@ pub fn to_shanghai<Tz: TimeZone>(t: &DateTime<Tz>) -> DateTime<FixedOffset> {
 /// The night window of the Safety Index night map: 21:00–02:59 local time.
 pub fn is_night<Tz: TimeZone>(t: &DateTime<Tz>) -> bool {
     let h = to_shanghai(t).hour();
-    h >= 21 || h < 3
+    !(3..21).contains(&h)
 }
 
 /// The morning peak: 07:00–08:59 local time on weekdays.

@@ -226,10 +226,10 @@ impl KafkaSource {
                     });
                     buf.records.push(record);
                     buf.bytes += size;
-                    if buf.records.len() >= self.cfg.max_events || buf.bytes >= self.cfg.max_bytes {
-                        if let Some(b) = cut(&mut buffers, &tp) {
-                            ready.push_back(b);
-                        }
+                    if (buf.records.len() >= self.cfg.max_events || buf.bytes >= self.cfg.max_bytes)
+                        && let Some(b) = cut(&mut buffers, &tp)
+                    {
+                        ready.push_back(b);
                     }
                 }
             }

@@ -17,10 +17,13 @@ use tokio_util::sync::CancellationToken;
 /// A readiness probe: `Ok` when the dependency answers, `Err(reason)` otherwise.
 pub type ReadyFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
+/// A probe function.
+pub type Probe = Arc<dyn Fn() -> ReadyFuture + Send + Sync>;
+
 /// Named readiness probes, all of which must pass.
 #[derive(Clone, Default)]
 pub struct Readiness {
-    probes: Vec<(&'static str, Arc<dyn Fn() -> ReadyFuture + Send + Sync>)>,
+    probes: Vec<(&'static str, Probe)>,
 }
 
 impl std::fmt::Debug for Readiness {

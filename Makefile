@@ -1,0 +1,55 @@
+# pingan — run `make help` for the list of targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= auto
+
+-include deploy/local/services.mk
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "; printf "pingan targets:\n"} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the pingan binary (debug profile, dependencies optimised)
+	$(CARGO) build --locked -p pingan
+
+.PHONY: fmt
+fmt: ## Format all Rust code
+	$(CARGO) fmt --all
+
+.PHONY: fmt-check
+fmt-check: ## Check formatting
+	$(CARGO) fmt --all --check
+
+.PHONY: clippy
+clippy: ## Clippy on every crate and target, warnings are errors
+	$(CARGO) clippy --locked --workspace --all-targets --features pingan-tests/integration -- -D warnings
+
+.PHONY: lint
+lint: fmt-check clippy ## fmt check + clippy -D warnings
+
+.PHONY: test-unit
+test-unit: ## Unit and in-process component tests (no infrastructure)
+	$(CARGO) test --locked --workspace
+
+.PHONY: test-integration
+test-integration: up ## Integration tests against the real Kafka and ClickHouse of `make up`
+	$(CARGO) test --locked -p pingan-tests --features integration -- --test-threads=2
+
+.PHONY: test
+test: ## The full test suite: starts local services, runs unit + component + integration tests
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-integration
+
+.PHONY: doc
+doc: ## Build the API docs, warnings are errors
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --workspace --document-private-items
+
+.PHONY: ci
+ci: lint doc test ## What CI runs: lint, docs, all tests
+
+.PHONY: demo
+demo: up build ## Start local services, build, migrate and run the live demo
+	./target/debug/pingan migrate
+	./target/debug/pingan demo
