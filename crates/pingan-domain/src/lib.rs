@@ -15,7 +15,7 @@
 //! * [`time`]: Asia/Shanghai rules (night window, morning peak, hour windows).
 #![deny(missing_docs)]
 
-// pub mod area; (pending)
+pub mod area;
 pub mod events;
 pub mod pii;
 pub mod qr;
