@@ -93,9 +93,9 @@ pub(crate) fn main() -> ExitCode {
     match cli.command {
         Command::Ingest => not_yet("ingest", 3),
         Command::Classify { stdin: _ } => not_yet("classify", 4),
-        Command::Aggregate => not_yet("aggregate", 5),
+        Command::Aggregate => crate::commands::aggregate(&config),
         Command::Serve => not_yet("serve", 6),
-        Command::Migrate => not_yet("migrate", 5),
+        Command::Migrate => crate::commands::migrate(&config),
         Command::Simulate => not_yet("simulate", 8),
         Command::Demo => not_yet("demo", 8),
         Command::Qr { command: QrCommand::Sign { plate_id: _ } } => not_yet("qr sign", 3),

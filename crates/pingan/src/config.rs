@@ -65,6 +65,8 @@ pub(crate) struct PinganConfig {
     pub(crate) ingest: IngestSettings,
     /// Query API and dashboard.
     pub(crate) serve: ServeSettings,
+    /// Aggregator service.
+    pub(crate) aggregator: pingan_aggregator::AggregatorConfig,
 }
 
 impl PinganConfig {
@@ -73,6 +75,7 @@ impl PinganConfig {
         let mut errors = Vec::new();
         self.kafka.validate(&mut errors);
         self.clickhouse.validate(&mut errors);
+        self.aggregator.validate(&mut errors);
         for (key, addr) in [("ingest.listen", &self.ingest.listen), ("serve.listen", &self.serve.listen)] {
             if addr.parse::<std::net::SocketAddr>().is_err() {
                 errors.push(format!("{key} {addr:?} is not a host:port address such as 127.0.0.1:8080"));

@@ -2,6 +2,7 @@
 //! configuration, starts telemetry and calls the service library's `run`; nothing else.
 
 mod cli;
+mod commands;
 mod config;
 
 use std::process::ExitCode;

@@ -1,0 +1,70 @@
+//! `[aggregator]` configuration.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Aggregator settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AggregatorConfig {
+    /// Topic of enriched events.
+    pub topic: String,
+    /// Consumer group.
+    pub group_id: String,
+    /// Cut a batch at this many events (per Kafka partition).
+    pub batch_max_events: usize,
+    /// … or this many payload bytes.
+    pub batch_max_bytes: usize,
+    /// … or when its oldest event is this old (ms). Low load: events are queryable within about
+    /// this long; high load: batches fill by size first, keeping inserts near ClickHouse's
+    /// one-per-second guidance.
+    pub batch_max_age_ms: u64,
+    /// Give up (exit 1) after retrying one batch for this long (s).
+    pub retry_max_elapsed_s: u64,
+    /// Timeout of one INSERT (ms); an expired insert is resolved by checking ClickHouse.
+    pub insert_timeout_ms: u64,
+    /// `host:port` for /healthz, /readyz and /metrics; empty disables (e.g. inside `pingan demo`).
+    pub admin_listen: Option<String>,
+}
+
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        AggregatorConfig {
+            topic: "pingan.enriched.v1".into(),
+            group_id: "pingan-aggregator".into(),
+            batch_max_events: 50_000,
+            batch_max_bytes: 16 << 20,
+            batch_max_age_ms: 500,
+            retry_max_elapsed_s: 600,
+            insert_timeout_ms: 30_000,
+            admin_listen: Some("127.0.0.1:8082".into()),
+        }
+    }
+}
+
+impl AggregatorConfig {
+    /// Age limit of a batch.
+    pub fn batch_max_age(&self) -> Duration {
+        Duration::from_millis(self.batch_max_age_ms)
+    }
+    /// Retry budget of one batch.
+    pub fn retry_max_elapsed(&self) -> Duration {
+        Duration::from_secs(self.retry_max_elapsed_s)
+    }
+    /// Every problem with these settings.
+    pub fn validate(&self, errors: &mut Vec<String>) {
+        if self.topic.is_empty() {
+            errors.push("aggregator.topic is empty".into());
+        }
+        if self.batch_max_events == 0 || self.batch_max_bytes == 0 || self.batch_max_age_ms == 0 {
+            errors.push("aggregator.batch_max_events, batch_max_bytes and batch_max_age_ms must be > 0".into());
+        }
+        if let Some(a) = &self.admin_listen
+            && !a.is_empty()
+            && a.parse::<std::net::SocketAddr>().is_err()
+        {
+            errors.push(format!("aggregator.admin_listen {a:?} is not a host:port address"));
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! `pingan_aggregator_*` metrics.
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+
+/// Aggregator-specific metrics (the standard stage set comes from the pipeline runner).
+#[derive(Debug, Clone)]
+pub struct AggregatorMetrics {
+    /// `pingan_aggregator_rows_written_total`.
+    pub rows_written: IntCounter,
+    /// `pingan_aggregator_insert_seconds`.
+    pub insert_seconds: Histogram,
+    /// `pingan_aggregator_insert_outcomes_total{outcome}`: ok, failed, resolved_present, resolved_absent.
+    pub insert_outcomes: IntCounterVec,
+    /// `pingan_aggregator_batch_rows`.
+    pub batch_rows: Histogram,
+}
+
+impl AggregatorMetrics {
+    /// Creates and registers the metrics (once per registry).
+    pub fn register(registry: &Registry) -> prometheus::Result<AggregatorMetrics> {
+        let rows_written = IntCounter::new("pingan_aggregator_rows_written_total", "Rows inserted into ClickHouse.")?;
+        let insert_seconds = Histogram::with_opts(
+            HistogramOpts::new("pingan_aggregator_insert_seconds", "Latency of one INSERT.")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+        )?;
+        let insert_outcomes =
+            IntCounterVec::new(Opts::new("pingan_aggregator_insert_outcomes_total", "INSERT outcomes."), &["outcome"])?;
+        let batch_rows = Histogram::with_opts(
+            HistogramOpts::new("pingan_aggregator_batch_rows", "Rows per INSERT.")
+                .buckets(vec![1.0, 10.0, 100.0, 1000.0, 10000.0, 50000.0]),
+        )?;
+        registry.register(Box::new(rows_written.clone()))?;
+        registry.register(Box::new(insert_seconds.clone()))?;
+        registry.register(Box::new(insert_outcomes.clone()))?;
+        registry.register(Box::new(batch_rows.clone()))?;
+        Ok(AggregatorMetrics { rows_written, insert_seconds, insert_outcomes, batch_rows })
+    }
+}

@@ -1,0 +1,258 @@
+//! The idempotent ClickHouse sink.
+//!
+//! One batch (one Kafka partition's offset range) becomes one INSERT per ClickHouse partition
+//! (month) it touches — in practice one — with a deterministic `query_id`. After a failure whose
+//! outcome is unknown (timeout, connection reset after the body was sent) the sink waits until the
+//! server no longer runs that `query_id`, then counts the batch's offsets in `incidents`: if they
+//! are all there the insert had succeeded, otherwise the same rows are sent again. Months already
+//! written in an earlier attempt of the same batch are not sent twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use clickhouse::Client;
+use pingan_pipeline::batch::BatchId;
+use pingan_pipeline::stage::{Ack, BoxFuture, Disposition, Outbound, ResumePosition, Sink, StageError};
+use pingan_runtime::config::ClickHouseSettings;
+use tracing::{info, warn};
+
+use crate::config::AggregatorConfig;
+use crate::metrics::AggregatorMetrics;
+use crate::rows::IncidentRow;
+
+/// Builds a ClickHouse client for `settings` (RowBinary without schema validation: 18.16 lacks
+/// `RowBinaryWithNamesAndTypes`).
+pub fn client(settings: &ClickHouseSettings) -> Client {
+    let mut c = Client::default()
+        .with_url(&settings.url)
+        .with_database(&settings.database)
+        .with_user(&settings.user)
+        .with_validation(false);
+    if !settings.password.is_empty() {
+        c = c.with_password(settings.password.expose());
+    }
+    c
+}
+
+/// Why a write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// ClickHouse could not be reached or the outcome is unknown: retry the same batch.
+    #[error("insert failed: {0}")]
+    Insert(#[source] clickhouse::error::Error),
+    /// ClickHouse rejected the data itself: the batch goes to the dead-letter topic.
+    #[error("rejected by clickhouse: {0}")]
+    Rejected(String),
+}
+
+impl StageError for SinkError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            SinkError::Insert(_) => Disposition::Retry,
+            SinkError::Rejected(_) => Disposition::DeadLetter,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            SinkError::Insert(_) => "clickhouse_insert",
+            SinkError::Rejected(_) => "clickhouse_rejected",
+        }
+    }
+}
+
+fn is_data_rejection(e: &clickhouse::error::Error) -> bool {
+    match e {
+        clickhouse::error::Error::BadResponse(m) => {
+            // Parse and type errors are about the rows themselves; everything else (too many
+            // parts, memory limit, table missing during a migration …) may pass on retry.
+            ["Cannot parse", "Type mismatch", "Cannot read all data", "Code: 27,", "Code: 53,", "Code: 70,"]
+                .iter()
+                .any(|p| m.contains(p))
+        }
+        _ => false,
+    }
+}
+
+/// Where each partition resumes: the highest offset already stored, read from ClickHouse.
+#[derive(Clone)]
+pub struct ClickHousePosition {
+    client: Client,
+}
+
+impl std::fmt::Debug for ClickHousePosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClickHousePosition")
+    }
+}
+
+impl ClickHousePosition {
+    /// The next offset to process for `topic`/`partition`, or `None` when ClickHouse has none.
+    pub async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, clickhouse::error::Error> {
+        let (n, max): (u64, u64) = self
+            .client
+            .query("SELECT count(), max(kafka_offset) FROM incidents WHERE kafka_topic = ? AND kafka_partition = ?")
+            .bind(topic)
+            .bind(partition)
+            .fetch_one()
+            .await?;
+        Ok(if n == 0 { None } else { Some(max as i64 + 1) })
+    }
+}
+
+impl ResumePosition for ClickHousePosition {
+    fn resume_from<'a>(&'a self, topic: &'a str, partition: i32) -> BoxFuture<'a, Result<Option<i64>, String>> {
+        Box::pin(async move { self.next_offset(topic, partition).await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// The sink.
+pub struct ClickHouseSink {
+    client: Client,
+    metrics: AggregatorMetrics,
+    insert_timeout: Duration,
+    /// `Some(true)` when the server supports `insert_deduplication_token` (22.2+); detected lazily.
+    dedup_tokens: Option<bool>,
+    /// Months of the current batch already written, so a retry sends only the rest.
+    progress: Option<(BatchId, BTreeSet<u32>)>,
+}
+
+impl std::fmt::Debug for ClickHouseSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseSink").field("dedup_tokens", &self.dedup_tokens).finish()
+    }
+}
+
+impl ClickHouseSink {
+    /// A sink writing to `settings.database`.
+    pub async fn new(settings: &ClickHouseSettings, config: &AggregatorConfig, metrics: AggregatorMetrics) -> ClickHouseSink {
+        ClickHouseSink {
+            client: client(settings),
+            metrics,
+            insert_timeout: Duration::from_millis(config.insert_timeout_ms),
+            dedup_tokens: None,
+            progress: None,
+        }
+    }
+
+    /// The resume-position reader for the source.
+    pub fn position(&self) -> ClickHousePosition {
+        ClickHousePosition { client: self.client.clone() }
+    }
+
+    /// A client for readiness probes.
+    pub fn probe_client(&self) -> Client {
+        self.client.clone()
+    }
+
+    async fn detect_capabilities(&mut self) -> bool {
+        if let Some(v) = self.dedup_tokens {
+            return v;
+        }
+        match self.client.query("SELECT version()").fetch_one::<String>().await {
+            Ok(v) => {
+                let mut parts = v.split('.').filter_map(|p| p.parse::<u32>().ok());
+                let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+                let supported = (major, minor) >= (22, 2);
+                info!(server_version = %v, dedup_tokens = supported, "clickhouse capabilities");
+                self.dedup_tokens = Some(supported);
+                supported
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn insert(&mut self, query_id: &str, rows: &[&IncidentRow]) -> Result<(), clickhouse::error::Error> {
+        let tokens = self.detect_capabilities().await;
+        let mut insert = self
+            .client
+            .insert::<IncidentRow>("incidents")
+            .await?
+            .with_timeouts(Some(self.insert_timeout), Some(self.insert_timeout))
+            .with_setting("query_id", query_id);
+        if tokens {
+            insert = insert.with_setting("insert_deduplication_token", query_id);
+        }
+        for r in rows {
+            insert.write(*r).await?;
+        }
+        insert.end().await
+    }
+
+    /// After an ambiguous failure: wait for the query to finish on the server, then report
+    /// whether the rows of this (batch, month) are stored.
+    async fn resolve(&self, query_id: &str, id: &BatchId, month: u32, expected: usize) -> Result<bool, clickhouse::error::Error> {
+        let deadline = Instant::now() + self.insert_timeout + Duration::from_secs(5);
+        loop {
+            let running: u64 = self.client.query("SELECT count() FROM system.processes WHERE query_id = ?").bind(query_id).fetch_one().await?;
+            if running == 0 || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let stored: u64 = self
+            .client
+            .query(
+                "SELECT count() FROM incidents WHERE kafka_topic = ? AND kafka_partition = ? \
+                 AND kafka_offset >= ? AND kafka_offset <= ? AND toYYYYMM(event_time) = ?",
+            )
+            .bind(&*id.topic)
+            .bind(id.partition)
+            .bind(id.first)
+            .bind(id.last)
+            .bind(month)
+            .fetch_one()
+            .await?;
+        Ok(stored as usize >= expected)
+    }
+}
+
+impl Sink for ClickHouseSink {
+    type Item = IncidentRow;
+    type Error = SinkError;
+
+    async fn write(&mut self, id: &BatchId, items: &[Outbound<IncidentRow>]) -> Result<Ack, SinkError> {
+        let mut months: BTreeMap<u32, Vec<&IncidentRow>> = BTreeMap::new();
+        for o in items {
+            months.entry(o.value.month()).or_default().push(&o.value);
+        }
+        let mut done = match self.progress.take() {
+            Some((pid, done)) if &pid == id => done,
+            _ => BTreeSet::new(),
+        };
+        for (month, rows) in &months {
+            if done.contains(month) {
+                continue;
+            }
+            let query_id = format!("pingan-{id}-{month}");
+            let started = Instant::now();
+            match self.insert(&query_id, rows).await {
+                Ok(()) => {
+                    self.metrics.insert_outcomes.with_label_values(&["ok"]).inc();
+                }
+                Err(e) if is_data_rejection(&e) => {
+                    self.metrics.insert_outcomes.with_label_values(&["rejected"]).inc();
+                    return Err(SinkError::Rejected(e.to_string()));
+                }
+                Err(e) => {
+                    warn!(batch = %id, month, error = %e, "insert failed; checking whether it landed");
+                    match self.resolve(&query_id, id, *month, rows.len()).await {
+                        Ok(true) => {
+                            self.metrics.insert_outcomes.with_label_values(&["resolved_present"]).inc();
+                            info!(batch = %id, month, "insert had landed despite the error");
+                        }
+                        _ => {
+                            self.metrics.insert_outcomes.with_label_values(&["failed"]).inc();
+                            self.progress = Some((id.clone(), done));
+                            return Err(SinkError::Insert(e));
+                        }
+                    }
+                }
+            }
+            self.metrics.insert_seconds.observe(started.elapsed().as_secs_f64());
+            self.metrics.batch_rows.observe(rows.len() as f64);
+            self.metrics.rows_written.inc_by(rows.len() as u64);
+            done.insert(*month);
+        }
+        Ok(Ack::StoreOffsets)
+    }
+}
