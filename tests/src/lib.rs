@@ -96,6 +96,20 @@ where
     }
 }
 
+static INFRA: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Taken (shared) by every test that uses Kafka or ClickHouse, so a fault test that kills a
+/// service can wait for exclusive use.
+pub async fn infra_shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    INFRA.read().await
+}
+
+/// Taken by fault tests that kill or restart a shared service: no other infrastructure test runs
+/// meanwhile. The services must be up again before the guard is dropped.
+pub async fn infra_exclusive() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    INFRA.write().await
+}
+
 /// Kill and restart the local services through the project's scripts (fault tests).
 pub mod services {
     use std::path::PathBuf;

@@ -3,4 +3,5 @@
 #![cfg(feature = "integration")]
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, unreachable_pub)]
 
+mod aggregator;
 mod smoke;

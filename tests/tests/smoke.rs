@@ -86,6 +86,7 @@ fn committed(env: &TestEnv, group: &str, topic: &str, partitions: i32) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_round_trip_with_idempotent_producer_and_offsets_stored_after_the_sink() {
     let env = TestEnv::from_env();
+    let _infra = pingan_tests::infra_shared().await;
     let topic = unique("pingan_t_smoke");
     let group = unique("pingan_t_group");
     env.create_topic(&topic, 3).await;
@@ -176,6 +177,7 @@ struct ProbeRow {
 #[tokio::test]
 async fn clickhouse_insert_and_select_with_the_project_column_types() {
     let env = TestEnv::from_env();
+    let _infra = pingan_tests::infra_shared().await;
     let db = unique("pingan_t");
     let client = env.clickhouse();
     client.query(&format!("CREATE DATABASE {db}")).execute().await.unwrap();

@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 4, name: "0004_dimensions.sql", sql: include_str!("../../../schemas/clickhouse/0004_dimensions.sql") },
     Migration { version: 5, name: "0005_bi_views.sql", sql: include_str!("../../../schemas/clickhouse/0005_bi_views.sql") },
+    Migration { version: 6, name: "0006_insert_audit.sql", sql: include_str!("../../../schemas/clickhouse/0006_insert_audit.sql") },
 ];
 
 /// Version number under which the dimension data checksum is recorded.

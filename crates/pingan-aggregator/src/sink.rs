@@ -90,7 +90,7 @@ impl ClickHousePosition {
     pub async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, clickhouse::error::Error> {
         let (n, max): (u64, u64) = self
             .client
-            .query("SELECT count(), max(kafka_offset) FROM incidents WHERE kafka_topic = ? AND kafka_partition = ?")
+            .query("SELECT count(), max(kafka_offset) FROM insert_audit WHERE kafka_topic = ? AND kafka_partition = ?")
             .bind(topic)
             .bind(partition)
             .fetch_one()
@@ -180,7 +180,8 @@ impl ClickHouseSink {
 
     /// After an ambiguous failure: wait for the query to finish on the server, then report
     /// whether the rows of this (batch, month) are stored.
-    async fn resolve(&self, query_id: &str, id: &BatchId, month: u32, expected: usize) -> Result<bool, clickhouse::error::Error> {
+    async fn resolve(&self, query_id: &str, id: &BatchId, rows: &[&IncidentRow]) -> Result<bool, clickhouse::error::Error> {
+        let expected = rows.len();
         let deadline = Instant::now() + self.insert_timeout + Duration::from_secs(5);
         loop {
             let running: u64 = self.client.query("SELECT count() FROM system.processes WHERE query_id = ?").bind(query_id).fetch_one().await?;
@@ -189,17 +190,15 @@ impl ClickHouseSink {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        // The audit table is not folded by ReplacingMergeTree, so it counts every row of the
+        // block even when the block held two records of one event.
+        let offsets: Vec<u64> = rows.iter().map(|r| r.kafka_offset).collect();
         let stored: u64 = self
             .client
-            .query(
-                "SELECT count() FROM incidents WHERE kafka_topic = ? AND kafka_partition = ? \
-                 AND kafka_offset >= ? AND kafka_offset <= ? AND toYYYYMM(event_time) = ?",
-            )
+            .query("SELECT uniqExact(kafka_offset) FROM insert_audit WHERE kafka_topic = ? AND kafka_partition = ? AND has(?, kafka_offset)")
             .bind(&*id.topic)
             .bind(id.partition)
-            .bind(id.first)
-            .bind(id.last)
-            .bind(month)
+            .bind(&offsets)
             .fetch_one()
             .await?;
         Ok(stored as usize >= expected)
@@ -235,7 +234,7 @@ impl Sink for ClickHouseSink {
                 }
                 Err(e) => {
                     warn!(batch = %id, month, error = %e, "insert failed; checking whether it landed");
-                    match self.resolve(&query_id, id, *month, rows.len()).await {
+                    match self.resolve(&query_id, id, rows).await {
                         Ok(true) => {
                             self.metrics.insert_outcomes.with_label_values(&["resolved_present"]).inc();
                             info!(batch = %id, month, "insert had landed despite the error");

@@ -43,12 +43,16 @@ pub enum PublishError {
     /// The overall deadline passed before every report arrived.
     #[error("delivery not confirmed within {0:?}")]
     Deadline(Duration),
+    /// An item could not be serialised.
+    #[error("cannot encode record: {0}")]
+    Encode(String),
 }
 
 impl StageError for PublishError {
     fn disposition(&self) -> Disposition {
         match self {
             PublishError::Create(_) => Disposition::Fatal,
+            PublishError::Encode(_) => Disposition::DeadLetter,
             PublishError::Delivery(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)) => {
                 Disposition::DeadLetter
             }
@@ -62,6 +66,7 @@ impl StageError for PublishError {
             PublishError::Create(_) => "kafka_client",
             PublishError::Closed => "kafka_closed",
             PublishError::Deadline(_) => "kafka_timeout",
+            PublishError::Encode(_) => "encode_failed",
         }
     }
 }
@@ -138,5 +143,61 @@ impl Publisher {
         })
         .await
         .map_err(|e| e.to_string())?
+    }
+}
+
+/// A sink that produces each item as JSON to one topic and reports durability only when every
+/// delivery report succeeded (at-least-once; keep the transform deterministic so duplicates are
+/// identical and downstream dedup by key absorbs them).
+#[derive(Debug, Clone)]
+pub struct KafkaSink {
+    publisher: Publisher,
+    topic: String,
+}
+
+impl KafkaSink {
+    /// Produces to `topic` through `publisher`.
+    pub fn new(publisher: Publisher, topic: impl Into<String>) -> KafkaSink {
+        KafkaSink { publisher, topic: topic.into() }
+    }
+}
+
+impl<T: serde::Serialize + Send + Sync + 'static> crate::stage::Sink for TypedKafkaSink<T> {
+    type Item = T;
+    type Error = PublishError;
+
+    async fn write(
+        &mut self,
+        _id: &crate::batch::BatchId,
+        items: &[crate::stage::Outbound<T>],
+    ) -> Result<crate::stage::Ack, PublishError> {
+        let mut payloads = Vec::with_capacity(items.len());
+        for o in items {
+            payloads.push(serde_json::to_vec(&o.value).map_err(|e| PublishError::Encode(e.to_string()))?);
+        }
+        self.inner
+            .publisher
+            .publish(items.iter().zip(&payloads).map(|(o, p)| OutRecord {
+                topic: &self.inner.topic,
+                key: o.key.as_deref(),
+                payload: p,
+                headers: &[],
+            }))
+            .await?;
+        Ok(crate::stage::Ack::StoreOffsets)
+    }
+}
+
+/// [`KafkaSink`] for items of type `T`.
+#[derive(Debug, Clone)]
+pub struct TypedKafkaSink<T> {
+    inner: KafkaSink,
+    _item: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> TypedKafkaSink<T> {
+    /// Produces `T`s as JSON to `topic`.
+    pub fn new(publisher: Publisher, topic: impl Into<String>) -> TypedKafkaSink<T> {
+        TypedKafkaSink { inner: KafkaSink::new(publisher, topic), _item: std::marker::PhantomData }
     }
 }
