@@ -13,6 +13,7 @@
 //! * [`pii`]: phone normalisation, keyed hashing, masking, free-text redaction.
 //! * [`qr`]: signed doorplate QR codes.
 //! * [`time`]: Asia/Shanghai rules (night window, morning peak, hour windows).
+//! * [`schema`]: JSON Schemas of the wire types (`schemas/events/`).
 #![deny(missing_docs)]
 
 pub mod area;
@@ -20,5 +21,6 @@ pub mod events;
 pub mod pii;
 pub mod qr;
 pub mod routing;
+pub mod schema;
 pub mod taxonomy;
 pub mod time;
