@@ -5,6 +5,9 @@ CARGO ?= cargo
 export CARGO_TERM_COLOR ?= auto
 
 -include deploy/local/services.mk
+-include tests/browser/browser.mk
+-include web/web.mk
+-include bench/bench.mk
 
 .PHONY: help
 help: ## Show this help
@@ -35,11 +38,17 @@ test-unit: ## Unit and in-process component tests (no infrastructure)
 
 .PHONY: test-integration
 test-integration: up ## Integration tests against the real Kafka and ClickHouse of `make up`
-	$(CARGO) test --locked -p pingan-tests --features integration -- --test-threads=2
+	$(CARGO) build --locked -p pingan
+	$(CARGO) test --locked -p pingan-tests --features integration --test integration -- --test-threads=2
+
+.PHONY: test-chdb
+test-chdb: ## Schema + every query template on a current ClickHouse engine (chDB from PyPI)
+	bash tests/chdb/run.sh
 
 .PHONY: test
 test: ## The full test suite: starts local services, runs unit + component + integration tests
 	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-chdb
 	$(MAKE) --no-print-directory test-integration
 
 .PHONY: doc

@@ -28,7 +28,7 @@ FROM
                 subtype, department, priority, district_code, town_code, station_code, compound_id,
                 poi_id, lat, lon, h3, tags, keywords, classifier_version, repeat_of, description
             FROM {db}.incidents FINAL
-        )
+        ) AS i
         ANY LEFT JOIN
         (
             SELECT subtype, subtype_zh, subtype_en, category_zh, category_en
@@ -36,20 +36,20 @@ FROM
             (
                 SELECT code AS subtype, category AS category_key, name_zh AS subtype_zh, name_en AS subtype_en
                 FROM {db}.dim_subtype FINAL
-            )
+            ) AS s
             ANY LEFT JOIN
             (
                 SELECT code AS category_key, name_zh AS category_zh, name_en AS category_en
                 FROM {db}.dim_category FINAL
-            ) USING category_key
-        ) USING subtype
-    )
+            ) AS c USING category_key
+        ) AS st USING subtype
+    ) AS it
     ANY LEFT JOIN
     (
         SELECT code AS town_key, name_zh AS town_zh, name_en AS town_en FROM {db}.dim_area FINAL WHERE level = 'town'
-    ) USING town_key
-)
+    ) AS t USING town_key
+) AS itt
 ANY LEFT JOIN
 (
     SELECT code AS compound_key, name_zh AS compound_zh, name_en AS compound_en FROM {db}.dim_area FINAL WHERE level = 'compound'
-) USING compound_key;
+) AS cp USING compound_key;

@@ -134,3 +134,8 @@ pub mod services {
         run("up.sh", service);
     }
 }
+
+/// The query API's SQL templates with sample parameters (empty until the query crate exposes them).
+pub fn query_sql_templates() -> Vec<(String, String)> {
+    Vec::new()
+}

@@ -20,6 +20,24 @@ use crate::config::AggregatorConfig;
 use crate::metrics::AggregatorMetrics;
 use crate::rows::IncidentRow;
 
+/// Next offset of a partition: the highest offset in the insert audit (an index lookup).
+pub const RESUME_SQL: &str = "SELECT count(), max(kafka_offset) FROM insert_audit WHERE kafka_topic = ? AND kafka_partition = ?";
+/// Whether an INSERT with a given `query_id` is still running on the server.
+pub const RUNNING_SQL: &str = "SELECT count() FROM system.processes WHERE query_id = ?";
+/// How many of a batch's offsets are stored (the audit is never folded, unlike `incidents`).
+pub const STORED_SQL: &str =
+    "SELECT uniqExact(kafka_offset) FROM insert_audit WHERE kafka_topic = ? AND kafka_partition = ? AND has(?, kafka_offset)";
+
+/// Every SQL statement the aggregator sends at run time, with sample parameters, for the
+/// compatibility check against current ClickHouse releases (`tests/chdb`).
+pub fn sql_templates() -> Vec<(&'static str, String)> {
+    vec![
+        ("aggregator_resume", RESUME_SQL.replacen('?', "'pingan.enriched.v1'", 1).replacen('?', "3", 1)),
+        ("aggregator_running", RUNNING_SQL.replacen('?', "'pingan-x-0-1-2-201912'", 1)),
+        ("aggregator_stored", STORED_SQL.replacen('?', "'pingan.enriched.v1'", 1).replacen('?', "3", 1).replacen('?', "[1,2,3]", 1)),
+    ]
+}
+
 /// Builds a ClickHouse client for `settings` (RowBinary without schema validation: 18.16 lacks
 /// `RowBinaryWithNamesAndTypes`).
 pub fn client(settings: &ClickHouseSettings) -> Client {
@@ -90,7 +108,7 @@ impl ClickHousePosition {
     pub async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, clickhouse::error::Error> {
         let (n, max): (u64, u64) = self
             .client
-            .query("SELECT count(), max(kafka_offset) FROM insert_audit WHERE kafka_topic = ? AND kafka_partition = ?")
+            .query(RESUME_SQL)
             .bind(topic)
             .bind(partition)
             .fetch_one()
@@ -184,7 +202,7 @@ impl ClickHouseSink {
         let expected = rows.len();
         let deadline = Instant::now() + self.insert_timeout + Duration::from_secs(5);
         loop {
-            let running: u64 = self.client.query("SELECT count() FROM system.processes WHERE query_id = ?").bind(query_id).fetch_one().await?;
+            let running: u64 = self.client.query(RUNNING_SQL).bind(query_id).fetch_one().await?;
             if running == 0 || Instant::now() > deadline {
                 break;
             }
@@ -195,7 +213,7 @@ impl ClickHouseSink {
         let offsets: Vec<u64> = rows.iter().map(|r| r.kafka_offset).collect();
         let stored: u64 = self
             .client
-            .query("SELECT uniqExact(kafka_offset) FROM insert_audit WHERE kafka_topic = ? AND kafka_partition = ? AND has(?, kafka_offset)")
+            .query(STORED_SQL)
             .bind(&*id.topic)
             .bind(id.partition)
             .bind(&offsets)
