@@ -4,4 +4,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, unreachable_pub)]
 
 mod aggregator;
+mod e2e;
+mod query;
+mod ingest;
 mod smoke;

@@ -41,9 +41,14 @@ enum Command {
     /// Classifier service: raw topics → pingan.enriched.v1 (+ DLQ); or offline with --stdin.
     Classify {
         /// Offline mode: read calls/QR reports as JSON lines on stdin, write enriched JSON lines
-        /// on stdout. No Kafka, no network.
+        /// on stdout. No Kafka, no network. Example:
+        /// echo '{"description":"有人冒充公检法让我转账"}' | pingan classify --stdin
         #[arg(long)]
         stdin: bool,
+        /// Evaluate the text classifier on a labelled JSON-lines file (see
+        /// schemas/classifier/README.md) and print accuracy per category and subtype.
+        #[arg(long, value_name = "FILE", conflicts_with = "stdin")]
+        eval: Option<PathBuf>,
     },
     /// Aggregator service: pingan.enriched.v1 → ClickHouse, live rollups, spike detection.
     Aggregate,
@@ -51,10 +56,10 @@ enum Command {
     Serve,
     /// Create or update the ClickHouse database and tables (idempotent).
     Migrate,
-    /// Realistic synthetic traffic for Minhang (seeded).
-    Simulate,
+    /// Realistic synthetic traffic for Minhang (seeded): to the ingest API, to Kafka, or stdout.
+    Simulate(crate::demo::SimulateArgs),
     /// Everything in one process plus the simulator; prints the dashboard URL.
-    Demo,
+    Demo(crate::demo::DemoArgs),
     /// QR doorplate tools.
     Qr {
         #[command(subcommand)]
@@ -89,16 +94,18 @@ pub(crate) fn main() -> ExitCode {
         let _ = std::io::stdout().write_all(text.as_bytes());
         return ExitCode::SUCCESS;
     }
-    pingan_runtime::telemetry::init(config.log.format, &config.log.filter);
+    // Offline classification writes JSON to stdout: keep the log quiet unless asked.
+    let quiet = matches!(cli.command, Command::Classify { stdin: true, .. } | Command::Classify { eval: Some(_), .. });
+    pingan_runtime::telemetry::init(config.log.format, if quiet { "warn" } else { &config.log.filter });
     match cli.command {
-        Command::Ingest => not_yet("ingest", 3),
-        Command::Classify { stdin: _ } => not_yet("classify", 4),
+        Command::Ingest => ingest(&config),
+        Command::Classify { stdin, eval } => crate::commands::classify(&config, stdin, eval.as_deref()),
         Command::Aggregate => crate::commands::aggregate(&config),
-        Command::Serve => not_yet("serve", 6),
+        Command::Serve => serve(&config),
         Command::Migrate => crate::commands::migrate(&config),
-        Command::Simulate => not_yet("simulate", 8),
-        Command::Demo => not_yet("demo", 8),
-        Command::Qr { command: QrCommand::Sign { plate_id: _ } } => not_yet("qr sign", 3),
+        Command::Simulate(args) => crate::demo::simulate(&config, args),
+        Command::Demo(args) => crate::demo::demo(&config, args),
+        Command::Qr { command: QrCommand::Sign { plate_id } } => qr_sign(&config, &plate_id),
     }
 }
 
@@ -111,7 +118,56 @@ fn config_error(problems: &[String]) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
-fn not_yet(what: &str, issue: u32) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "pingan {what}: not implemented yet (tracked in issue #{issue})");
-    ExitCode::FAILURE
+/// `pingan ingest`: serves until SIGINT/SIGTERM, then drains and flushes.
+fn ingest(config: &PinganConfig) -> ExitCode {
+    let settings = match config.ingest_settings() {
+        Ok(s) => s,
+        Err(e) => return config_error(&e.0),
+    };
+    let kafka = config.kafka.clone();
+    crate::commands::block_on("ingest", async move {
+        let shutdown = pingan_runtime::shutdown::on_signals();
+        pingan_ingest::run(settings, &kafka, prometheus::Registry::new(), shutdown).await
+    })
+}
+
+/// `pingan qr sign <plate_id>`: prints the signed path of a doorplate in service.
+fn qr_sign(config: &PinganConfig, plate_id: &str) -> ExitCode {
+    let settings = match config.ingest_settings() {
+        Ok(s) => s,
+        Err(e) => return config_error(&e.0),
+    };
+    if pingan_domain::area::AreaIndex::builtin().doorplate(plate_id).is_none() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "pingan qr sign: unknown doorplate id {plate_id:?}: not a doorplate in service (ids look like MHQR-101-00100215)"
+        );
+        return ExitCode::FAILURE;
+    }
+    if settings.dev_qr_key {
+        let _ = writeln!(std::io::stderr(), "pingan qr sign: warning: qr.keys is not set, signing with the public development key");
+    }
+    match settings.signer.signed_path(plate_id) {
+        Some(path) => {
+            let _ = writeln!(std::io::stdout(), "{path}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            let _ = writeln!(std::io::stderr(), "pingan qr sign: qr.current names no configured key");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `pingan serve`: the query API and dashboard until SIGINT/SIGTERM.
+fn serve(config: &PinganConfig) -> ExitCode {
+    let listen = match config.serve.listen.parse() {
+        Ok(a) => a,
+        Err(_) => return config_error(&[format!("serve.listen {:?} is not a host:port address", config.serve.listen)]),
+    };
+    let settings = pingan_query::QueryConfig::new(listen, config.clickhouse.clone());
+    crate::commands::block_on("serve", async move {
+        let shutdown = pingan_runtime::shutdown::on_signals();
+        pingan_query::run(settings, shutdown).await
+    })
 }

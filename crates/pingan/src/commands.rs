@@ -67,3 +67,69 @@ pub(crate) fn aggregate(config: &PinganConfig) -> ExitCode {
             .map_err(|e| e.to_string())
     })
 }
+
+/// `pingan classify` (service), `--stdin` (offline) or `--eval FILE`.
+pub(crate) fn classify(config: &PinganConfig, stdin: bool, eval: Option<&std::path::Path>) -> ExitCode {
+    if let Some(path) = eval {
+        return classify_eval(path);
+    }
+    if stdin {
+        let mut enricher = match pingan_classifier::enrich::Enricher::builtin() {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "pingan classify: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let stdin = std::io::stdin().lock();
+        let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        return match pingan_classifier::offline::run(&mut enricher, stdin, stdout) {
+            Ok(s) => {
+                if s.errors > 0 {
+                    let _ = writeln!(std::io::stderr(), "pingan classify: {} line(s) classified, {} rejected", s.ok, s.errors);
+                }
+                ExitCode::SUCCESS
+            }
+            // A closed pipe (`| head`) is not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "pingan classify: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = config.clone();
+    block_on("classify", async move {
+        let shutdown = pingan_runtime::shutdown::on_signals();
+        let registry = Registry::new();
+        let stage = StageMetrics::register(&registry).map_err(|e| e.to_string())?;
+        pingan_classifier::run(config.classifier, &config.kafka, registry, stage, shutdown).await.map_err(|e| e.to_string())
+    })
+}
+
+fn classify_eval(path: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "pingan classify --eval: cannot read {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let classifier = match pingan_classifier::text::TextClassifier::builtin() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "pingan classify --eval: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match pingan_classifier::text::evaluate(&classifier, &text) {
+        Ok(report) => {
+            let _ = writeln!(std::io::stdout(), "{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "pingan classify --eval: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use pingan_ingest::{IngestConfig, IngestSettings, PiiConfig, QrConfig};
 use pingan_pipeline::client::KafkaSettings;
 use pingan_runtime::config::ClickHouseSettings;
 use pingan_runtime::telemetry::LogFormat;
@@ -37,20 +38,6 @@ impl Default for ServeSettings {
     }
 }
 
-/// Listen address of the ingest API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct IngestSettings {
-    /// `host:port` of `pingan ingest`.
-    pub(crate) listen: String,
-}
-
-impl Default for IngestSettings {
-    fn default() -> Self {
-        IngestSettings { listen: "127.0.0.1:8080".into() }
-    }
-}
-
 /// Everything `pingan` reads from its configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -62,11 +49,17 @@ pub(crate) struct PinganConfig {
     /// ClickHouse connection.
     pub(crate) clickhouse: ClickHouseSettings,
     /// Ingest service.
-    pub(crate) ingest: IngestSettings,
+    pub(crate) ingest: IngestConfig,
+    /// QR doorplate signing keys (ingest verifies, `pingan qr sign` signs).
+    pub(crate) qr: QrConfig,
+    /// Phone pseudonymisation key (ingest).
+    pub(crate) pii: PiiConfig,
     /// Query API and dashboard.
     pub(crate) serve: ServeSettings,
     /// Aggregator service.
     pub(crate) aggregator: pingan_aggregator::AggregatorConfig,
+    /// Classifier service.
+    pub(crate) classifier: pingan_classifier::ClassifierConfig,
 }
 
 impl PinganConfig {
@@ -76,12 +69,21 @@ impl PinganConfig {
         self.kafka.validate(&mut errors);
         self.clickhouse.validate(&mut errors);
         self.aggregator.validate(&mut errors);
-        for (key, addr) in [("ingest.listen", &self.ingest.listen), ("serve.listen", &self.serve.listen)] {
+        self.classifier.validate(&mut errors);
+        if let Err(e) = self.ingest_settings() {
+            errors.extend(e.0);
+        }
+        for (key, addr) in [("serve.listen", &self.serve.listen)] {
             if addr.parse::<std::net::SocketAddr>().is_err() {
                 errors.push(format!("{key} {addr:?} is not a host:port address such as 127.0.0.1:8080"));
             }
         }
         errors
+    }
+
+    /// The validated settings of `pingan ingest` (sections `ingest`, `qr`, `pii`, `kafka`).
+    pub(crate) fn ingest_settings(&self) -> Result<IngestSettings, pingan_ingest::config::ConfigError> {
+        IngestSettings::from_config(&self.ingest, &self.qr, &self.pii, &self.kafka)
     }
 }
 
