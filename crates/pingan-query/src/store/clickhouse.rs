@@ -1,0 +1,803 @@
+//! The ClickHouse store.
+//!
+//! SQL text is assembled only from fixed fragments chosen by enums ([`Table`], [`Dim`],
+//! [`Bucket`], [`H3Res`]); every user-supplied value (codes, times, hours, cursors, limits) is a
+//! bound `?` parameter. The SQL runs unchanged on ClickHouse 18.16 and current releases: no
+//! `toStartOfInterval`, no window functions, no tuple comparison.
+
+use std::future::Future;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clickhouse::{Client, Row};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use pingan_runtime::config::ClickHouseSettings;
+use serde::Deserialize;
+
+use super::{IncidentStore, StoreError, StoreResult};
+use crate::metrics::QueryMetrics;
+use crate::model::{
+    Alert, Bucket, CellCount, CellsSpec, CountRow, CountsResult, CountsSpec, Dim, Filter, H3Res,
+    Incident, IncidentsSpec, LiveCounts, TermCounts, TermsSpec, shanghai_time,
+};
+
+/// A table the store reads, with the SQL fragments that address it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Raw `incidents` (one row per event; duplicates folded by `uniqExact`).
+    Raw,
+    /// `counts_minute` rollup.
+    Minute,
+    /// `counts_hour` rollup.
+    Hour,
+    /// `cells_hour` rollup (H3 cells, town, category, subtype).
+    Cells,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Raw => "incidents",
+            Table::Minute => "counts_minute",
+            Table::Hour => "counts_hour",
+            Table::Cells => "cells_hour",
+        }
+    }
+
+    fn time(self) -> &'static str {
+        match self {
+            Table::Raw => "event_time",
+            Table::Minute => "minute",
+            Table::Hour | Table::Cells => "hour",
+        }
+    }
+
+    fn count(self) -> &'static str {
+        match self {
+            Table::Raw => "uniqExact(event_id)",
+            _ => "uniqExactMerge(events)",
+        }
+    }
+
+    fn granularity(self) -> i64 {
+        match self {
+            Table::Raw => 1,
+            Table::Minute => 60,
+            Table::Hour | Table::Cells => 3600,
+        }
+    }
+
+    /// The column expression of a dimension; `None` when the table lacks it.
+    fn dim(self, d: Dim) -> Option<&'static str> {
+        match self {
+            Table::Raw => Some(match d {
+                Dim::District => "ifNull(district_code, '')",
+                Dim::Town => "ifNull(town_code, '')",
+                Dim::Station => "ifNull(station_code, '')",
+                Dim::Compound => "ifNull(compound_id, '')",
+                Dim::Category => "category",
+                Dim::Subtype => "subtype",
+                Dim::Source => "source",
+                Dim::Department => "ifNull(department, '')",
+            }),
+            Table::Minute | Table::Hour => Some(match d {
+                Dim::District => "district_code",
+                Dim::Town => "town_code",
+                Dim::Station => "station_code",
+                Dim::Compound => "compound_id",
+                Dim::Category => "category",
+                Dim::Subtype => "subtype",
+                Dim::Source => "source",
+                Dim::Department => "department",
+            }),
+            Table::Cells => match d {
+                Dim::Town => Some("town_code"),
+                Dim::Category => Some("category"),
+                Dim::Subtype => Some("subtype"),
+                _ => None,
+            },
+        }
+    }
+
+    fn cell(self, res: H3Res) -> &'static str {
+        match (self, res) {
+            (Table::Raw, H3Res::R9) => "assumeNotNull(h3)",
+            (Table::Raw, H3Res::R8) => "ifNull(h3_r8, '')",
+            (Table::Raw, H3Res::R7) => "ifNull(h3_r7, '')",
+            (_, H3Res::R9) => "h3",
+            (_, H3Res::R8) => "h3_r8",
+            (_, H3Res::R7) => "h3_r7",
+        }
+    }
+}
+
+/// The table `/v1/counts` reads: the coarsest rollup whose granularity divides both bounds and
+/// the bucket; the raw table when the bounds are not minute-aligned.
+pub fn counts_table(spec: &CountsSpec) -> Table {
+    let align = spec.filter.range.alignment();
+    let minute_bucket = matches!(
+        spec.bucket,
+        Bucket::Minute | Bucket::FiveMinutes | Bucket::FifteenMinutes
+    );
+    if !minute_bucket && align >= Table::Hour.granularity() {
+        Table::Hour
+    } else if align >= Table::Minute.granularity() {
+        Table::Minute
+    } else {
+        Table::Raw
+    }
+}
+
+/// The table `/v1/heatmap` reads.
+pub fn cells_table(spec: &CellsSpec) -> Table {
+    let dims_ok = spec
+        .filter
+        .dims
+        .keys()
+        .all(|d| Table::Cells.dim(*d).is_some());
+    if dims_ok && spec.filter.range.alignment() >= Table::Cells.granularity() {
+        Table::Cells
+    } else {
+        Table::Raw
+    }
+}
+
+fn bucket_expr(bucket: Bucket, t: &str) -> String {
+    match bucket {
+        Bucket::None => "''".to_owned(),
+        Bucket::Minute => format!("toString(toUInt32(toStartOfMinute({t})))"),
+        Bucket::FiveMinutes => format!("toString(toUInt32(toStartOfFiveMinute({t})))"),
+        Bucket::FifteenMinutes => format!("toString(toUInt32(toStartOfFifteenMinutes({t})))"),
+        Bucket::Hour => format!("toString(toUInt32(toStartOfHour({t})))"),
+        // Date-valued buckets are computed in the column's time zone (Asia/Shanghai) and read
+        // back as a calendar date, so no server time zone is involved.
+        Bucket::Day => format!("toString(toDate({t}))"),
+        Bucket::Month => format!("toString(toStartOfMonth({t}))"),
+    }
+}
+
+fn parse_bucket(s: &str) -> Option<DateTime<chrono::FixedOffset>> {
+    if s.is_empty() {
+        return None;
+    }
+    if s.contains('-') {
+        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+        let local = d.and_hms_opt(0, 0, 0)?;
+        local
+            .and_local_timezone(pingan_domain::time::shanghai())
+            .single()
+    } else {
+        s.parse::<i64>().ok().map(shanghai_time)
+    }
+}
+
+/// A bound argument.
+#[derive(Debug, Clone)]
+enum Arg {
+    Str(String),
+    Int(i64),
+}
+
+/// SQL text plus its bound arguments, in placeholder order.
+#[derive(Debug, Default)]
+struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    fn new(s: &str) -> Sql {
+        Sql {
+            text: s.to_owned(),
+            args: Vec::new(),
+        }
+    }
+    fn push(&mut self, s: &str) -> &mut Sql {
+        self.text.push_str(s);
+        self
+    }
+    fn int(&mut self, v: i64) -> &mut Sql {
+        self.text.push('?');
+        self.args.push(Arg::Int(v));
+        self
+    }
+    fn str(&mut self, v: &str) -> &mut Sql {
+        self.text.push('?');
+        self.args.push(Arg::Str(v.to_owned()));
+        self
+    }
+    fn list(&mut self, vals: &[String]) -> &mut Sql {
+        self.text.push('(');
+        for (i, v) in vals.iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.str(v);
+        }
+        self.text.push(')');
+        self
+    }
+    fn build(&self, client: &Client) -> clickhouse::query::Query {
+        let mut q = client.query(&self.text);
+        for a in &self.args {
+            q = match a {
+                Arg::Str(s) => q.bind(s.as_str()),
+                Arg::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }
+}
+
+/// `WHERE` with the range, hour window, weekday and dimension filters of `f` on `table`.
+fn where_clause(sql: &mut Sql, table: Table, f: &Filter) {
+    let t = table.time();
+    sql.push(&format!(" WHERE {t} >= toDateTime("))
+        .int(f.range.from().timestamp());
+    sql.push(&format!(") AND {t} < toDateTime("))
+        .int(f.range.to().timestamp())
+        .push(")");
+    if let Some(h) = f.hours {
+        if h.start < h.end {
+            sql.push(&format!(" AND toHour({t}) >= "))
+                .int(h.start.into());
+            sql.push(&format!(" AND toHour({t}) < ")).int(h.end.into());
+        } else {
+            sql.push(&format!(" AND (toHour({t}) >= "))
+                .int(h.start.into());
+            sql.push(&format!(" OR toHour({t}) < "))
+                .int(h.end.into())
+                .push(")");
+        }
+    }
+    if f.weekdays_only {
+        sql.push(&format!(" AND toDayOfWeek({t}) <= 5"));
+    }
+    for (d, vals) in &f.dims {
+        if let Some(col) = table.dim(*d) {
+            sql.push(&format!(" AND {col} IN "));
+            sql.list(vals);
+        }
+    }
+}
+
+fn map_err(e: clickhouse::error::Error) -> StoreError {
+    match e {
+        clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Query(other.to_string()),
+    }
+}
+
+/// Builds a ClickHouse client for `settings` (validation off: 18.16 lacks the typed header).
+pub fn client(settings: &ClickHouseSettings) -> Client {
+    let mut c = Client::default()
+        .with_url(&settings.url)
+        .with_database(&settings.database)
+        .with_user(&settings.user)
+        .with_validation(false)
+        .with_setting("max_execution_time", "30");
+    if !settings.password.is_empty() {
+        c = c.with_password(settings.password.expose());
+    }
+    c
+}
+
+/// Reads from ClickHouse.
+#[derive(Clone)]
+pub struct ClickHouseStore {
+    client: Client,
+    metrics: QueryMetrics,
+}
+
+impl std::fmt::Debug for ClickHouseStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseStore").finish_non_exhaustive()
+    }
+}
+
+#[derive(Row, Deserialize)]
+struct CountRowCh {
+    b: String,
+    d: Vec<String>,
+    c: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct CellRowCh {
+    cell: String,
+    c: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct TermRowCh {
+    term: String,
+    c: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct IncidentRowCh {
+    id: String,
+    source: String,
+    t: i64,
+    category: String,
+    subtype: String,
+    department: Option<String>,
+    priority: u8,
+    district_code: Option<String>,
+    town_code: Option<String>,
+    station_code: Option<String>,
+    compound_id: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    h3: Option<String>,
+    tags: Vec<String>,
+    keywords: Vec<String>,
+    description: String,
+    s: i64,
+}
+
+impl From<IncidentRowCh> for Incident {
+    fn from(r: IncidentRowCh) -> Incident {
+        Incident {
+            event_id: r.id,
+            source: r.source,
+            event_time: shanghai_time(r.t),
+            category: r.category,
+            subtype: r.subtype,
+            department: r.department,
+            priority: r.priority,
+            district: r.district_code,
+            town: r.town_code,
+            station: r.station_code,
+            compound: r.compound_id,
+            lat: r.lat,
+            lon: r.lon,
+            h3: r.h3,
+            tags: r.tags,
+            keywords: r.keywords,
+            description: r.description,
+            stored_at: r.s,
+        }
+    }
+}
+
+#[derive(Row, Deserialize)]
+struct AlertRowCh {
+    id: String,
+    area_level: String,
+    area_code: String,
+    category: String,
+    subtype: Option<String>,
+    ws: i64,
+    we: i64,
+    observed: u32,
+    expected: f64,
+    score: f64,
+    level: String,
+    method: String,
+    ca: i64,
+    ua: i64,
+    p_value: f64,
+    baseline: String,
+}
+
+#[derive(Row, Deserialize)]
+struct CatRowCh {
+    category: String,
+    c: u64,
+}
+
+const INCIDENT_COLUMNS: &str = "SELECT toString(event_id) AS id, source, toInt64(toUInt32(event_time)) AS t, category, subtype, \
+     department, priority, district_code, town_code, station_code, compound_id, lat, lon, h3, tags, keywords, description, \
+     toInt64(toUInt32(stored_at)) AS s FROM incidents";
+
+impl ClickHouseStore {
+    /// A store over `settings`' database.
+    pub fn new(settings: &ClickHouseSettings, metrics: QueryMetrics) -> ClickHouseStore {
+        ClickHouseStore {
+            client: client(settings),
+            metrics,
+        }
+    }
+
+    /// A store over an existing client.
+    pub fn from_client(client: Client, metrics: QueryMetrics) -> ClickHouseStore {
+        ClickHouseStore { client, metrics }
+    }
+
+    async fn timed<T>(
+        &self,
+        name: &'static str,
+        fut: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        let start = Instant::now();
+        let out = fut.await;
+        self.metrics
+            .observe_store(name, out.is_ok(), start.elapsed().as_secs_f64());
+        out
+    }
+
+    async fn all<T>(&self, sql: &Sql) -> StoreResult<Vec<T>>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        sql.build(&self.client)
+            .fetch_all::<T>()
+            .await
+            .map_err(map_err)
+    }
+
+    async fn one_u64(&self, sql: &Sql) -> StoreResult<u64> {
+        sql.build(&self.client)
+            .fetch_one::<u64>()
+            .await
+            .map_err(map_err)
+    }
+
+    async fn counts_impl(&self, spec: &CountsSpec) -> StoreResult<CountsResult> {
+        let table = counts_table(spec);
+        let cols: Vec<&str> = spec.by.iter().filter_map(|d| table.dim(*d)).collect();
+        let b = bucket_expr(spec.bucket, table.time());
+        let dims = if cols.is_empty() {
+            "emptyArrayString()".to_owned()
+        } else {
+            format!("[{}]", cols.join(", "))
+        };
+        let mut sql = Sql::new(&format!(
+            "SELECT {b} AS b, {dims} AS d, {} AS c FROM {}",
+            table.count(),
+            table.name()
+        ));
+        where_clause(&mut sql, table, &spec.filter);
+        let mut group = vec!["b"];
+        group.extend(cols.iter().copied());
+        sql.push(&format!(
+            " GROUP BY {} ORDER BY b, c DESC, d LIMIT ",
+            group.join(", ")
+        ));
+        sql.int(i64::try_from(spec.max_rows.saturating_add(1)).unwrap_or(i64::MAX));
+
+        let mut total_sql = Sql::new(&format!(
+            "SELECT {} AS c FROM {}",
+            table.count(),
+            table.name()
+        ));
+        where_clause(&mut total_sql, table, &spec.filter);
+
+        let (rows, total) =
+            futures::try_join!(self.all::<CountRowCh>(&sql), self.one_u64(&total_sql))?;
+        let rows = rows
+            .into_iter()
+            .map(|r| CountRow {
+                bucket: parse_bucket(&r.b),
+                dims: r.d,
+                count: r.c,
+            })
+            .collect();
+        Ok(CountsResult { rows, total })
+    }
+
+    async fn cells_impl(&self, spec: &CellsSpec) -> StoreResult<Vec<CellCount>> {
+        let table = cells_table(spec);
+        let mut sql = Sql::new(&format!(
+            "SELECT {} AS cell, {} AS c FROM {}",
+            table.cell(spec.res),
+            table.count(),
+            table.name()
+        ));
+        where_clause(&mut sql, table, &spec.filter);
+        if table == Table::Raw {
+            sql.push(" AND isNotNull(h3)");
+        }
+        sql.push(" GROUP BY cell HAVING cell != '' ORDER BY c DESC, cell LIMIT ");
+        sql.int(i64::try_from(spec.limit).unwrap_or(i64::MAX));
+        let rows = self.all::<CellRowCh>(&sql).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| CellCount {
+                cell: r.cell,
+                count: r.c,
+            })
+            .collect())
+    }
+
+    fn terms_where(sql: &mut Sql, spec: &TermsSpec, only: Option<&[String]>) {
+        sql.push(" WHERE day >= toDate(")
+            .str(&spec.from_day.to_string());
+        sql.push(") AND day < toDate(")
+            .str(&spec.to_day.to_string())
+            .push(")");
+        for (d, vals) in &spec.dims {
+            if let Some(col) = Table::Cells.dim(*d) {
+                sql.push(&format!(" AND {col} IN "));
+                sql.list(vals);
+            }
+        }
+        if let Some(terms) = only {
+            sql.push(" AND term IN ");
+            sql.list(terms);
+        }
+    }
+
+    async fn terms_impl(
+        &self,
+        spec: &TermsSpec,
+        only: Option<&[String]>,
+        limit: usize,
+    ) -> StoreResult<TermCounts> {
+        if only.is_some_and(<[String]>::is_empty) {
+            return Ok(TermCounts::default());
+        }
+        let mut sql = Sql::new("SELECT term, uniqExactMerge(events) AS c FROM terms_day");
+        Self::terms_where(&mut sql, spec, only);
+        sql.push(" GROUP BY term ORDER BY c DESC, term LIMIT ")
+            .int(i64::try_from(limit).unwrap_or(i64::MAX));
+        let mut total = Sql::new(
+            "SELECT toUInt64(sum(c)) FROM (SELECT term, uniqExactMerge(events) AS c FROM terms_day",
+        );
+        Self::terms_where(&mut total, spec, None);
+        total.push(" GROUP BY term)");
+        let (rows, total) = futures::try_join!(self.all::<TermRowCh>(&sql), self.one_u64(&total))?;
+        Ok(TermCounts {
+            terms: rows.into_iter().map(|r| (r.term, r.c)).collect(),
+            total,
+        })
+    }
+
+    async fn incidents_impl(&self, spec: &IncidentsSpec) -> StoreResult<Vec<Incident>> {
+        let mut sql = Sql::new(INCIDENT_COLUMNS);
+        where_clause(&mut sql, Table::Raw, &spec.filter);
+        if let Some(c) = &spec.after {
+            sql.push(" AND (event_time < toDateTime(").int(c.event_time);
+            sql.push(") OR (event_time = toDateTime(").int(c.event_time);
+            sql.push(") AND toString(event_id) < ")
+                .str(&c.event_id)
+                .push("))");
+        }
+        sql.push(" ORDER BY event_time DESC, id DESC LIMIT 1 BY id LIMIT ")
+            .int(i64::try_from(spec.limit).unwrap_or(i64::MAX));
+        Ok(self
+            .all::<IncidentRowCh>(&sql)
+            .await?
+            .into_iter()
+            .map(Incident::from)
+            .collect())
+    }
+
+    async fn stored_since_impl(&self, stored_at: i64, limit: usize) -> StoreResult<Vec<Incident>> {
+        let mut sql = Sql::new(INCIDENT_COLUMNS);
+        // The event-time bound lets ClickHouse skip old partitions; a live screen does not show
+        // replayed history.
+        sql.push(" WHERE event_time >= toDateTime(")
+            .int(stored_at - 2 * 86_400);
+        sql.push(") AND stored_at >= toDateTime(")
+            .int(stored_at)
+            .push(")");
+        sql.push(" ORDER BY s DESC, t DESC, id DESC LIMIT 1 BY id LIMIT ")
+            .int(i64::try_from(limit).unwrap_or(i64::MAX));
+        Ok(self
+            .all::<IncidentRowCh>(&sql)
+            .await?
+            .into_iter()
+            .map(Incident::from)
+            .collect())
+    }
+
+    async fn alerts_impl(&self, since: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Alert>> {
+        let mut sql = Sql::new(
+            "SELECT id, area_level, area_code, category, subtype, toInt64(toUInt32(window_start)) AS ws, \
+             toInt64(toUInt32(window_end)) AS we, observed, expected, score, level, method, \
+             toInt64(toUInt32(created_at)) AS ca, toInt64(toUInt32(updated_at)) AS ua, p_value, baseline \
+             FROM alerts FINAL WHERE updated_at >= toDateTime(",
+        );
+        sql.int(since.timestamp())
+            .push(") ORDER BY ca DESC, ua DESC, id LIMIT ")
+            .int(i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = self.all::<AlertRowCh>(&sql).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Alert {
+                id: r.id,
+                area_level: r.area_level,
+                area_code: r.area_code,
+                category: r.category,
+                subtype: r.subtype.filter(|s| !s.is_empty()),
+                window_start: shanghai_time(r.ws),
+                window_end: shanghai_time(r.we),
+                observed: r.observed,
+                expected: r.expected,
+                score: r.score,
+                level: r.level,
+                method: r.method,
+                created_at: shanghai_time(r.ca),
+                updated_at: shanghai_time(r.ua),
+                p_value: r.p_value,
+                baseline: r.baseline,
+            })
+            .collect())
+    }
+
+    async fn live_impl(
+        &self,
+        today_start: DateTime<Utc>,
+        hour_ago: DateTime<Utc>,
+    ) -> StoreResult<LiveCounts> {
+        let mut by_cat = Sql::new(
+            "SELECT category, uniqExactMerge(events) AS c FROM counts_minute WHERE minute >= toDateTime(",
+        );
+        by_cat
+            .int(today_start.timestamp())
+            .push(") GROUP BY category");
+        let mut total = Sql::new(
+            "SELECT uniqExactMerge(events) FROM counts_minute WHERE minute >= toDateTime(",
+        );
+        total.int(today_start.timestamp()).push(")");
+        let mut hour = Sql::new(
+            "SELECT uniqExactMerge(events) FROM counts_minute WHERE minute >= toDateTime(",
+        );
+        hour.int(hour_ago.timestamp() - hour_ago.timestamp().rem_euclid(60))
+            .push(")");
+        let (cats, today_total, last_hour) = futures::try_join!(
+            self.all::<CatRowCh>(&by_cat),
+            self.one_u64(&total),
+            self.one_u64(&hour)
+        )?;
+        Ok(LiveCounts {
+            today_by_category: cats.into_iter().map(|r| (r.category, r.c)).collect(),
+            today_total,
+            last_hour,
+        })
+    }
+}
+
+impl IncidentStore for ClickHouseStore {
+    fn counts<'a>(&'a self, spec: &'a CountsSpec) -> BoxFuture<'a, StoreResult<CountsResult>> {
+        self.timed("counts", self.counts_impl(spec)).boxed()
+    }
+    fn cells<'a>(&'a self, spec: &'a CellsSpec) -> BoxFuture<'a, StoreResult<Vec<CellCount>>> {
+        self.timed("cells", self.cells_impl(spec)).boxed()
+    }
+    fn terms<'a>(
+        &'a self,
+        spec: &'a TermsSpec,
+        only: Option<&'a [String]>,
+        limit: usize,
+    ) -> BoxFuture<'a, StoreResult<TermCounts>> {
+        self.timed("terms", self.terms_impl(spec, only, limit))
+            .boxed()
+    }
+    fn incidents<'a>(
+        &'a self,
+        spec: &'a IncidentsSpec,
+    ) -> BoxFuture<'a, StoreResult<Vec<Incident>>> {
+        self.timed("incidents", self.incidents_impl(spec)).boxed()
+    }
+    fn incidents_stored_since(
+        &self,
+        stored_at: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, StoreResult<Vec<Incident>>> {
+        self.timed(
+            "incidents_stored_since",
+            self.stored_since_impl(stored_at, limit),
+        )
+        .boxed()
+    }
+    fn alerts(&self, since: DateTime<Utc>, limit: usize) -> BoxFuture<'_, StoreResult<Vec<Alert>>> {
+        self.timed("alerts", self.alerts_impl(since, limit)).boxed()
+    }
+    fn live_counts(
+        &self,
+        today_start: DateTime<Utc>,
+        hour_ago: DateTime<Utc>,
+    ) -> BoxFuture<'_, StoreResult<LiveCounts>> {
+        self.timed("live_counts", self.live_impl(today_start, hour_ago))
+            .boxed()
+    }
+    fn ping(&self) -> BoxFuture<'_, StoreResult<()>> {
+        async move {
+            self.client
+                .query("SELECT 1")
+                .fetch_one::<u8>()
+                .await
+                .map(|_| ())
+                .map_err(map_err)
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CountsSpec, TimeRange};
+    use pingan_domain::time::HourWindow;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn spec(from: &str, to: &str, bucket: Bucket) -> CountsSpec {
+        CountsSpec {
+            filter: Filter::range(TimeRange::new(t(from), t(to)).unwrap()),
+            by: vec![Dim::Town],
+            bucket,
+            max_rows: 10,
+        }
+    }
+
+    #[test]
+    fn picks_the_coarsest_rollup_the_request_allows() {
+        assert_eq!(
+            counts_table(&spec(
+                "2020-01-01T00:00:00+08:00",
+                "2020-01-02T00:00:00+08:00",
+                Bucket::Day
+            )),
+            Table::Hour
+        );
+        assert_eq!(
+            counts_table(&spec(
+                "2020-01-01T00:00:00+08:00",
+                "2020-01-02T00:00:00+08:00",
+                Bucket::FiveMinutes
+            )),
+            Table::Minute
+        );
+        assert_eq!(
+            counts_table(&spec(
+                "2020-01-01T00:10:00+08:00",
+                "2020-01-02T00:00:00+08:00",
+                Bucket::Hour
+            )),
+            Table::Minute
+        );
+        assert_eq!(
+            counts_table(&spec(
+                "2020-01-01T00:10:05+08:00",
+                "2020-01-02T00:00:00+08:00",
+                Bucket::None
+            )),
+            Table::Raw
+        );
+    }
+
+    #[test]
+    fn user_values_are_bound_never_spliced() {
+        let mut s = spec(
+            "2020-01-01T00:00:00+08:00",
+            "2020-01-02T00:00:00+08:00",
+            Bucket::Hour,
+        );
+        s.filter
+            .dims
+            .insert(Dim::Town, vec!["x' OR 1=1 --".into(), "310112102".into()]);
+        s.filter.hours = Some(HourWindow::parse("21-3").unwrap());
+        let mut sql = Sql::new("SELECT 1 FROM counts_hour");
+        where_clause(&mut sql, Table::Hour, &s.filter);
+        assert!(!sql.text.contains("OR 1=1"), "{}", sql.text);
+        assert!(sql.text.contains("town_code IN (?, ?)"), "{}", sql.text);
+        assert!(
+            sql.text.contains("(toHour(hour) >= ? OR toHour(hour) < ?)"),
+            "{}",
+            sql.text
+        );
+        assert_eq!(sql.args.len(), 6);
+    }
+
+    #[test]
+    fn buckets_parse_as_shanghai_times() {
+        assert_eq!(
+            parse_bucket("2019-12-31").unwrap().to_rfc3339(),
+            "2019-12-31T00:00:00+08:00"
+        );
+        assert_eq!(
+            parse_bucket("1577806200").unwrap().to_rfc3339(),
+            "2019-12-31T23:30:00+08:00"
+        );
+        assert_eq!(parse_bucket(""), None);
+    }
+}
