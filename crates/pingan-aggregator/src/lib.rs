@@ -20,7 +20,7 @@
 //! * [`rows`]: the ClickHouse row type mirroring `schemas/clickhouse/0001_incidents.sql`.
 //! * [`transform`]: enriched event → row (pure).
 //! * [`sink`]: the idempotent ClickHouse sink.
-//! * [`metrics`]: `pingan_aggregator_*`.
+//! * [`metrics`]: the `pingan_aggregator_*` metrics.
 #![deny(missing_docs)]
 
 pub mod config;

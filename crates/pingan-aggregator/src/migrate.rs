@@ -216,9 +216,9 @@ fn dims_checksum() -> String {
     checksum(&text)
 }
 
-async fn insert_all<T: Row + Serialize + Send + Sync>(client: &Client, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>
+async fn insert_all<T>(client: &Client, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>
 where
-    T: for<'a> Row<Value<'a> = T>,
+    T: Row + Serialize + Send + Sync + for<'a> Row<Value<'a> = T>,
 {
     let mut insert = client.insert::<T>(table).await?;
     for r in rows {

@@ -161,9 +161,8 @@ fn qr_sign(config: &PinganConfig, plate_id: &str) -> ExitCode {
 
 /// `pingan serve`: the query API and dashboard until SIGINT/SIGTERM.
 fn serve(config: &PinganConfig) -> ExitCode {
-    let listen = match config.serve.listen.parse() {
-        Ok(a) => a,
-        Err(_) => return config_error(&[format!("serve.listen {:?} is not a host:port address", config.serve.listen)]),
+    let Ok(listen) = config.serve.listen.parse() else {
+        return config_error(&[format!("serve.listen {:?} is not a host:port address", config.serve.listen)]);
     };
     let settings = pingan_query::QueryConfig::new(listen, config.clickhouse.clone());
     crate::commands::block_on("serve", async move {
