@@ -28,16 +28,27 @@ fn events(n: usize, seed: u64) -> Vec<EnrichedEvent> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let tax = Taxonomy::builtin();
     let towns = AreaIndex::builtin().towns();
-    let base = pingan_domain::time::shanghai().with_ymd_and_hms(2019, 12, 29, 0, 0, 0).unwrap();
+    let base = pingan_domain::time::shanghai()
+        .with_ymd_and_hms(2019, 12, 29, 0, 0, 0)
+        .unwrap();
     (0..n)
         .map(|_| {
             let s = &tax.subtypes()[rng.random_range(0..tax.subtypes().len())];
-            let town = if rng.random_bool(0.05) { None } else { Some(towns[rng.random_range(0..towns.len())].code.clone()) };
-            let t: DateTime<FixedOffset> = base + chrono::Duration::seconds(rng.random_range(0..4 * 86_400));
+            let town = if rng.random_bool(0.05) {
+                None
+            } else {
+                Some(towns[rng.random_range(0..towns.len())].code.clone())
+            };
+            let t: DateTime<FixedOffset> =
+                base + chrono::Duration::seconds(rng.random_range(0..4 * 86_400));
             EnrichedEvent {
                 schema: TOPIC_ENRICHED.into(),
                 event_id: uuid::Uuid::from_u128(rng.random()),
-                source: if rng.random_bool(0.8) { Source::Call } else { Source::Qr },
+                source: if rng.random_bool(0.8) {
+                    Source::Call
+                } else {
+                    Source::Qr
+                },
                 source_ref: None,
                 event_time: t,
                 category: s.category.clone(),
@@ -45,13 +56,22 @@ fn events(n: usize, seed: u64) -> Vec<EnrichedEvent> {
                 department: Some("POLICE".into()),
                 secondary_departments: vec![],
                 priority: s.default_priority,
-                area: EventArea { district_code: Some("310112".into()), town_code: town, ..Default::default() },
+                area: EventArea {
+                    district_code: Some("310112".into()),
+                    town_code: town,
+                    ..Default::default()
+                },
                 location: None,
                 h3: None,
                 tags: vec![],
                 keywords: vec!["测试".into()],
                 classifier_version: "test".into(),
-                classification: ClassificationInfo { score: 1.0, rule: "test".into(), evidence: vec![], runner_up: None },
+                classification: ClassificationInfo {
+                    score: 1.0,
+                    rule: "test".into(),
+                    evidence: vec![],
+                    runner_up: None,
+                },
                 repeat_of: None,
                 description: "测试".into(),
             }
@@ -72,9 +92,20 @@ impl Fixture {
         let topic = unique("pingan_t_enriched");
         env.create_topic(&topic, 4).await;
         env.create_topic(&format!("{topic}.dlq"), 1).await;
-        let ch = ClickHouseSettings { url: env.clickhouse_url.clone(), database: unique("pingan_t"), ..Default::default() };
-        pingan_aggregator::migrate::apply(&ch, |_| {}).await.unwrap();
-        Fixture { env, topic, group: unique("pingan_t_agg"), ch }
+        let ch = ClickHouseSettings {
+            url: env.clickhouse_url.clone(),
+            database: unique("pingan_t"),
+            ..Default::default()
+        };
+        pingan_aggregator::migrate::apply(&ch, |_| {})
+            .await
+            .unwrap();
+        Fixture {
+            env,
+            topic,
+            group: unique("pingan_t_agg"),
+            ch,
+        }
     }
 
     fn config(&self) -> AggregatorConfig {
@@ -90,15 +121,35 @@ impl Fixture {
     }
 
     async fn produce(&self, evs: &[EnrichedEvent], extra_raw: &[&[u8]]) {
-        let p = Publisher::new(&self.env.kafka_settings(), "test", Duration::from_secs(60)).unwrap();
+        let p =
+            Publisher::new(&self.env.kafka_settings(), "test", Duration::from_secs(60)).unwrap();
         let payloads: Vec<(Vec<u8>, Vec<u8>)> = evs
             .iter()
-            .map(|e| (e.area.town_code.clone().unwrap_or_default().into_bytes(), serde_json::to_vec(e).unwrap()))
+            .map(|e| {
+                (
+                    e.area.town_code.clone().unwrap_or_default().into_bytes(),
+                    serde_json::to_vec(e).unwrap(),
+                )
+            })
             .collect();
         for chunk in payloads.chunks(1000) {
-            p.publish(chunk.iter().map(|(k, v)| OutRecord { topic: &self.topic, key: Some(k), payload: v, headers: &[] })).await.unwrap();
+            p.publish(chunk.iter().map(|(k, v)| OutRecord {
+                topic: &self.topic,
+                key: Some(k),
+                payload: v,
+                headers: &[],
+            }))
+            .await
+            .unwrap();
         }
-        p.publish(extra_raw.iter().map(|v| OutRecord { topic: &self.topic, key: Some(b"poison"), payload: v, headers: &[] })).await.unwrap();
+        p.publish(extra_raw.iter().map(|v| OutRecord {
+            topic: &self.topic,
+            key: Some(b"poison"),
+            payload: v,
+            headers: &[],
+        }))
+        .await
+        .unwrap();
         p.flush(Duration::from_secs(5)).unwrap();
     }
 
@@ -107,17 +158,30 @@ impl Fixture {
     }
 
     async fn distinct_events(&self) -> u64 {
-        self.client().query("SELECT uniqExact(event_id) FROM incidents").fetch_one().await.unwrap_or(0)
+        self.client()
+            .query("SELECT uniqExact(event_id) FROM incidents")
+            .fetch_one()
+            .await
+            .unwrap_or(0)
     }
 
     /// (inserted rows, distinct (partition, offset)) from the insert audit, which is never folded:
     /// equal when no Kafka record was ever inserted twice.
     async fn rows_and_positions(&self) -> (u64, u64) {
-        self.client().query("SELECT count(), uniqExact(kafka_partition, kafka_offset) FROM insert_audit").fetch_one().await.unwrap()
+        self.client()
+            .query("SELECT count(), uniqExact(kafka_partition, kafka_offset) FROM insert_audit")
+            .fetch_one()
+            .await
+            .unwrap()
     }
 
     async fn wait_for(&self, n: u64, timeout: Duration) {
-        wait_until(&format!("{n} distinct events in ClickHouse"), timeout, || async move { self.distinct_events().await >= n }).await;
+        wait_until(
+            &format!("{n} distinct events in ClickHouse"),
+            timeout,
+            || async move { self.distinct_events().await >= n },
+        )
+        .await;
     }
 
     /// Rollup counts per town × category × hour must equal distinct raw counts.
@@ -126,7 +190,11 @@ impl Fixture {
         for e in evs {
             let hour = e.event_time.timestamp() / 3600 * 3600;
             expected
-                .entry((e.area.town_code.clone().unwrap_or_default(), e.category.clone(), hour))
+                .entry((
+                    e.area.town_code.clone().unwrap_or_default(),
+                    e.category.clone(),
+                    hour,
+                ))
                 .or_default()
                 .insert(e.event_id);
         }
@@ -136,16 +204,34 @@ impl Fixture {
             .fetch_all()
             .await
             .unwrap();
-        let got: BTreeMap<(String, String, i64), u64> = rows.into_iter().map(|(t, c, h, n)| ((t, c, i64::from(h)), n)).collect();
-        let want: BTreeMap<(String, String, i64), u64> = expected.into_iter().map(|(k, v)| (k, v.len() as u64)).collect();
-        assert_eq!(got, want, "rollup counts equal distinct raw counts per town × category × hour");
-        let raw: u64 = self.client().query("SELECT uniqExact(event_id) FROM incidents").fetch_one().await.unwrap();
+        let got: BTreeMap<(String, String, i64), u64> = rows
+            .into_iter()
+            .map(|(t, c, h, n)| ((t, c, i64::from(h)), n))
+            .collect();
+        let want: BTreeMap<(String, String, i64), u64> = expected
+            .into_iter()
+            .map(|(k, v)| (k, v.len() as u64))
+            .collect();
+        assert_eq!(
+            got, want,
+            "rollup counts equal distinct raw counts per town × category × hour"
+        );
+        let raw: u64 = self
+            .client()
+            .query("SELECT uniqExact(event_id) FROM incidents")
+            .fetch_one()
+            .await
+            .unwrap();
         let total: u64 = want.values().sum();
         assert_eq!(raw, total);
     }
 
     async fn drop_db(&self) {
-        let _ = self.client().query(&format!("DROP DATABASE IF EXISTS {}", self.ch.database)).execute().await;
+        let _ = self
+            .client()
+            .query(&format!("DROP DATABASE IF EXISTS {}", self.ch.database))
+            .execute()
+            .await;
     }
 }
 
@@ -163,7 +249,11 @@ fn dlq_messages(env: &TestEnv, topic: &str) -> Vec<(Vec<u8>, String)> {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(500)) {
             let reason = m
                 .headers()
-                .and_then(|h| h.iter().find(|x| x.key == "x-pingan-reason").and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned())))
+                .and_then(|h| {
+                    h.iter()
+                        .find(|x| x.key == "x-pingan-reason")
+                        .and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+                })
                 .unwrap_or_default();
             out.push((m.payload().unwrap_or_default().to_vec(), reason));
         }
@@ -179,7 +269,14 @@ async fn every_event_lands_once_duplicates_never_count_twice_and_poison_goes_to_
     // Duplicate storm: 10% of events re-sent with the same id and body.
     let mut sent = evs.clone();
     sent.extend(evs.iter().step_by(10).cloned());
-    fx.produce(&sent, &[b"{not json", br#"{"schema":"pingan.enriched.v1","event_id":"x"}"#]).await;
+    fx.produce(
+        &sent,
+        &[
+            b"{not json",
+            br#"{"schema":"pingan.enriched.v1","event_id":"x"}"#,
+        ],
+    )
+    .await;
 
     let shutdown = CancellationToken::new();
     let registry = prometheus::Registry::new();
@@ -187,7 +284,8 @@ async fn every_event_lands_once_duplicates_never_count_twice_and_poison_goes_to_
     let (cfg, kafka, ch) = (fx.config(), fx.env.kafka_settings(), fx.ch.clone());
     let sd = shutdown.clone();
     let reg = registry.clone();
-    let task = tokio::spawn(async move { pingan_aggregator::run(cfg, &kafka, &ch, reg, stage, sd).await });
+    let task =
+        tokio::spawn(async move { pingan_aggregator::run(cfg, &kafka, &ch, reg, stage, sd).await });
     fx.wait_for(3_000, Duration::from_secs(90)).await;
     let dlq = dlq_messages(&fx.env, &fx.topic);
     shutdown.cancel();
@@ -197,39 +295,64 @@ async fn every_event_lands_once_duplicates_never_count_twice_and_poison_goes_to_
     assert_eq!(rows, positions, "no Kafka record was inserted twice");
     assert_eq!(rows, sent.len() as u64, "every valid record has its row");
     fx.assert_rollups_match(&evs).await;
-    assert!(!dlq.is_empty(), "poison records reach the dead-letter topic");
-    assert!(dlq.iter().all(|(_, r)| r == "invalid_json" || r == "schema_mismatch"), "{dlq:?}");
+    assert!(
+        !dlq.is_empty(),
+        "poison records reach the dead-letter topic"
+    );
+    assert!(
+        dlq.iter()
+            .all(|(_, r)| r == "invalid_json" || r == "schema_mismatch"),
+        "{dlq:?}"
+    );
     fx.drop_db().await;
 }
 
 fn pingan_bin() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/pingan");
-    assert!(p.exists(), "{} is missing: run `cargo build -p pingan` first (make test does)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p pingan` first (make test does)",
+        p.display()
+    );
     p
 }
 
-fn spawn_aggregator(fx: &Fixture) -> Child {
-    Command::new(pingan_bin())
-        .arg("aggregate")
-        .env("PINGAN__KAFKA__BOOTSTRAP_SERVERS", &fx.env.kafka)
-        .env("PINGAN__CLICKHOUSE__URL", &fx.ch.url)
-        .env("PINGAN__CLICKHOUSE__DATABASE", &fx.ch.database)
-        .env("PINGAN__AGGREGATOR__TOPIC", &fx.topic)
-        .env("PINGAN__AGGREGATOR__GROUP_ID", &fx.group)
-        .env("PINGAN__AGGREGATOR__BATCH_MAX_EVENTS", "300")
-        .env("PINGAN__AGGREGATOR__BATCH_MAX_AGE_MS", "100")
-        .env("PINGAN__AGGREGATOR__INSERT_TIMEOUT_MS", "5000")
-        .env("PINGAN__AGGREGATOR__ADMIN_LISTEN", "")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn pingan aggregate")
+/// A child process that is killed (-9) when dropped, so a failing test leaves nothing running.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-9")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
+    }
 }
 
-fn kill9(child: &mut Child) {
-    let _ = Command::new("kill").arg("-9").arg(child.id().to_string()).status();
-    let _ = child.wait();
+fn spawn_aggregator(fx: &Fixture) -> Killed {
+    Killed(
+        Command::new(pingan_bin())
+            .arg("aggregate")
+            .env("PINGAN__KAFKA__BOOTSTRAP_SERVERS", &fx.env.kafka)
+            .env("PINGAN__CLICKHOUSE__URL", &fx.ch.url)
+            .env("PINGAN__CLICKHOUSE__DATABASE", &fx.ch.database)
+            .env("PINGAN__AGGREGATOR__TOPIC", &fx.topic)
+            .env("PINGAN__AGGREGATOR__GROUP_ID", &fx.group)
+            .env("PINGAN__AGGREGATOR__BATCH_MAX_EVENTS", "300")
+            .env("PINGAN__AGGREGATOR__BATCH_MAX_AGE_MS", "100")
+            .env("PINGAN__AGGREGATOR__INSERT_TIMEOUT_MS", "5000")
+            .env("PINGAN__AGGREGATOR__ADMIN_LISTEN", "")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn pingan aggregate"),
+    )
+}
+
+fn kill9(child: Killed) {
+    drop(child);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,20 +363,27 @@ async fn kill_9_of_the_aggregator_mid_stream_loses_and_duplicates_nothing() {
     fx.produce(&evs, &[]).await;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     for round in 0..3 {
-        let mut child = spawn_aggregator(&fx);
+        let child = spawn_aggregator(&fx);
         // Let it make some progress, then kill it at a random moment.
         let target = (round + 1) as u64 * 4_000;
         let fxr = &fx;
-        wait_until("progress before the kill", Duration::from_secs(60), || async move { fxr.distinct_events().await >= target.min(19_000) })
-            .await;
+        wait_until(
+            "progress before the kill",
+            Duration::from_secs(60),
+            || async move { fxr.distinct_events().await >= target.min(19_000) },
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
-        kill9(&mut child);
+        kill9(child);
     }
-    let mut child = spawn_aggregator(&fx);
+    let child = spawn_aggregator(&fx);
     fx.wait_for(20_000, Duration::from_secs(120)).await;
-    kill9(&mut child);
+    kill9(child);
     let (rows, positions) = fx.rows_and_positions().await;
-    assert_eq!(rows, positions, "a killed aggregator never re-inserts a batch");
+    assert_eq!(
+        rows, positions,
+        "a killed aggregator never re-inserts a batch"
+    );
     assert_eq!(rows, 20_000);
     fx.assert_rollups_match(&evs).await;
     fx.drop_db().await;
@@ -265,25 +395,39 @@ async fn clickhouse_and_broker_restarts_mid_stream_lose_and_duplicate_nothing() 
     let fx = Fixture::new().await;
     let evs = events(12_000, 3);
     fx.produce(&evs[..6_000], &[]).await;
-    let mut child = spawn_aggregator(&fx);
-    wait_until("first events stored", Duration::from_secs(60), || async { fx.distinct_events().await >= 1_000 }).await;
+    let child = spawn_aggregator(&fx);
+    wait_until("first events stored", Duration::from_secs(60), || async {
+        fx.distinct_events().await >= 1_000
+    })
+    .await;
 
     // ClickHouse dies mid-stream; the aggregator must retry, not advance, and not duplicate.
-    tokio::task::spawn_blocking(|| services::kill("clickhouse")).await.unwrap();
+    tokio::task::spawn_blocking(|| services::kill("clickhouse"))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    tokio::task::spawn_blocking(|| services::start("clickhouse")).await.unwrap();
+    tokio::task::spawn_blocking(|| services::start("clickhouse"))
+        .await
+        .unwrap();
 
     // Then the broker dies while more events are produced around it.
     fx.produce(&evs[6_000..9_000], &[]).await;
-    tokio::task::spawn_blocking(|| services::kill("kafka")).await.unwrap();
+    tokio::task::spawn_blocking(|| services::kill("kafka"))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    tokio::task::spawn_blocking(|| services::start("kafka")).await.unwrap();
+    tokio::task::spawn_blocking(|| services::start("kafka"))
+        .await
+        .unwrap();
     fx.produce(&evs[9_000..], &[]).await;
 
     fx.wait_for(12_000, Duration::from_secs(180)).await;
-    kill9(&mut child);
+    kill9(child);
     let (rows, positions) = fx.rows_and_positions().await;
-    assert_eq!(rows, positions, "restarts never cause a batch to be inserted twice");
+    assert_eq!(
+        rows, positions,
+        "restarts never cause a batch to be inserted twice"
+    );
     assert_eq!(rows, 12_000);
     fx.assert_rollups_match(&evs).await;
     fx.drop_db().await;

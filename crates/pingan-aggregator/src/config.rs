@@ -58,13 +58,18 @@ impl AggregatorConfig {
             errors.push("aggregator.topic is empty".into());
         }
         if self.batch_max_events == 0 || self.batch_max_bytes == 0 || self.batch_max_age_ms == 0 {
-            errors.push("aggregator.batch_max_events, batch_max_bytes and batch_max_age_ms must be > 0".into());
+            errors.push(
+                "aggregator.batch_max_events, batch_max_bytes and batch_max_age_ms must be > 0"
+                    .into(),
+            );
         }
         if let Some(a) = &self.admin_listen
             && !a.is_empty()
             && a.parse::<std::net::SocketAddr>().is_err()
         {
-            errors.push(format!("aggregator.admin_listen {a:?} is not a host:port address"));
+            errors.push(format!(
+                "aggregator.admin_listen {a:?} is not a host:port address"
+            ));
         }
     }
 }

@@ -74,8 +74,13 @@ pub async fn run(
     stage_metrics: StageMetrics,
     shutdown: CancellationToken,
 ) -> Result<(), AggregatorError> {
-    let sink = sink::ClickHouseSink::new(clickhouse, &config, metrics::AggregatorMetrics::register(&registry).map_err(|e| AggregatorError::Config(e.to_string()))?)
-        .await;
+    let sink = sink::ClickHouseSink::new(
+        clickhouse,
+        &config,
+        metrics::AggregatorMetrics::register(&registry)
+            .map_err(|e| AggregatorError::Config(e.to_string()))?,
+    )
+    .await;
     let resume: Arc<dyn pingan_pipeline::stage::ResumePosition> = Arc::new(sink.position());
     let source = KafkaSource::new(
         kafka,
@@ -93,7 +98,8 @@ pub async fn run(
         stage_metrics.clone(),
     )
     .map_err(|e| AggregatorError::Kafka(e.to_string()))?;
-    let publisher = Publisher::new(kafka, "aggregator", Duration::from_secs(30)).map_err(|e| AggregatorError::Kafka(e.to_string()))?;
+    let publisher = Publisher::new(kafka, "aggregator", Duration::from_secs(30))
+        .map_err(|e| AggregatorError::Kafka(e.to_string()))?;
     let readiness = {
         let p = publisher.clone();
         let ch = sink.probe_client();
@@ -104,14 +110,26 @@ pub async fn run(
             })
             .with("clickhouse", move || {
                 let ch = ch.clone();
-                Box::pin(async move { ch.query("SELECT 1").execute().await.map_err(|e| e.to_string()) })
+                Box::pin(async move {
+                    ch.query("SELECT 1")
+                        .execute()
+                        .await
+                        .map_err(|e| e.to_string())
+                })
             })
     };
     let admin_task = match config.admin_listen.as_deref() {
         Some(addr) if !addr.is_empty() => {
-            let addr = addr.parse().map_err(|e| AggregatorError::Config(format!("aggregator.admin_listen: {e}")))?;
+            let addr = addr
+                .parse()
+                .map_err(|e| AggregatorError::Config(format!("aggregator.admin_listen: {e}")))?;
             let router = admin::router(registry.clone(), readiness);
-            Some(tokio::spawn(admin::serve(addr, router, shutdown.clone(), None)))
+            Some(tokio::spawn(admin::serve(
+                addr,
+                router,
+                shutdown.clone(),
+                None,
+            )))
         }
         _ => None,
     };
@@ -121,14 +139,23 @@ pub async fn run(
         sink,
         dead_letters: Some(DeadLetters::new(publisher.clone(), "aggregator")),
         metrics: stage_metrics,
-        retry: RetryPolicy { max_elapsed: config.retry_max_elapsed(), ..RetryPolicy::default() },
+        retry: RetryPolicy {
+            max_elapsed: config.retry_max_elapsed(),
+            ..RetryPolicy::default()
+        },
     };
     let (btx, brx) = mpsc::channel(4);
     let (atx, arx) = mpsc::unbounded_channel();
     let span = error_span!("stage", service = "aggregator", stage = "aggregator");
     info!(topic = %config.topic, group = %config.group_id, "aggregator starting");
-    let src = tokio::spawn(source.run(btx, arx, shutdown.clone()).instrument(span.clone()));
-    let result = runner::run(stage, brx, atx, shutdown.clone()).instrument(span).await;
+    let src = tokio::spawn(
+        source
+            .run(btx, arx, shutdown.clone())
+            .instrument(span.clone()),
+    );
+    let result = runner::run(stage, brx, atx, shutdown.clone())
+        .instrument(span)
+        .await;
     // The runner stops on shutdown or on a fatal error; either way the source must drain and
     // commit what is durable before we return.
     shutdown.cancel();

@@ -18,13 +18,23 @@ pub struct AggregatorMetrics {
 impl AggregatorMetrics {
     /// Creates and registers the metrics (once per registry).
     pub fn register(registry: &Registry) -> prometheus::Result<AggregatorMetrics> {
-        let rows_written = IntCounter::new("pingan_aggregator_rows_written_total", "Rows inserted into ClickHouse.")?;
+        let rows_written = IntCounter::new(
+            "pingan_aggregator_rows_written_total",
+            "Rows inserted into ClickHouse.",
+        )?;
         let insert_seconds = Histogram::with_opts(
             HistogramOpts::new("pingan_aggregator_insert_seconds", "Latency of one INSERT.")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                .buckets(vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ]),
         )?;
-        let insert_outcomes =
-            IntCounterVec::new(Opts::new("pingan_aggregator_insert_outcomes_total", "INSERT outcomes."), &["outcome"])?;
+        let insert_outcomes = IntCounterVec::new(
+            Opts::new(
+                "pingan_aggregator_insert_outcomes_total",
+                "INSERT outcomes.",
+            ),
+            &["outcome"],
+        )?;
         let batch_rows = Histogram::with_opts(
             HistogramOpts::new("pingan_aggregator_batch_rows", "Rows per INSERT.")
                 .buckets(vec![1.0, 10.0, 100.0, 1000.0, 10000.0, 50000.0]),
@@ -33,6 +43,11 @@ impl AggregatorMetrics {
         registry.register(Box::new(insert_seconds.clone()))?;
         registry.register(Box::new(insert_outcomes.clone()))?;
         registry.register(Box::new(batch_rows.clone()))?;
-        Ok(AggregatorMetrics { rows_written, insert_seconds, insert_outcomes, batch_rows })
+        Ok(AggregatorMetrics {
+            rows_written,
+            insert_seconds,
+            insert_outcomes,
+            batch_rows,
+        })
     }
 }

@@ -29,16 +29,36 @@ pub struct Migration {
 
 /// The migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "0001_incidents.sql", sql: include_str!("../../../schemas/clickhouse/0001_incidents.sql") },
-    Migration { version: 2, name: "0002_rollups.sql", sql: include_str!("../../../schemas/clickhouse/0002_rollups.sql") },
+    Migration {
+        version: 1,
+        name: "0001_incidents.sql",
+        sql: include_str!("../../../schemas/clickhouse/0001_incidents.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_rollups.sql",
+        sql: include_str!("../../../schemas/clickhouse/0002_rollups.sql"),
+    },
     Migration {
         version: 3,
         name: "0003_alerts_dead_letters.sql",
         sql: include_str!("../../../schemas/clickhouse/0003_alerts_dead_letters.sql"),
     },
-    Migration { version: 4, name: "0004_dimensions.sql", sql: include_str!("../../../schemas/clickhouse/0004_dimensions.sql") },
-    Migration { version: 5, name: "0005_bi_views.sql", sql: include_str!("../../../schemas/clickhouse/0005_bi_views.sql") },
-    Migration { version: 6, name: "0006_insert_audit.sql", sql: include_str!("../../../schemas/clickhouse/0006_insert_audit.sql") },
+    Migration {
+        version: 4,
+        name: "0004_dimensions.sql",
+        sql: include_str!("../../../schemas/clickhouse/0004_dimensions.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "0005_bi_views.sql",
+        sql: include_str!("../../../schemas/clickhouse/0005_bi_views.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_insert_audit.sql",
+        sql: include_str!("../../../schemas/clickhouse/0006_insert_audit.sql"),
+    },
 ];
 
 /// Version number under which the dimension data checksum is recorded.
@@ -89,9 +109,17 @@ pub enum MigrateError {
 
 /// Splits a migration into statements, with `{db}` replaced and comment lines removed.
 pub fn statements(sql: &str, db: &str) -> Vec<String> {
-    let without_comments: String =
-        sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-    without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.replace("{db}", db)).collect()
+    let without_comments: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.replace("{db}", db))
+        .collect()
 }
 
 fn checksum(text: &str) -> String {
@@ -164,7 +192,15 @@ fn area_rows(loaded_at: u64) -> Vec<AreaRow> {
         lon: 0.0,
         loaded_at,
     }];
-    let row = |level: &str, code: &str, parent: &str, town: &str, zh: &str, en: &str, synthetic: bool, lat: f64, lon: f64| AreaRow {
+    let row = |level: &str,
+               code: &str,
+               parent: &str,
+               town: &str,
+               zh: &str,
+               en: &str,
+               synthetic: bool,
+               lat: f64,
+               lon: f64| AreaRow {
         level: level.into(),
         code: code.into(),
         parent_code: parent.into(),
@@ -177,23 +213,67 @@ fn area_rows(loaded_at: u64) -> Vec<AreaRow> {
         loaded_at,
     };
     for t in idx.towns() {
-        rows.push(row("town", &t.code, d, &t.code, &t.name_zh, &t.name_en, false, 0.0, 0.0));
+        rows.push(row(
+            "town", &t.code, d, &t.code, &t.name_zh, &t.name_en, false, 0.0, 0.0,
+        ));
     }
     for s in idx.stations() {
         let town = s.towns.first().map_or("", String::as_str);
-        rows.push(row("station", &s.code, town, town, &s.name_zh, &s.name_en, false, s.lat, s.lon));
+        rows.push(row(
+            "station", &s.code, town, town, &s.name_zh, &s.name_en, false, s.lat, s.lon,
+        ));
     }
     for c in idx.committees() {
-        rows.push(row("committee", &c.id, &c.station_code, &c.town_code, &c.name_zh, &c.name_en, c.synthetic, c.lat, c.lon));
+        rows.push(row(
+            "committee",
+            &c.id,
+            &c.station_code,
+            &c.town_code,
+            &c.name_zh,
+            &c.name_en,
+            c.synthetic,
+            c.lat,
+            c.lon,
+        ));
     }
     for c in idx.compounds() {
-        rows.push(row("compound", &c.id, &c.committee_id, &c.town_code, &c.name_zh, &c.name_en, c.synthetic, c.lat, c.lon));
+        rows.push(row(
+            "compound",
+            &c.id,
+            &c.committee_id,
+            &c.town_code,
+            &c.name_zh,
+            &c.name_en,
+            c.synthetic,
+            c.lat,
+            c.lon,
+        ));
     }
     for p in idx.pois() {
-        rows.push(row("poi", &p.id, &p.town_code, &p.town_code, &p.name_zh, &p.name_en, false, p.lat, p.lon));
+        rows.push(row(
+            "poi",
+            &p.id,
+            &p.town_code,
+            &p.town_code,
+            &p.name_zh,
+            &p.name_en,
+            false,
+            p.lat,
+            p.lon,
+        ));
     }
     for s in idx.safe_houses() {
-        rows.push(row("safe_house", &s.id, &s.station_code, &s.town_code, &s.name_zh, &s.name_en, s.synthetic, s.lat, s.lon));
+        rows.push(row(
+            "safe_house",
+            &s.id,
+            &s.station_code,
+            &s.town_code,
+            &s.name_zh,
+            &s.name_en,
+            s.synthetic,
+            s.lat,
+            s.lon,
+        ));
     }
     rows
 }
@@ -202,21 +282,34 @@ fn dims_checksum() -> String {
     let tax = Taxonomy::builtin();
     let mut text = String::new();
     for c in tax.categories() {
-        text.push_str(&format!("{}|{}|{}|{}\n", c.code, c.num, c.name_zh, c.name_en));
+        text.push_str(&format!(
+            "{}|{}|{}|{}\n",
+            c.code, c.num, c.name_zh, c.name_en
+        ));
     }
     for s in tax.subtypes() {
-        text.push_str(&format!("{}|{}|{}|{}|{:?}|{:?}\n", s.code, s.num, s.name_zh, s.name_en, s.police, s.default_priority));
+        text.push_str(&format!(
+            "{}|{}|{}|{}|{:?}|{:?}\n",
+            s.code, s.num, s.name_zh, s.name_en, s.police, s.default_priority
+        ));
     }
     for d in tax.departments() {
         text.push_str(&format!("{}|{}|{}\n", d.code, d.name_zh, d.name_en));
     }
     for a in area_rows(0) {
-        text.push_str(&format!("{}|{}|{}|{}|{}|{}\n", a.level, a.code, a.parent_code, a.name_zh, a.name_en, a.synthetic));
+        text.push_str(&format!(
+            "{}|{}|{}|{}|{}|{}\n",
+            a.level, a.code, a.parent_code, a.name_zh, a.name_en, a.synthetic
+        ));
     }
     checksum(&text)
 }
 
-async fn insert_all<T>(client: &Client, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>
+async fn insert_all<T>(
+    client: &Client,
+    table: &str,
+    rows: &[T],
+) -> Result<(), clickhouse::error::Error>
 where
     T: Row + Serialize + Send + Sync + for<'a> Row<Value<'a> = T>,
 {
@@ -227,12 +320,21 @@ where
     insert.end().await
 }
 
-async fn load_dimensions(client: &Client, loaded_at: u64) -> Result<usize, clickhouse::error::Error> {
+async fn load_dimensions(
+    client: &Client,
+    loaded_at: u64,
+) -> Result<usize, clickhouse::error::Error> {
     let tax = Taxonomy::builtin();
     let cats: Vec<CategoryRow> = tax
         .categories()
         .iter()
-        .map(|c| CategoryRow { code: c.code.clone(), num: c.num, name_zh: c.name_zh.clone(), name_en: c.name_en.clone(), loaded_at })
+        .map(|c| CategoryRow {
+            code: c.code.clone(),
+            num: c.num,
+            name_zh: c.name_zh.clone(),
+            name_en: c.name_en.clone(),
+            loaded_at,
+        })
         .collect();
     let subs: Vec<SubtypeRow> = tax
         .subtypes()
@@ -251,7 +353,12 @@ async fn load_dimensions(client: &Client, loaded_at: u64) -> Result<usize, click
     let depts: Vec<DepartmentRow> = tax
         .departments()
         .iter()
-        .map(|d| DepartmentRow { code: d.code.clone(), name_zh: d.name_zh.clone(), name_en: d.name_en.clone(), loaded_at })
+        .map(|d| DepartmentRow {
+            code: d.code.clone(),
+            name_zh: d.name_zh.clone(),
+            name_en: d.name_en.clone(),
+            loaded_at,
+        })
         .collect();
     let areas = area_rows(loaded_at);
     let n = cats.len() + subs.len() + depts.len() + areas.len();
@@ -263,7 +370,10 @@ async fn load_dimensions(client: &Client, loaded_at: u64) -> Result<usize, click
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Parses `major.minor` of a ClickHouse version string.
@@ -274,11 +384,19 @@ pub fn server_major_minor(version: &str) -> (u32, u32) {
 
 /// Applies every pending migration to `settings.database`, creating it if needed, and reloads
 /// dimensions when their data changed. `progress` receives one line per step.
-pub async fn apply(settings: &ClickHouseSettings, mut progress: impl FnMut(&str)) -> Result<MigrationReport, MigrateError> {
+pub async fn apply(
+    settings: &ClickHouseSettings,
+    mut progress: impl FnMut(&str),
+) -> Result<MigrationReport, MigrateError> {
     let db = &settings.database;
-    let root = crate::sink::client(&ClickHouseSettings { database: "default".into(), ..settings.clone() });
+    let root = crate::sink::client(&ClickHouseSettings {
+        database: "default".into(),
+        ..settings.clone()
+    });
     let server_version: String = root.query("SELECT version()").fetch_one().await?;
-    root.query(&format!("CREATE DATABASE IF NOT EXISTS {db}")).execute().await?;
+    root.query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+        .execute()
+        .await?;
     let client = crate::sink::client(settings);
     client
         .query(
@@ -287,14 +405,22 @@ pub async fn apply(settings: &ClickHouseSettings, mut progress: impl FnMut(&str)
         )
         .execute()
         .await?;
-    let applied: Vec<(u32, String, String)> =
-        client.query("SELECT version, name, checksum FROM schema_migrations ORDER BY version, applied_at").fetch_all().await?;
-    let mut report = MigrationReport { server_version: server_version.clone(), ..Default::default() };
+    let applied: Vec<(u32, String, String)> = client
+        .query("SELECT version, name, checksum FROM schema_migrations ORDER BY version, applied_at")
+        .fetch_all()
+        .await?;
+    let mut report = MigrationReport {
+        server_version: server_version.clone(),
+        ..Default::default()
+    };
     for m in MIGRATIONS {
         let sum = checksum(m.sql);
         if let Some((_, _, old)) = applied.iter().find(|(v, _, _)| *v == m.version) {
             if *old != sum {
-                progress(&format!("warning: {} changed since it was applied; migrations are append-only, add a new file", m.name));
+                progress(&format!(
+                    "warning: {} changed since it was applied; migrations are append-only, add a new file",
+                    m.name
+                ));
             }
             report.already_applied += 1;
             continue;
@@ -305,36 +431,68 @@ pub async fn apply(settings: &ClickHouseSettings, mut progress: impl FnMut(&str)
                 .query(stmt)
                 .execute()
                 .await
-                .map_err(|source| MigrateError::Statement { file: m.name.into(), index: i + 1, source })?;
+                .map_err(|source| MigrateError::Statement {
+                    file: m.name.into(),
+                    index: i + 1,
+                    source,
+                })?;
         }
         insert_all(
             &client,
             "schema_migrations",
-            &[MigrationRow { version: m.version, name: m.name.into(), checksum: sum, applied_at: now_secs() as u32 }],
+            &[MigrationRow {
+                version: m.version,
+                name: m.name.into(),
+                checksum: sum,
+                applied_at: now_secs() as u32,
+            }],
         )
         .await?;
         report.applied.push(m.name.into());
     }
-    if server_major_minor(&server_version) >= (22, 2) && !applied.iter().any(|(v, _, _)| *v == DEDUP_WINDOW_VERSION) {
-        progress("server supports insert deduplication tokens: enabling a deduplication window on incidents");
-        client.query("ALTER TABLE incidents MODIFY SETTING non_replicated_deduplication_window = 1000").execute().await?;
+    if server_major_minor(&server_version) >= (22, 2)
+        && !applied.iter().any(|(v, _, _)| *v == DEDUP_WINDOW_VERSION)
+    {
+        progress(
+            "server supports insert deduplication tokens: enabling a deduplication window on incidents",
+        );
+        client
+            .query(
+                "ALTER TABLE incidents MODIFY SETTING non_replicated_deduplication_window = 1000",
+            )
+            .execute()
+            .await?;
         insert_all(
             &client,
             "schema_migrations",
-            &[MigrationRow { version: DEDUP_WINDOW_VERSION, name: "dedup_window".into(), checksum: String::new(), applied_at: now_secs() as u32 }],
+            &[MigrationRow {
+                version: DEDUP_WINDOW_VERSION,
+                name: "dedup_window".into(),
+                checksum: String::new(),
+                applied_at: now_secs() as u32,
+            }],
         )
         .await?;
         report.extras.push("dedup_window".into());
     }
     let dims = dims_checksum();
-    let last_dims = applied.iter().filter(|(v, _, _)| *v == DIMS_VERSION).map(|(_, _, c)| c.clone()).next_back();
+    let last_dims = applied
+        .iter()
+        .filter(|(v, _, _)| *v == DIMS_VERSION)
+        .map(|(_, _, c)| c.clone())
+        .next_back();
     if last_dims.as_deref() != Some(dims.as_str()) {
         progress("loading dimension tables (taxonomy, departments, areas)");
         let n = load_dimensions(&client, now_secs()).await?;
         insert_all(
             &client,
             "schema_migrations",
-            &[MigrationRow { version: DIMS_VERSION, name: "dimensions".into(), checksum: dims, applied_at: now_secs() as u32 }],
+            &[MigrationRow {
+                version: DIMS_VERSION,
+                name: "dimensions".into(),
+                checksum: dims,
+                applied_at: now_secs() as u32,
+            }],
         )
         .await?;
         report.dimension_rows = Some(n);
@@ -355,7 +513,11 @@ mod tests {
             assert!(!stmts.is_empty());
             for s in &stmts {
                 assert!(!s.contains("{db}"));
-                assert!(s.contains("IF NOT EXISTS"), "{} must be idempotent: {s}", m.name);
+                assert!(
+                    s.contains("IF NOT EXISTS"),
+                    "{} must be idempotent: {s}",
+                    m.name
+                );
             }
         }
     }
@@ -370,7 +532,15 @@ mod tests {
     #[test]
     fn dimension_rows_cover_every_level() {
         let rows = area_rows(1);
-        for level in ["district", "town", "station", "committee", "compound", "poi", "safe_house"] {
+        for level in [
+            "district",
+            "town",
+            "station",
+            "committee",
+            "compound",
+            "poi",
+            "safe_house",
+        ] {
             assert!(rows.iter().any(|r| r.level == level), "{level}");
         }
         assert_eq!(dims_checksum(), dims_checksum());

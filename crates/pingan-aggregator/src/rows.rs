@@ -83,7 +83,9 @@ impl IncidentRow {
     /// ClickHouse partition (`toYYYYMM(event_time)` in Asia/Shanghai) of this row.
     pub fn month(&self) -> u32 {
         use chrono::{Datelike, TimeZone};
-        let t = pingan_domain::time::shanghai().timestamp_opt(i64::from(self.event_time), 0).single();
+        let t = pingan_domain::time::shanghai()
+            .timestamp_opt(i64::from(self.event_time), 0)
+            .single();
         t.map_or(0, |t| t.year() as u32 * 100 + t.month())
     }
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use clickhouse::Client;
 use pingan_pipeline::batch::BatchId;
-use pingan_pipeline::stage::{Ack, BoxFuture, Disposition, Outbound, ResumePosition, Sink, StageError};
+use pingan_pipeline::stage::{
+    Ack, BoxFuture, Disposition, Outbound, ResumePosition, Sink, StageError,
+};
 use pingan_runtime::config::ClickHouseSettings;
 use tracing::{info, warn};
 
@@ -20,21 +22,45 @@ use crate::config::AggregatorConfig;
 use crate::metrics::AggregatorMetrics;
 use crate::rows::IncidentRow;
 
-/// Next offset of a partition: the highest offset in the insert audit (an index lookup).
-pub const RESUME_SQL: &str = "SELECT count(), max(kafka_offset) FROM insert_audit WHERE kafka_topic = ? AND kafka_partition = ?";
+/// Offsets of a partition at or above a given one that are already stored (an index range scan
+/// of the insert audit).
+pub const RESUME_SQL: &str = "SELECT DISTINCT kafka_offset FROM insert_audit WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ?";
+/// Whether any INSERT of a partition is still running (query ids start with
+/// `pingan-<topic>-<partition>-`): a killed predecessor's last INSERT may still be finishing on the
+/// server, and its rows must be visible before we decide what is already stored.
+pub const PARTITION_RUNNING_SQL: &str =
+    "SELECT count() FROM system.processes WHERE startsWith(query_id, ?)";
 /// Whether an INSERT with a given `query_id` is still running on the server.
 pub const RUNNING_SQL: &str = "SELECT count() FROM system.processes WHERE query_id = ?";
 /// How many of a batch's offsets are stored (the audit is never folded, unlike `incidents`).
-pub const STORED_SQL: &str =
-    "SELECT uniqExact(kafka_offset) FROM insert_audit WHERE kafka_topic = ? AND kafka_partition = ? AND has(?, kafka_offset)";
+pub const STORED_SQL: &str = "SELECT uniqExact(kafka_offset) FROM insert_audit WHERE kafka_topic = ? AND kafka_partition = ? AND has(?, kafka_offset)";
 
 /// Every SQL statement the aggregator sends at run time, with sample parameters, for the
 /// compatibility check against current ClickHouse releases (`tests/chdb`).
 pub fn sql_templates() -> Vec<(&'static str, String)> {
     vec![
-        ("aggregator_resume", RESUME_SQL.replacen('?', "'pingan.enriched.v1'", 1).replacen('?', "3", 1)),
-        ("aggregator_running", RUNNING_SQL.replacen('?', "'pingan-x-0-1-2-201912'", 1)),
-        ("aggregator_stored", STORED_SQL.replacen('?', "'pingan.enriched.v1'", 1).replacen('?', "3", 1).replacen('?', "[1,2,3]", 1)),
+        (
+            "aggregator_resume",
+            RESUME_SQL
+                .replacen('?', "'pingan.enriched.v1'", 1)
+                .replacen('?', "3", 1)
+                .replacen('?', "100", 1),
+        ),
+        (
+            "aggregator_running",
+            RUNNING_SQL.replacen('?', "'pingan-x-0-1-2-201912'", 1),
+        ),
+        (
+            "aggregator_partition_running",
+            PARTITION_RUNNING_SQL.replacen('?', "'pingan-pingan.enriched.v1-3-'", 1),
+        ),
+        (
+            "aggregator_stored",
+            STORED_SQL
+                .replacen('?', "'pingan.enriched.v1'", 1)
+                .replacen('?', "3", 1)
+                .replacen('?', "[1,2,3]", 1),
+        ),
     ]
 }
 
@@ -83,15 +109,22 @@ fn is_data_rejection(e: &clickhouse::error::Error) -> bool {
         clickhouse::error::Error::BadResponse(m) => {
             // Parse and type errors are about the rows themselves; everything else (too many
             // parts, memory limit, table missing during a migration …) may pass on retry.
-            ["Cannot parse", "Type mismatch", "Cannot read all data", "Code: 27,", "Code: 53,", "Code: 70,"]
-                .iter()
-                .any(|p| m.contains(p))
+            [
+                "Cannot parse",
+                "Type mismatch",
+                "Cannot read all data",
+                "Code: 27,",
+                "Code: 53,",
+                "Code: 70,",
+            ]
+            .iter()
+            .any(|p| m.contains(p))
         }
         _ => false,
     }
 }
 
-/// Where each partition resumes: the highest offset already stored, read from ClickHouse.
+/// What each partition already holds, read from the insert audit in ClickHouse.
 #[derive(Clone)]
 pub struct ClickHousePosition {
     client: Client,
@@ -104,22 +137,51 @@ impl std::fmt::Debug for ClickHousePosition {
 }
 
 impl ClickHousePosition {
-    /// The next offset to process for `topic`/`partition`, or `None` when ClickHouse has none.
-    pub async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, clickhouse::error::Error> {
-        let (n, max): (u64, u64) = self
+    /// Offsets `>= from` of `topic`/`partition` already stored.
+    pub async fn stored_from(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+    ) -> Result<Vec<i64>, clickhouse::error::Error> {
+        let prefix = format!("pingan-{topic}-{partition}-");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let running: u64 = self
+                .client
+                .query(PARTITION_RUNNING_SQL)
+                .bind(&prefix)
+                .fetch_one()
+                .await?;
+            if running == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let offsets: Vec<u64> = self
             .client
             .query(RESUME_SQL)
             .bind(topic)
             .bind(partition)
-            .fetch_one()
+            .bind(from.max(0))
+            .fetch_all()
             .await?;
-        Ok(if n == 0 { None } else { Some(max as i64 + 1) })
+        Ok(offsets.into_iter().map(|o| o as i64).collect())
     }
 }
 
 impl ResumePosition for ClickHousePosition {
-    fn resume_from<'a>(&'a self, topic: &'a str, partition: i32) -> BoxFuture<'a, Result<Option<i64>, String>> {
-        Box::pin(async move { self.next_offset(topic, partition).await.map_err(|e| e.to_string()) })
+    fn stored_from<'a>(
+        &'a self,
+        topic: &'a str,
+        partition: i32,
+        from: i64,
+    ) -> BoxFuture<'a, Result<Vec<i64>, String>> {
+        Box::pin(async move {
+            self.stored_from(topic, partition, from)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -136,13 +198,19 @@ pub struct ClickHouseSink {
 
 impl std::fmt::Debug for ClickHouseSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClickHouseSink").field("dedup_tokens", &self.dedup_tokens).finish()
+        f.debug_struct("ClickHouseSink")
+            .field("dedup_tokens", &self.dedup_tokens)
+            .finish()
     }
 }
 
 impl ClickHouseSink {
     /// A sink writing to `settings.database`.
-    pub async fn new(settings: &ClickHouseSettings, config: &AggregatorConfig, metrics: AggregatorMetrics) -> ClickHouseSink {
+    pub async fn new(
+        settings: &ClickHouseSettings,
+        config: &AggregatorConfig,
+        metrics: AggregatorMetrics,
+    ) -> ClickHouseSink {
         ClickHouseSink {
             client: client(settings),
             metrics,
@@ -154,7 +222,9 @@ impl ClickHouseSink {
 
     /// The resume-position reader for the source.
     pub fn position(&self) -> ClickHousePosition {
-        ClickHousePosition { client: self.client.clone() }
+        ClickHousePosition {
+            client: self.client.clone(),
+        }
     }
 
     /// A client for readiness probes.
@@ -166,7 +236,12 @@ impl ClickHouseSink {
         if let Some(v) = self.dedup_tokens {
             return v;
         }
-        match self.client.query("SELECT version()").fetch_one::<String>().await {
+        match self
+            .client
+            .query("SELECT version()")
+            .fetch_one::<String>()
+            .await
+        {
             Ok(v) => {
                 let mut parts = v.split('.').filter_map(|p| p.parse::<u32>().ok());
                 let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
@@ -179,7 +254,11 @@ impl ClickHouseSink {
         }
     }
 
-    async fn insert(&mut self, query_id: &str, rows: &[&IncidentRow]) -> Result<(), clickhouse::error::Error> {
+    async fn insert(
+        &mut self,
+        query_id: &str,
+        rows: &[&IncidentRow],
+    ) -> Result<(), clickhouse::error::Error> {
         let tokens = self.detect_capabilities().await;
         let mut insert = self
             .client
@@ -198,11 +277,21 @@ impl ClickHouseSink {
 
     /// After an ambiguous failure: wait for the query to finish on the server, then report
     /// whether the rows of this (batch, month) are stored.
-    async fn resolve(&self, query_id: &str, id: &BatchId, rows: &[&IncidentRow]) -> Result<bool, clickhouse::error::Error> {
+    async fn resolve(
+        &self,
+        query_id: &str,
+        id: &BatchId,
+        rows: &[&IncidentRow],
+    ) -> Result<bool, clickhouse::error::Error> {
         let expected = rows.len();
         let deadline = Instant::now() + self.insert_timeout + Duration::from_secs(5);
         loop {
-            let running: u64 = self.client.query(RUNNING_SQL).bind(query_id).fetch_one().await?;
+            let running: u64 = self
+                .client
+                .query(RUNNING_SQL)
+                .bind(query_id)
+                .fetch_one()
+                .await?;
             if running == 0 || Instant::now() > deadline {
                 break;
             }
@@ -227,7 +316,11 @@ impl Sink for ClickHouseSink {
     type Item = IncidentRow;
     type Error = SinkError;
 
-    async fn write(&mut self, id: &BatchId, items: &[Outbound<IncidentRow>]) -> Result<Ack, SinkError> {
+    async fn write(
+        &mut self,
+        id: &BatchId,
+        items: &[Outbound<IncidentRow>],
+    ) -> Result<Ack, SinkError> {
         let mut months: BTreeMap<u32, Vec<&IncidentRow>> = BTreeMap::new();
         for o in items {
             months.entry(o.value.month()).or_default().push(&o.value);
@@ -244,28 +337,42 @@ impl Sink for ClickHouseSink {
             let started = Instant::now();
             match self.insert(&query_id, rows).await {
                 Ok(()) => {
-                    self.metrics.insert_outcomes.with_label_values(&["ok"]).inc();
+                    self.metrics
+                        .insert_outcomes
+                        .with_label_values(&["ok"])
+                        .inc();
                 }
                 Err(e) if is_data_rejection(&e) => {
-                    self.metrics.insert_outcomes.with_label_values(&["rejected"]).inc();
+                    self.metrics
+                        .insert_outcomes
+                        .with_label_values(&["rejected"])
+                        .inc();
                     return Err(SinkError::Rejected(e.to_string()));
                 }
                 Err(e) => {
                     warn!(batch = %id, month, error = %e, "insert failed; checking whether it landed");
                     match self.resolve(&query_id, id, rows).await {
                         Ok(true) => {
-                            self.metrics.insert_outcomes.with_label_values(&["resolved_present"]).inc();
+                            self.metrics
+                                .insert_outcomes
+                                .with_label_values(&["resolved_present"])
+                                .inc();
                             info!(batch = %id, month, "insert had landed despite the error");
                         }
                         _ => {
-                            self.metrics.insert_outcomes.with_label_values(&["failed"]).inc();
+                            self.metrics
+                                .insert_outcomes
+                                .with_label_values(&["failed"])
+                                .inc();
                             self.progress = Some((id.clone(), done));
                             return Err(SinkError::Insert(e));
                         }
                     }
                 }
             }
-            self.metrics.insert_seconds.observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .insert_seconds
+                .observe(started.elapsed().as_secs_f64());
             self.metrics.batch_rows.observe(rows.len() as f64);
             self.metrics.rows_written.inc_by(rows.len() as u64);
             done.insert(*month);

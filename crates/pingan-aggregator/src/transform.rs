@@ -14,24 +14,41 @@ use crate::rows::IncidentRow;
 pub struct ToRows;
 
 fn parent(cell: &str, res: Resolution) -> Option<String> {
-    CellIndex::from_str(cell).ok()?.parent(res).map(|c| c.to_string())
+    CellIndex::from_str(cell)
+        .ok()?
+        .parent(res)
+        .map(|c| c.to_string())
 }
 
 /// Converts one enriched event into a row, refusing codes outside the taxonomy.
-pub fn to_row(e: EnrichedEvent, topic: &str, partition: i32, offset: i64) -> Result<IncidentRow, RecordError> {
+pub fn to_row(
+    e: EnrichedEvent,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<IncidentRow, RecordError> {
     let tax = Taxonomy::builtin();
     let Some(sub) = tax.subtype(&e.subtype) else {
-        return Err(RecordError { code: "unknown_subtype", message: format!("subtype {:?} is not in the taxonomy", e.subtype) });
+        return Err(RecordError {
+            code: "unknown_subtype",
+            message: format!("subtype {:?} is not in the taxonomy", e.subtype),
+        });
     };
     if sub.category != e.category {
         return Err(RecordError {
             code: "category_mismatch",
-            message: format!("subtype {} belongs to {}, not {}", e.subtype, sub.category, e.category),
+            message: format!(
+                "subtype {} belongs to {}, not {}",
+                e.subtype, sub.category, e.category
+            ),
         });
     }
     let secs = e.event_time.timestamp();
     let Ok(event_time) = u32::try_from(secs) else {
-        return Err(RecordError { code: "bad_time", message: format!("event_time {} is outside 1970..2106", e.event_time) });
+        return Err(RecordError {
+            code: "bad_time",
+            message: format!("event_time {} is outside 1970..2106", e.event_time),
+        });
     };
     let (h3_r8, h3_r7) = match &e.h3 {
         Some(c) => (parent(c, Resolution::Eight), parent(c, Resolution::Seven)),
@@ -78,8 +95,20 @@ impl Transform for ToRows {
     type In = EnrichedEvent;
     type Out = IncidentRow;
 
-    fn transform(&mut self, input: Inbound<EnrichedEvent>) -> Result<Outcome<IncidentRow>, RecordError> {
-        let row = to_row(input.value, &input.meta.topic, input.meta.partition, input.meta.offset)?;
-        Ok(Outcome::Emit(Outbound { source: input.meta, key: None, value: row }))
+    fn transform(
+        &mut self,
+        input: Inbound<EnrichedEvent>,
+    ) -> Result<Outcome<IncidentRow>, RecordError> {
+        let row = to_row(
+            input.value,
+            &input.meta.topic,
+            input.meta.partition,
+            input.meta.offset,
+        )?;
+        Ok(Outcome::Emit(Outbound {
+            source: input.meta,
+            key: None,
+            value: row,
+        }))
     }
 }

@@ -47,7 +47,11 @@ pub struct BatchId {
 
 impl fmt::Display for BatchId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}-{}-{}", self.topic, self.partition, self.first, self.last)
+        write!(
+            f,
+            "{}-{}-{}-{}",
+            self.topic, self.partition, self.first, self.last
+        )
     }
 }
 
@@ -84,13 +88,22 @@ mod tests {
 
     #[test]
     fn stored_offset_is_last_plus_one() {
-        let m = OffsetMark { topic: "t".into(), partition: 0, last: 41 };
+        let m = OffsetMark {
+            topic: "t".into(),
+            partition: 0,
+            last: 41,
+        };
         assert_eq!(m.next_offset(), 42);
     }
 
     #[test]
     fn batch_id_is_stable_text() {
-        let id = BatchId { topic: "pingan.enriched.v1".into(), partition: 3, first: 10, last: 19 };
+        let id = BatchId {
+            topic: "pingan.enriched.v1".into(),
+            partition: 3,
+            first: 10,
+            last: 19,
+        };
         assert_eq!(id.to_string(), "pingan.enriched.v1-3-10-19");
     }
 }

@@ -53,12 +53,17 @@ impl KafkaSettings {
         }
         for k in self.librdkafka.keys() {
             if OWNED_KEYS.contains(&k.as_str()) {
-                errors.push(format!("kafka.librdkafka.{k} is set by pingan itself and cannot be overridden"));
+                errors.push(format!(
+                    "kafka.librdkafka.{k} is set by pingan itself and cannot be overridden"
+                ));
             }
         }
         match parse_ms(&self.message_timeout) {
             Some(ms) if ms >= 1000 => {}
-            _ => errors.push(format!("kafka.message_timeout {:?} must be a duration of at least 1s", self.message_timeout)),
+            _ => errors.push(format!(
+                "kafka.message_timeout {:?} must be a duration of at least 1s",
+                self.message_timeout
+            )),
         }
     }
 
@@ -79,7 +84,12 @@ impl KafkaSettings {
         let mut c = self.base(service);
         c.set("enable.idempotence", "true");
         c.set("acks", "all");
-        c.set("message.timeout.ms", parse_ms(&self.message_timeout).unwrap_or(10_000).to_string());
+        c.set(
+            "message.timeout.ms",
+            parse_ms(&self.message_timeout)
+                .unwrap_or(10_000)
+                .to_string(),
+        );
         c.set_if_absent("linger.ms", "5");
         c.set_if_absent("compression.type", "lz4");
         // A bounded queue turns a dead broker into a fast 503 instead of unbounded memory.
@@ -140,7 +150,8 @@ mod tests {
     #[test]
     fn owned_keys_cannot_be_overridden() {
         let mut s = KafkaSettings::default();
-        s.librdkafka.insert("enable.auto.offset.store".into(), "true".into());
+        s.librdkafka
+            .insert("enable.auto.offset.store".into(), "true".into());
         s.librdkafka.insert("linger.ms".into(), "50".into());
         let mut errors = Vec::new();
         s.validate(&mut errors);
@@ -148,7 +159,10 @@ mod tests {
         let c = s.consumer_config("t", "g");
         assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(s.producer_config("t").get("linger.ms"), Some("50"));
-        assert_eq!(s.producer_config("t").get("enable.idempotence"), Some("true"));
+        assert_eq!(
+            s.producer_config("t").get("enable.idempotence"),
+            Some("true")
+        );
     }
 
     #[test]

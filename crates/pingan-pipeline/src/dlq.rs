@@ -44,7 +44,10 @@ impl DeadLetters {
         }
         let topics: Vec<String> = letters.iter().map(|l| dlq_topic(&l.meta.topic)).collect();
         let offsets: Vec<String> = letters.iter().map(|l| l.meta.offset.to_string()).collect();
-        let partitions: Vec<String> = letters.iter().map(|l| l.meta.partition.to_string()).collect();
+        let partitions: Vec<String> = letters
+            .iter()
+            .map(|l| l.meta.partition.to_string())
+            .collect();
         let headers: Vec<[(&str, &[u8]); 6]> = letters
             .iter()
             .enumerate()

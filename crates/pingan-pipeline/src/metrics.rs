@@ -42,19 +42,51 @@ impl StageMetrics {
             registry.register(Box::new(h.clone())).map(|()| h)
         };
         Ok(StageMetrics {
-            received: counter("pingan_stage_received_events_total", "Records received from Kafka.", &["stage"])?,
-            emitted: counter("pingan_stage_emitted_events_total", "Records written by the sink.", &["stage"])?,
-            discarded: counter("pingan_stage_discarded_events_total", "Records deliberately dropped.", &["stage", "reason"])?,
-            dead_letters: counter("pingan_stage_dead_letters_total", "Records sent to the dead-letter topic.", &["stage", "code"])?,
-            retries: counter("pingan_stage_sink_retries_total", "Sink write retries.", &["stage", "code"])?,
-            batch_size: hist("pingan_stage_batch_events", "Records per batch.", vec![1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0])?,
+            received: counter(
+                "pingan_stage_received_events_total",
+                "Records received from Kafka.",
+                &["stage"],
+            )?,
+            emitted: counter(
+                "pingan_stage_emitted_events_total",
+                "Records written by the sink.",
+                &["stage"],
+            )?,
+            discarded: counter(
+                "pingan_stage_discarded_events_total",
+                "Records deliberately dropped.",
+                &["stage", "reason"],
+            )?,
+            dead_letters: counter(
+                "pingan_stage_dead_letters_total",
+                "Records sent to the dead-letter topic.",
+                &["stage", "code"],
+            )?,
+            retries: counter(
+                "pingan_stage_sink_retries_total",
+                "Sink write retries.",
+                &["stage", "code"],
+            )?,
+            batch_size: hist(
+                "pingan_stage_batch_events",
+                "Records per batch.",
+                vec![1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0],
+            )?,
             write_seconds: hist(
                 "pingan_stage_sink_write_seconds",
                 "Sink write latency per batch.",
-                vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+                vec![
+                    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
             )?,
-            stored_offset: gauge("pingan_stage_stored_offset", "Last offset stored for commit.")?,
-            lag: gauge("pingan_stage_lag_events", "High watermark minus the next offset to process.")?,
+            stored_offset: gauge(
+                "pingan_stage_stored_offset",
+                "Last offset stored for commit.",
+            )?,
+            lag: gauge(
+                "pingan_stage_lag_events",
+                "High watermark minus the next offset to process.",
+            )?,
         })
     }
 }

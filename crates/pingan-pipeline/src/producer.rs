@@ -53,9 +53,9 @@ impl StageError for PublishError {
         match self {
             PublishError::Create(_) => Disposition::Fatal,
             PublishError::Encode(_) => Disposition::DeadLetter,
-            PublishError::Delivery(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)) => {
-                Disposition::DeadLetter
-            }
+            PublishError::Delivery(KafkaError::MessageProduction(
+                RDKafkaErrorCode::MessageSizeTooLarge,
+            )) => Disposition::DeadLetter,
             _ => Disposition::Retry,
         }
     }
@@ -81,26 +81,43 @@ pub struct Publisher {
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher").field("deadline", &self.deadline).finish()
+        f.debug_struct("Publisher")
+            .field("deadline", &self.deadline)
+            .finish()
     }
 }
 
 impl Publisher {
     /// Creates the producer. `deadline` bounds a whole [`Publisher::publish`] call.
-    pub fn new(settings: &KafkaSettings, service: &str, deadline: Duration) -> Result<Publisher, PublishError> {
-        let producer = settings.producer_config(service).create().map_err(PublishError::Create)?;
+    pub fn new(
+        settings: &KafkaSettings,
+        service: &str,
+        deadline: Duration,
+    ) -> Result<Publisher, PublishError> {
+        let producer = settings
+            .producer_config(service)
+            .create()
+            .map_err(PublishError::Create)?;
         Ok(Publisher { producer, deadline })
     }
 
     /// Produces `records` in order and waits for all delivery reports.
-    pub async fn publish<'a>(&self, records: impl IntoIterator<Item = OutRecord<'a>>) -> Result<(), PublishError> {
+    pub async fn publish<'a>(
+        &self,
+        records: impl IntoIterator<Item = OutRecord<'a>>,
+    ) -> Result<(), PublishError> {
         let mut pending = Vec::new();
         for r in records {
             let mut headers = OwnedHeaders::new();
             for (k, v) in r.headers {
-                headers = headers.insert(Header { key: k, value: Some(*v) });
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(*v),
+                });
             }
-            let mut rec = FutureRecord::<[u8], [u8]>::to(r.topic).payload(r.payload).headers(headers);
+            let mut rec = FutureRecord::<[u8], [u8]>::to(r.topic)
+                .payload(r.payload)
+                .headers(headers);
             if let Some(k) = r.key {
                 rec = rec.key(k);
             }
@@ -108,12 +125,16 @@ impl Publisher {
             // re-enqueueing later, which would reorder records (rust-rdkafka #468).
             match self.producer.send_result(rec) {
                 Ok(f) => pending.push(f),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => return Err(PublishError::QueueFull),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    return Err(PublishError::QueueFull);
+                }
                 Err((e, _)) => return Err(PublishError::Delivery(e)),
             }
         }
         let all = join_all(pending);
-        let results = tokio::time::timeout(self.deadline, all).await.map_err(|_| PublishError::Deadline(self.deadline))?;
+        let results = tokio::time::timeout(self.deadline, all)
+            .await
+            .map_err(|_| PublishError::Deadline(self.deadline))?;
         for r in results {
             match r {
                 Ok(Ok(_)) => {}
@@ -139,7 +160,10 @@ impl Publisher {
     pub async fn probe(&self, timeout: Duration) -> Result<(), String> {
         let p = self.producer.clone();
         tokio::task::spawn_blocking(move || {
-            p.client().fetch_metadata(None, Timeout::After(timeout)).map(|_| ()).map_err(|e| e.to_string())
+            p.client()
+                .fetch_metadata(None, Timeout::After(timeout))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| e.to_string())?
@@ -158,7 +182,10 @@ pub struct KafkaSink {
 impl KafkaSink {
     /// Produces to `topic` through `publisher`.
     pub fn new(publisher: Publisher, topic: impl Into<String>) -> KafkaSink {
-        KafkaSink { publisher, topic: topic.into() }
+        KafkaSink {
+            publisher,
+            topic: topic.into(),
+        }
     }
 }
 
@@ -173,7 +200,9 @@ impl<T: serde::Serialize + Send + Sync + 'static> crate::stage::Sink for TypedKa
     ) -> Result<crate::stage::Ack, PublishError> {
         let mut payloads = Vec::with_capacity(items.len());
         for o in items {
-            payloads.push(serde_json::to_vec(&o.value).map_err(|e| PublishError::Encode(e.to_string()))?);
+            payloads.push(
+                serde_json::to_vec(&o.value).map_err(|e| PublishError::Encode(e.to_string()))?,
+            );
         }
         self.inner
             .publisher
@@ -198,6 +227,9 @@ pub struct TypedKafkaSink<T> {
 impl<T> TypedKafkaSink<T> {
     /// Produces `T`s as JSON to `topic`.
     pub fn new(publisher: Publisher, topic: impl Into<String>) -> TypedKafkaSink<T> {
-        TypedKafkaSink { inner: KafkaSink::new(publisher, topic), _item: std::marker::PhantomData }
+        TypedKafkaSink {
+            inner: KafkaSink::new(publisher, topic),
+            _item: std::marker::PhantomData,
+        }
     }
 }

@@ -24,7 +24,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { initial: Duration::from_millis(100), max: Duration::from_secs(5), max_elapsed: Duration::from_secs(600) }
+        RetryPolicy {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+            max_elapsed: Duration::from_secs(600),
+        }
     }
 }
 
@@ -82,10 +86,20 @@ struct Backoff {
 
 impl Backoff {
     fn new(policy: RetryPolicy) -> Backoff {
-        Backoff { policy, started: Instant::now(), next: policy.initial }
+        Backoff {
+            policy,
+            started: Instant::now(),
+            next: policy.initial,
+        }
     }
 
-    async fn on_error<E: StageError>(&mut self, name: &str, e: &E, metrics: &StageMetrics, shutdown: &CancellationToken) -> Next {
+    async fn on_error<E: StageError>(
+        &mut self,
+        name: &str,
+        e: &E,
+        metrics: &StageMetrics,
+        shutdown: &CancellationToken,
+    ) -> Next {
         match e.disposition() {
             Disposition::Retry if self.started.elapsed() < self.policy.max_elapsed => {
                 metrics.retries.with_label_values(&[name, e.code()]).inc();
@@ -137,23 +151,43 @@ where
         let mut dead = Vec::new();
         for rec in batch.records {
             let Some(payload) = rec.payload else {
-                dead.push(DeadLetter { meta: rec.meta, payload: Vec::new(), code: "empty_payload", message: "record has no payload".into() });
+                dead.push(DeadLetter {
+                    meta: rec.meta,
+                    payload: Vec::new(),
+                    code: "empty_payload",
+                    message: "record has no payload".into(),
+                });
                 continue;
             };
             let value = match serde_json::from_slice::<T::In>(&payload) {
                 Ok(v) => v,
                 Err(e) => {
-                    dead.push(DeadLetter { meta: rec.meta, payload, code: decode_error_code(&e), message: e.to_string() });
+                    dead.push(DeadLetter {
+                        meta: rec.meta,
+                        payload,
+                        code: decode_error_code(&e),
+                        message: e.to_string(),
+                    });
                     continue;
                 }
             };
-            match stage.transform.transform(Inbound { meta: rec.meta.clone(), value }) {
+            match stage.transform.transform(Inbound {
+                meta: rec.meta.clone(),
+                value,
+            }) {
                 Ok(Outcome::Emit(o)) => {
                     out.push(o);
                     out_payloads.push((rec.meta, payload));
                 }
-                Ok(Outcome::Discard { reason }) => m.discarded.with_label_values(&[name, reason]).inc(),
-                Err(e) => dead.push(DeadLetter { meta: rec.meta, payload, code: e.code, message: e.message }),
+                Ok(Outcome::Discard { reason }) => {
+                    m.discarded.with_label_values(&[name, reason]).inc()
+                }
+                Err(e) => dead.push(DeadLetter {
+                    meta: rec.meta,
+                    payload,
+                    code: e.code,
+                    message: e.message,
+                }),
             }
         }
         let started = Instant::now();
@@ -164,7 +198,9 @@ where
             loop {
                 let e = match stage.sink.write(&id, &out).instrument(span.clone()).await {
                     Ok(ack) => {
-                        m.emitted.with_label_values(&[name]).inc_by(out.len() as u64);
+                        m.emitted
+                            .with_label_values(&[name])
+                            .inc_by(out.len() as u64);
                         break ack;
                     }
                     Err(e) => e,
@@ -174,7 +210,12 @@ where
                     Next::Stopped => return Ok(()),
                     Next::DeadLetter(code, message) => {
                         for (meta, payload) in out_payloads.drain(..) {
-                            dead.push(DeadLetter { meta, payload, code, message: message.clone() });
+                            dead.push(DeadLetter {
+                                meta,
+                                payload,
+                                code,
+                                message: message.clone(),
+                            });
                         }
                         break Ack::StoreOffsets;
                     }
@@ -185,12 +226,22 @@ where
                 }
             }
         };
-        m.write_seconds.with_label_values(&[name]).observe(started.elapsed().as_secs_f64());
+        m.write_seconds
+            .with_label_values(&[name])
+            .observe(started.elapsed().as_secs_f64());
         if !dead.is_empty() {
             let Some(dlq) = &stage.dead_letters else {
                 let first = &dead[0];
-                error!(stage = name, code = first.code, offset = first.meta.offset, "record rejected and no dead-letter topic configured");
-                return Err(RunnerError::DeadLetters(format!("{}: {}", first.code, first.message)));
+                error!(
+                    stage = name,
+                    code = first.code,
+                    offset = first.meta.offset,
+                    "record rejected and no dead-letter topic configured"
+                );
+                return Err(RunnerError::DeadLetters(format!(
+                    "{}: {}",
+                    first.code, first.message
+                )));
             };
             for d in &dead {
                 m.dead_letters.with_label_values(&[name, d.code]).inc();
@@ -198,7 +249,9 @@ where
             }
             let mut backoff = Backoff::new(stage.retry);
             loop {
-                let Err(e) = dlq.write(&dead).await else { break };
+                let Err(e) = dlq.write(&dead).await else {
+                    break;
+                };
                 match backoff.on_error(name, &e, &m, &shutdown).await {
                     Next::Again => {}
                     Next::Stopped => return Ok(()),
@@ -209,7 +262,15 @@ where
                 }
             }
         }
-        if ack == Ack::StoreOffsets && acks.send(OffsetMark { topic: id.topic.clone(), partition: id.partition, last: id.last }).is_err() {
+        if ack == Ack::StoreOffsets
+            && acks
+                .send(OffsetMark {
+                    topic: id.topic.clone(),
+                    partition: id.partition,
+                    last: id.last,
+                })
+                .is_err()
+        {
             // The source is gone (shutdown); the batch is durable and will be skipped or
             // rewritten idempotently on redelivery.
             return Ok(());

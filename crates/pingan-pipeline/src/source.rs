@@ -5,11 +5,13 @@
 //! `max.poll.interval.ms` depend on it); when the runner falls behind it pauses the assigned
 //! partitions instead of blocking.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -52,8 +54,11 @@ pub enum SourceError {
 
 #[derive(Debug, Default)]
 struct RebalanceEvents {
-    /// Partitions whose local state (buffers, resume position) must be forgotten.
-    changed: Vec<(String, i32)>,
+    /// Partitions taken away: their unsent records are dropped (the next owner, or we after a
+    /// re-assignment, reads them again from the committed offset).
+    revoked: Vec<(String, i32)>,
+    /// Partitions given to us: their "already stored" knowledge must be re-read.
+    assigned: Vec<(String, i32)>,
 }
 
 /// Consumer context: commits stored offsets synchronously before partitions are revoked, and
@@ -72,23 +77,32 @@ impl ConsumerContext for SourceContext {
             if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
                 debug!(error = %e, "commit on revoke");
             }
-            self.note(tpl);
+            self.note(tpl, true);
             info!(partitions = tpl.count(), "partitions revoked");
         }
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            self.note(tpl);
+            self.note(tpl, false);
             info!(partitions = tpl.count(), "partitions assigned");
         }
     }
 }
 
 impl SourceContext {
-    fn note(&self, tpl: &TopicPartitionList) {
+    fn note(&self, tpl: &TopicPartitionList, revoked: bool) {
         if let Ok(mut ev) = self.events.lock() {
-            ev.changed.extend(tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())));
+            let list = if revoked {
+                &mut ev.revoked
+            } else {
+                &mut ev.assigned
+            };
+            list.extend(
+                tpl.elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition())),
+            );
         }
     }
 }
@@ -110,7 +124,9 @@ pub struct KafkaSource {
 
 impl std::fmt::Debug for KafkaSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KafkaSource").field("cfg", &self.cfg).finish()
+        f.debug_struct("KafkaSource")
+            .field("cfg", &self.cfg)
+            .finish()
     }
 }
 
@@ -125,12 +141,21 @@ impl KafkaSource {
         metrics: StageMetrics,
     ) -> Result<KafkaSource, SourceError> {
         let events = Arc::new(Mutex::new(RebalanceEvents::default()));
-        let ctx = SourceContext { events: events.clone() };
-        let consumer: StreamConsumer<SourceContext> =
-            settings.consumer_config(cfg.stage, &cfg.group_id).create_with_context(ctx)?;
+        let ctx = SourceContext {
+            events: events.clone(),
+        };
+        let consumer: StreamConsumer<SourceContext> = settings
+            .consumer_config(cfg.stage, &cfg.group_id)
+            .create_with_context(ctx)?;
         let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
-        Ok(KafkaSource { consumer, events, cfg, resume, metrics })
+        Ok(KafkaSource {
+            consumer,
+            events,
+            cfg,
+            resume,
+            metrics,
+        })
     }
 
     /// Runs until `shutdown`: sends cut batches on `batches` and stores offsets received on
@@ -145,12 +170,18 @@ impl KafkaSource {
         let stage = self.cfg.stage;
         let mut buffers: BTreeMap<Tp, PartitionBuffer> = BTreeMap::new();
         let mut ready: VecDeque<Batch> = VecDeque::new();
-        let mut resume_at: HashMap<Tp, i64> = HashMap::new();
+        // Per partition: offsets the sink already holds, looked up on the first record after an
+        // assignment (see `ResumePosition`).
+        let mut resume_at: HashMap<Tp, HashSet<i64>> = HashMap::new();
+        // Last offset received per partition: a record that does not follow it (a new
+        // assignment, a rewind after a rebalance or an offset reset) triggers a fresh lookup.
+        let mut last_seen: HashMap<Tp, i64> = HashMap::new();
         let mut paused = false;
         let mut tick = tokio::time::interval((self.cfg.max_age / 4).max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.apply_rebalance_events(&mut buffers, &mut resume_at, &mut ready, paused);
+            last_seen.retain(|tp, _| resume_at.contains_key(tp));
             let want_pause = ready.len() >= self.cfg.max_ready;
             if want_pause != paused {
                 self.set_paused(want_pause);
@@ -205,16 +236,19 @@ impl KafkaSource {
                         payload: m.payload().map(<[u8]>::to_vec),
                     };
                     drop(m);
-                    let next = match resume_at.get(&tp) {
-                        Some(n) => *n,
-                        None => {
-                            let n = self.lookup_resume(&tp, &shutdown).await;
-                            resume_at.insert(tp.clone(), n);
-                            n
-                        }
-                    };
-                    if offset < next {
-                        // The sink already holds this record (offsets-in-target resume).
+                    // The poll that returned this record may have run rebalance callbacks first:
+                    // apply them before the record is buffered, so dropping a revoked
+                    // partition's unsent records can never drop this one.
+                    self.apply_rebalance_events(&mut buffers, &mut resume_at, &mut ready, paused);
+                    last_seen.retain(|tp, _| resume_at.contains_key(tp));
+                    if last_seen.get(&tp).is_none_or(|last| offset != last + 1) {
+                        let Some(stored) = self.lookup_stored(&tp, offset, &shutdown).await else { break };
+                        resume_at.insert(tp.clone(), stored);
+                    }
+                    last_seen.insert(tp.clone(), offset);
+                    if resume_at.get_mut(&tp).is_some_and(|s| s.remove(&offset)) {
+                        // The sink already holds this record: it was written before a crash
+                        // and redelivered because its offset had not been committed yet.
                         self.metrics.discarded.with_label_values(&[stage, "already_stored"]).inc();
                         continue;
                     }
@@ -251,21 +285,26 @@ impl KafkaSource {
     fn apply_rebalance_events(
         &self,
         buffers: &mut BTreeMap<Tp, PartitionBuffer>,
-        resume_at: &mut HashMap<Tp, i64>,
+        resume_at: &mut HashMap<Tp, HashSet<i64>>,
         ready: &mut VecDeque<Batch>,
         paused: bool,
     ) {
-        let changed = match self.events.lock() {
-            Ok(mut ev) if !ev.changed.is_empty() => std::mem::take(&mut ev.changed),
+        let (revoked, assigned) = match self.events.lock() {
+            Ok(mut ev) if !ev.revoked.is_empty() || !ev.assigned.is_empty() => (
+                std::mem::take(&mut ev.revoked),
+                std::mem::take(&mut ev.assigned),
+            ),
             _ => return,
         };
-        for (topic, partition) in changed {
-            // Forget everything local about a partition that changed hands: its resume position
-            // must be re-read (another member may have moved it) and unsent records will be
-            // redelivered to whoever owns it now.
-            buffers.retain(|(t, p), _| !(&**t == topic.as_str() && *p == partition));
-            resume_at.retain(|(t, p), _| !(&**t == topic.as_str() && *p == partition));
-            ready.retain(|b| !(&*b.id.topic == topic.as_str() && b.id.partition == partition));
+        let same = |t: &str, p: i32, topic: &str, partition: i32| t == topic && p == partition;
+        for (topic, partition) in &revoked {
+            buffers.retain(|(t, p), _| !same(t, *p, topic, *partition));
+            ready.retain(|b| !same(&b.id.topic, b.id.partition, topic, *partition));
+            resume_at.retain(|(t, p), _| !same(t, *p, topic, *partition));
+        }
+        for (topic, partition) in &assigned {
+            // Another member may have written more meanwhile: re-read what the sink holds.
+            resume_at.retain(|(t, p), _| !same(t, *p, topic, *partition));
         }
         if paused {
             self.set_paused(true);
@@ -273,26 +312,46 @@ impl KafkaSource {
     }
 
     fn set_paused(&self, pause: bool) {
-        let Ok(assignment) = self.consumer.assignment() else { return };
-        let r = if pause { self.consumer.pause(&assignment) } else { self.consumer.resume(&assignment) };
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let r = if pause {
+            self.consumer.pause(&assignment)
+        } else {
+            self.consumer.resume(&assignment)
+        };
         if let Err(e) = r {
             debug!(stage = self.cfg.stage, pause, error = %e, "pause/resume");
         }
     }
 
-    async fn lookup_resume(&self, tp: &Tp, shutdown: &CancellationToken) -> i64 {
+    /// Offsets `>= from` the sink already holds; `None` when shutdown interrupted the lookup.
+    async fn lookup_stored(
+        &self,
+        tp: &Tp,
+        from: i64,
+        shutdown: &CancellationToken,
+    ) -> Option<HashSet<i64>> {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.resume.resume_from(&tp.0, tp.1).await {
-                Ok(Some(n)) => {
-                    info!(stage = self.cfg.stage, topic = %tp.0, partition = tp.1, next = n, "resuming from the sink's position");
-                    return n;
+            match self.resume.stored_from(&tp.0, tp.1, from).await {
+                Ok(stored) => {
+                    if !stored.is_empty() {
+                        info!(
+                            stage = self.cfg.stage,
+                            topic = %tp.0,
+                            partition = tp.1,
+                            from,
+                            already_stored = stored.len(),
+                            "skipping records the sink already holds"
+                        );
+                    }
+                    return Some(stored.into_iter().collect());
                 }
-                Ok(None) => return i64::MIN,
                 Err(e) => {
                     warn!(stage = self.cfg.stage, topic = %tp.0, partition = tp.1, error = %e, "cannot read the sink's position, retrying");
                     tokio::select! {
-                        () = shutdown.cancelled() => return i64::MAX,
+                        () = shutdown.cancelled() => return None,
                         () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -303,7 +362,11 @@ impl KafkaSource {
 
     fn store(&self, mark: &OffsetMark) {
         let mut tpl = TopicPartitionList::new();
-        if let Err(e) = tpl.add_partition_offset(&mark.topic, mark.partition, Offset::Offset(mark.next_offset())) {
+        if let Err(e) = tpl.add_partition_offset(
+            &mark.topic,
+            mark.partition,
+            Offset::Offset(mark.next_offset()),
+        ) {
             warn!(error = %e, "cannot build offset list");
             return;
         }
@@ -316,7 +379,9 @@ impl KafkaSource {
             }
             // The partition was revoked meanwhile: its new owner redelivers, and sinks are
             // idempotent, so this is expected during rebalances.
-            Err(e) => debug!(topic = %mark.topic, partition = mark.partition, error = %e, "offset not stored"),
+            Err(e) => {
+                debug!(topic = %mark.topic, partition = mark.partition, error = %e, "offset not stored")
+            }
         }
     }
 }
@@ -325,5 +390,13 @@ fn cut(buffers: &mut BTreeMap<Tp, PartitionBuffer>, tp: &Tp) -> Option<Batch> {
     let buf = buffers.remove(tp)?;
     let first = buf.records.first()?.meta.offset;
     let last = buf.records.last()?.meta.offset;
-    Some(Batch { id: BatchId { topic: tp.0.clone(), partition: tp.1, first, last }, records: buf.records })
+    Some(Batch {
+        id: BatchId {
+            topic: tp.0.clone(),
+            partition: tp.1,
+            first,
+            last,
+        },
+        records: buf.records,
+    })
 }

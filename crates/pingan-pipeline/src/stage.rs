@@ -109,19 +109,36 @@ pub trait Sink: Send + 'static {
 /// A boxed future, for the object-safe [`ResumePosition`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Where a sink that stores its own Kafka position wants a partition to resume.
+/// What a sink that records its own Kafka positions already holds, so a redelivered record is
+/// skipped instead of written twice.
+///
+/// After a crash between "the sink made the batch durable" and "the offset was committed", Kafka
+/// redelivers from the committed offset. The source asks, for the first offset it receives on a
+/// newly assigned partition, which offsets at or above it the sink already stored, and skips
+/// exactly those. An exact set (rather than "everything below the highest stored offset") stays
+/// correct when a batch was written in several inserts and only some of them landed, and when
+/// poison records left gaps.
 pub trait ResumePosition: Send + Sync + 'static {
-    /// The next offset to process for `topic`/`partition`, or `None` to use Kafka's committed
-    /// offset. Records below the returned offset are skipped by the source.
-    fn resume_from<'a>(&'a self, topic: &'a str, partition: i32) -> BoxFuture<'a, Result<Option<i64>, String>>;
+    /// Offsets `>= from` of `topic`/`partition` that the sink already holds.
+    fn stored_from<'a>(
+        &'a self,
+        topic: &'a str,
+        partition: i32,
+        from: i64,
+    ) -> BoxFuture<'a, Result<Vec<i64>, String>>;
 }
 
-/// The default: trust Kafka's committed offsets.
+/// The default: trust Kafka's committed offsets (the sink keeps no positions).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CommittedOffsets;
 
 impl ResumePosition for CommittedOffsets {
-    fn resume_from<'a>(&'a self, _topic: &'a str, _partition: i32) -> BoxFuture<'a, Result<Option<i64>, String>> {
-        Box::pin(async { Ok(None) })
+    fn stored_from<'a>(
+        &'a self,
+        _topic: &'a str,
+        _partition: i32,
+        _from: i64,
+    ) -> BoxFuture<'a, Result<Vec<i64>, String>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 }

@@ -1,0 +1,415 @@
+//! Detector configuration: the raw serde form with documented defaults, checked by
+//! [`DetectConfig::validate`].
+//!
+//! The defaults were picked with `examples/evaluate.rs`; the README explains each choice and
+//! shows the table they came from.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DetectError;
+use crate::key::{AreaLevel, Level, WindowLen};
+
+/// Which statistic decides whether a window is a spike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodChoice {
+    /// Negative-binomial predictive tail everywhere; for dense windows (the switch is
+    /// [`DetectConfig::dense_min_expected`]) also the EWMA, and the smaller p-value decides.
+    Auto,
+    /// Poisson upper tail `P(X ≥ observed | expected)` everywhere.
+    Poisson,
+    /// Negative-binomial upper tail with the series' dispersion and the baseline's own
+    /// uncertainty (the Gamma–Poisson predictive) everywhere.
+    NegBin,
+    /// ESSENCE-style EWMA of Pearson residuals against the seasonal baseline everywhere.
+    Ewma,
+    /// EARS C2 on deseasonalised counts (mean/sd of windows 3–9 back) everywhere.
+    C2,
+}
+
+/// The gates for one alert level: the p-value must be at most `max_p` and observed/expected
+/// at least `min_ratio`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelGate {
+    /// Largest p-value that still reaches this level.
+    pub max_p: f64,
+    /// Smallest observed/expected ratio that reaches this level.
+    pub min_ratio: f64,
+}
+
+/// Gates for yellow, orange and red; a window takes the highest level whose gate it passes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelGates {
+    /// 三级.
+    #[serde(default = "default_yellow")]
+    pub yellow: LevelGate,
+    /// 二级.
+    #[serde(default = "default_orange")]
+    pub orange: LevelGate,
+    /// 一级.
+    #[serde(default = "default_red")]
+    pub red: LevelGate,
+}
+
+impl LevelGates {
+    /// The gate of `level`.
+    pub fn gate(&self, level: Level) -> LevelGate {
+        match level {
+            Level::Yellow => self.yellow,
+            Level::Orange => self.orange,
+            Level::Red => self.red,
+        }
+    }
+}
+
+impl Default for LevelGates {
+    fn default() -> Self {
+        LevelGates {
+            yellow: default_yellow(),
+            orange: default_orange(),
+            red: default_red(),
+        }
+    }
+}
+
+fn default_yellow() -> LevelGate {
+    LevelGate {
+        max_p: 1e-4,
+        min_ratio: 1.5,
+    }
+}
+fn default_orange() -> LevelGate {
+    LevelGate {
+        max_p: 1e-6,
+        min_ratio: 2.0,
+    }
+}
+fn default_red() -> LevelGate {
+    LevelGate {
+        max_p: 1e-8,
+        min_ratio: 3.0,
+    }
+}
+
+/// Everything tunable about detection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Window lengths evaluated for every series.
+    #[serde(default = "default_windows")]
+    pub windows: Vec<WindowLen>,
+    /// Area levels kept as series.
+    #[serde(default = "default_levels")]
+    pub levels: Vec<AreaLevel>,
+    /// Keep a series per area × category.
+    #[serde(default = "yes")]
+    pub per_category: bool,
+    /// Keep a series per area × subtype.
+    #[serde(default = "yes")]
+    pub per_subtype: bool,
+    /// Which statistic decides.
+    #[serde(default = "default_method")]
+    pub method: MethodChoice,
+    /// Trailing weeks of the hour-of-week baseline.
+    #[serde(default = "default_baseline_weeks")]
+    pub baseline_weeks: u32,
+    /// Pseudo-weeks with which an hour-of-week cell is shrunk towards the series' smoothed
+    /// hour-of-day rate (sparse cells lean on the smoother rate, dense ones on themselves).
+    #[serde(default = "default_shrink_weeks")]
+    pub shrink_weeks: f64,
+    /// Pseudo-days with which the hour-of-day rate is shrunk towards the flat overall rate.
+    #[serde(default = "default_shrink_days")]
+    pub shrink_days: f64,
+    /// Floor of the expected count per hour of window, so a series never seen before does not
+    /// get an expectation of zero.
+    #[serde(default = "default_expected_floor")]
+    pub expected_floor_per_hour: f64,
+    /// No alerts from a series whose baseline covers fewer days than this (cold start).
+    #[serde(default = "default_min_history_days")]
+    pub min_history_days: f64,
+    /// Windows whose expected count is at least this are "dense" (the `auto` switch).
+    #[serde(default = "default_dense_min_expected")]
+    pub dense_min_expected: f64,
+    /// Never alert with fewer (effective) events than this in the window.
+    #[serde(default = "default_min_observed")]
+    pub min_observed: u32,
+    /// Never alert unless observed − expected is at least this.
+    #[serde(default = "default_min_excess")]
+    pub min_excess: f64,
+    /// p-value and ratio gates per level.
+    #[serde(default)]
+    pub levels_gates: LevelGates,
+    /// EWMA smoothing weights; the smallest p-value over the weights is used (ESSENCE uses
+    /// 0.4 for gradual and 0.9 for sudden events).
+    #[serde(default = "default_ewma_weights")]
+    pub ewma_weights: Vec<f64>,
+    /// Past windows folded into the EWMA.
+    #[serde(default = "default_ewma_lags")]
+    pub ewma_lags: u32,
+    /// EARS C2 guard band: windows skipped between the baseline and the current window.
+    #[serde(default = "default_c2_guard")]
+    pub c2_guard: u32,
+    /// EARS C2 baseline length in windows.
+    #[serde(default = "default_c2_baseline")]
+    pub c2_baseline: u32,
+    /// EARS C2 floor of the baseline standard deviation (Burkom's minSigma).
+    #[serde(default = "default_c2_min_sigma")]
+    pub c2_min_sigma: f64,
+    /// After an alert, further *new* alerts of the same family (town × category) at the same
+    /// or a lower level are suppressed for this long; escalations always pass.
+    #[serde(default = "default_cooldown_minutes")]
+    pub cooldown_minutes: u32,
+    /// Compounds or cells of one town spiking for the same category in the same window become
+    /// one town alert once there are this many (0 disables grouping).
+    #[serde(default = "default_group_min_members")]
+    pub group_min_members: u32,
+    /// Events counted per reporter (doorplate or caller) per window; more are not counted, so
+    /// one person calling again and again cannot make a spike.
+    #[serde(default = "default_max_per_reporter")]
+    pub max_per_reporter: u32,
+    /// How long a window keeps accepting late events after it ends.
+    #[serde(default = "default_allowed_lateness_minutes")]
+    pub allowed_lateness_minutes: u32,
+    /// Contributing subtypes and keywords listed per alert.
+    #[serde(default = "default_top_n")]
+    pub top_n: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_windows() -> Vec<WindowLen> {
+    vec![WindowLen::M15, WindowLen::H1, WindowLen::D1, WindowLen::D7]
+}
+fn default_levels() -> Vec<AreaLevel> {
+    AreaLevel::ALL.to_vec()
+}
+fn default_method() -> MethodChoice {
+    MethodChoice::Auto
+}
+fn default_baseline_weeks() -> u32 {
+    8
+}
+fn default_shrink_weeks() -> f64 {
+    2.0
+}
+fn default_shrink_days() -> f64 {
+    7.0
+}
+fn default_expected_floor() -> f64 {
+    0.01
+}
+fn default_min_history_days() -> f64 {
+    7.0
+}
+fn default_dense_min_expected() -> f64 {
+    5.0
+}
+fn default_min_observed() -> u32 {
+    5
+}
+fn default_min_excess() -> f64 {
+    3.0
+}
+fn default_ewma_weights() -> Vec<f64> {
+    vec![0.4, 0.9]
+}
+fn default_ewma_lags() -> u32 {
+    8
+}
+fn default_c2_guard() -> u32 {
+    2
+}
+fn default_c2_baseline() -> u32 {
+    7
+}
+fn default_c2_min_sigma() -> f64 {
+    1.0
+}
+fn default_cooldown_minutes() -> u32 {
+    180
+}
+fn default_group_min_members() -> u32 {
+    2
+}
+fn default_max_per_reporter() -> u32 {
+    2
+}
+fn default_allowed_lateness_minutes() -> u32 {
+    60
+}
+fn default_top_n() -> usize {
+    3
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            windows: default_windows(),
+            levels: default_levels(),
+            per_category: true,
+            per_subtype: true,
+            method: default_method(),
+            baseline_weeks: default_baseline_weeks(),
+            shrink_weeks: default_shrink_weeks(),
+            shrink_days: default_shrink_days(),
+            expected_floor_per_hour: default_expected_floor(),
+            min_history_days: default_min_history_days(),
+            dense_min_expected: default_dense_min_expected(),
+            min_observed: default_min_observed(),
+            min_excess: default_min_excess(),
+            levels_gates: LevelGates::default(),
+            ewma_weights: default_ewma_weights(),
+            ewma_lags: default_ewma_lags(),
+            c2_guard: default_c2_guard(),
+            c2_baseline: default_c2_baseline(),
+            c2_min_sigma: default_c2_min_sigma(),
+            cooldown_minutes: default_cooldown_minutes(),
+            group_min_members: default_group_min_members(),
+            max_per_reporter: default_max_per_reporter(),
+            allowed_lateness_minutes: default_allowed_lateness_minutes(),
+            top_n: default_top_n(),
+        }
+    }
+}
+
+impl DetectConfig {
+    /// Checks every constraint and reports all violations at once.
+    pub fn validate(&self) -> Result<(), DetectError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, msg: &str| {
+            if !ok {
+                problems.push(msg.to_owned());
+            }
+        };
+        check(!self.windows.is_empty(), "windows must not be empty");
+        check(!self.levels.is_empty(), "levels must not be empty");
+        check(
+            self.per_category || self.per_subtype,
+            "per_category or per_subtype must be on",
+        );
+        check(
+            (1..=26).contains(&self.baseline_weeks),
+            "baseline_weeks must be 1..=26",
+        );
+        check(
+            self.shrink_weeks.is_finite() && self.shrink_weeks > 0.0,
+            "shrink_weeks must be > 0",
+        );
+        check(
+            self.shrink_days.is_finite() && self.shrink_days > 0.0,
+            "shrink_days must be > 0",
+        );
+        check(
+            self.expected_floor_per_hour.is_finite() && self.expected_floor_per_hour > 0.0,
+            "expected_floor_per_hour must be > 0",
+        );
+        check(
+            self.min_history_days.is_finite() && self.min_history_days >= 0.0,
+            "min_history_days must be >= 0",
+        );
+        check(
+            self.dense_min_expected.is_finite() && self.dense_min_expected > 0.0,
+            "dense_min_expected must be > 0",
+        );
+        check(self.min_observed >= 1, "min_observed must be >= 1");
+        check(
+            self.min_excess.is_finite() && self.min_excess >= 0.0,
+            "min_excess must be >= 0",
+        );
+        let g = &self.levels_gates;
+        for (name, gate) in [("yellow", g.yellow), ("orange", g.orange), ("red", g.red)] {
+            check(
+                gate.max_p > 0.0 && gate.max_p < 1.0,
+                &format!("levels_gates.{name}.max_p must be in (0, 1)"),
+            );
+            check(
+                gate.min_ratio.is_finite() && gate.min_ratio >= 1.0,
+                &format!("levels_gates.{name}.min_ratio must be >= 1"),
+            );
+        }
+        check(
+            g.yellow.max_p >= g.orange.max_p && g.orange.max_p >= g.red.max_p,
+            "level p-value gates must tighten from yellow to red",
+        );
+        check(
+            g.yellow.min_ratio <= g.orange.min_ratio && g.orange.min_ratio <= g.red.min_ratio,
+            "level ratio gates must rise from yellow to red",
+        );
+        check(
+            !self.ewma_weights.is_empty()
+                && self.ewma_weights.iter().all(|w| *w > 0.0 && *w <= 1.0),
+            "ewma_weights must be non-empty and each in (0, 1]",
+        );
+        check(
+            (1..=64).contains(&self.ewma_lags),
+            "ewma_lags must be 1..=64",
+        );
+        check(
+            (2..=28).contains(&self.c2_baseline),
+            "c2_baseline must be 2..=28",
+        );
+        check(self.c2_guard <= 14, "c2_guard must be <= 14");
+        check(
+            self.c2_min_sigma.is_finite() && self.c2_min_sigma > 0.0,
+            "c2_min_sigma must be > 0",
+        );
+        check(
+            self.group_min_members != 1,
+            "group_min_members must be 0 (off) or >= 2",
+        );
+        check(self.max_per_reporter >= 1, "max_per_reporter must be >= 1");
+        check(self.top_n <= 20, "top_n must be <= 20");
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(DetectError::Config(problems))
+        }
+    }
+
+    /// Seconds of history the detector must keep (and the aggregator must seed): the baseline
+    /// weeks plus the look-back of EWMA and C2 on the longest window, plus a day of slack.
+    pub fn history_seconds(&self) -> i64 {
+        let longest = self
+            .windows
+            .iter()
+            .map(|w| w.seconds())
+            .max()
+            .unwrap_or(86_400);
+        let lookback = i64::from(self.ewma_lags.max(self.c2_guard + self.c2_baseline)) * longest;
+        (i64::from(self.baseline_weeks) * 7 * 86_400).max(lookback) + 2 * 86_400
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip() {
+        let c = DetectConfig::default();
+        c.validate().unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        let back: DetectConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(c, back);
+        let empty: DetectConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty, c);
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        let c = DetectConfig {
+            windows: vec![],
+            min_observed: 0,
+            group_min_members: 1,
+            ..DetectConfig::default()
+        };
+        match c.validate() {
+            Err(DetectError::Config(p)) => assert_eq!(p.len(), 3, "{p:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(serde_json::from_str::<DetectConfig>(r#"{"nope": 1}"#).is_err());
+    }
+}

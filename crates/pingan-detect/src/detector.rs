@@ -1,0 +1,936 @@
+//! The detector: fans events out to series and windows, evaluates dirty windows on a tick and
+//! turns verdicts into alert records through the alert book and noise control.
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{
+    AlertBook, AlertRecord, Count, GroupMember, Suppression, SuppressionReason, family,
+};
+use crate::baseline::{History, Profile};
+use crate::config::DetectConfig;
+use crate::error::DetectError;
+use crate::key::{AlertKey, AreaLevel, Level, SeriesKey, WindowLen, to_time};
+use crate::method::{Assessment, Frozen, assess};
+
+/// The area codes of one event at each level the detector knows (`None` when unknown).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EventArea {
+    /// Town code.
+    pub town_code: Option<String>,
+    /// Station code.
+    pub station_code: Option<String>,
+    /// Compound id.
+    pub compound_id: Option<String>,
+    /// H3 resolution-8 cell.
+    pub h3_r8: Option<String>,
+}
+
+impl EventArea {
+    fn code(&self, level: AreaLevel) -> Option<&str> {
+        match level {
+            AreaLevel::Town => self.town_code.as_deref(),
+            AreaLevel::Station => self.station_code.as_deref(),
+            AreaLevel::Compound => self.compound_id.as_deref(),
+            AreaLevel::Cell => self.h3_r8.as_deref(),
+        }
+    }
+}
+
+/// One stored event, as the aggregator hands it over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectEvent {
+    /// Stable event id (`Uuid::as_u128`); duplicates are ignored.
+    pub event_id: u128,
+    /// When the incident was reported.
+    pub event_time: DateTime<FixedOffset>,
+    /// Where.
+    pub area: EventArea,
+    /// Category code.
+    pub category: String,
+    /// Subtype code.
+    pub subtype: String,
+    /// A repeat call about an incident already reported (`repeat_of` set): never counted.
+    pub repeat: bool,
+    /// Who reported it (doorplate id or hashed caller); at most `max_per_reporter` events of
+    /// one reporter count per window.
+    pub reporter_key: Option<String>,
+    /// Keywords, for the alert's explanation.
+    pub keywords: Vec<String>,
+}
+
+/// What [`Detector::ingest`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    /// Counted in every open window of its series.
+    Counted,
+    /// Seen before (same `event_id`): ignored.
+    Duplicate,
+    /// A repeat call: remembered as seen, not counted.
+    Repeat,
+    /// Added to history, but at least one of its windows had already closed.
+    Late,
+}
+
+/// The result of one evaluation tick.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Evaluation {
+    /// New alerts and new versions of existing ones (escalations, grown groups), to persist
+    /// and publish in this order.
+    pub alerts: Vec<AlertRecord>,
+    /// Would-be alerts held back by noise control (each key and level reported once).
+    pub suppressed: Vec<Suppression>,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DetectorStats {
+    /// Events counted.
+    pub counted: u64,
+    /// Duplicates ignored.
+    pub duplicates: u64,
+    /// Repeat calls ignored.
+    pub repeats: u64,
+    /// Late events.
+    pub late: u64,
+    /// Series known.
+    pub series: usize,
+    /// Windows held in memory.
+    pub open_windows: usize,
+}
+
+type Sym = u32;
+type WinKey = (u32, WindowLen, i64);
+
+/// Interned strings: series windows hold many repeated codes.
+#[derive(Debug, Default)]
+struct Interner {
+    ids: HashMap<String, Sym>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> Sym {
+        if let Some(id) = self.ids.get(s) {
+            return *id;
+        }
+        let id = self.names.len() as Sym;
+        self.names.push(s.to_owned());
+        self.ids.insert(s.to_owned(), id);
+        id
+    }
+
+    fn name(&self, id: Sym) -> &str {
+        self.names.get(id as usize).map_or("", String::as_str)
+    }
+}
+
+#[derive(Debug)]
+struct Series {
+    key: SeriesKey,
+    /// Town of the series' events (its own code for town series).
+    town: Option<String>,
+    history: History,
+}
+
+#[derive(Debug, Default)]
+struct WindowState {
+    /// (event time, reporter) of every counted event.
+    events: Vec<(i64, Option<Sym>)>,
+    per_reporter: HashMap<Sym, u32>,
+    raw: u32,
+    effective: u32,
+    subtypes: HashMap<Sym, u32>,
+    keywords: HashMap<Sym, u32>,
+    frozen: Option<Frozen>,
+    dirty: bool,
+    /// Highest level already reported as suppressed, per reason.
+    suppressed: Vec<(SuppressionReason, Level)>,
+}
+
+impl WindowState {
+    /// When the effective count first reached `target`, in event-time order.
+    fn time_of_count(&self, target: u32, cap: u32) -> i64 {
+        let mut events = self.events.clone();
+        events.sort_unstable_by_key(|(t, r)| (*t, *r));
+        let mut per: HashMap<Sym, u32> = HashMap::new();
+        let mut n = 0;
+        for (t, r) in &events {
+            let counts = match r {
+                Some(r) => {
+                    let c = per.entry(*r).or_insert(0);
+                    *c += 1;
+                    *c <= cap
+                }
+                None => true,
+            };
+            if counts {
+                n += 1;
+                if n >= target {
+                    return *t;
+                }
+            }
+        }
+        events.last().map_or(0, |(t, _)| *t)
+    }
+
+    fn top(&self, which: &HashMap<Sym, u32>, names: &Interner, n: usize) -> Vec<Count> {
+        let mut v: Vec<(&str, u32)> = which.iter().map(|(k, c)| (names.name(*k), *c)).collect();
+        v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v.into_iter()
+            .take(n)
+            .map(|(code, count)| Count {
+                code: code.to_owned(),
+                count,
+            })
+            .collect()
+    }
+}
+
+/// A window that reached a level in this tick.
+#[derive(Debug, Clone)]
+struct Candidate {
+    win: WinKey,
+    assessment: Assessment,
+    level: Level,
+    at: i64,
+}
+
+/// The spike detector. Pure: no clock, no I/O; time comes from event times and the
+/// watermark passed to [`Detector::evaluate`].
+///
+/// Life cycle in the aggregator:
+/// 1. [`Detector::new`] (or [`Detector::with_book`] with the alerts persisted so far);
+/// 2. [`Detector::seed_hour`] / [`Detector::seed_history`] with hourly counts (repeat calls
+///    excluded) for the hours before [`Detector::replay_from`];
+/// 3. [`Detector::ingest`] every stored event from `replay_from` on, then the live stream;
+/// 4. [`Detector::evaluate`] on every tick; persist and publish the returned alerts.
+#[derive(Debug)]
+pub struct Detector {
+    cfg: DetectConfig,
+    names: Interner,
+    series_ids: HashMap<SeriesKey, u32>,
+    series: Vec<Series>,
+    windows: HashMap<WinKey, WindowState>,
+    dirty: Vec<WinKey>,
+    profiles: HashMap<(u32, i64), Profile>,
+    seen: HashMap<u128, i64>,
+    book: AlertBook,
+    /// Start (hour) of the history the detector knows about.
+    coverage_start: Option<i64>,
+    /// End of the seeded hours: live events before it are already in the history.
+    seeded_until: i64,
+    /// Hour of the earliest live event.
+    live_from: Option<i64>,
+    watermark: i64,
+    last_prune: i64,
+    stats: DetectorStats,
+}
+
+impl Detector {
+    /// A detector with an empty alert book.
+    pub fn new(cfg: DetectConfig) -> Result<Detector, DetectError> {
+        Detector::with_book(cfg, AlertBook::new())
+    }
+
+    /// A detector that knows the alerts already emitted (restored from ClickHouse).
+    pub fn with_book(cfg: DetectConfig, book: AlertBook) -> Result<Detector, DetectError> {
+        cfg.validate()?;
+        Ok(Detector {
+            cfg,
+            names: Interner::default(),
+            series_ids: HashMap::new(),
+            series: Vec::new(),
+            windows: HashMap::new(),
+            dirty: Vec::new(),
+            profiles: HashMap::new(),
+            seen: HashMap::new(),
+            book,
+            coverage_start: None,
+            seeded_until: i64::MIN,
+            live_from: None,
+            watermark: i64::MIN,
+            last_prune: i64::MIN,
+            stats: DetectorStats::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DetectConfig {
+        &self.cfg
+    }
+
+    /// The alerts emitted so far.
+    pub fn alert_book(&self) -> &AlertBook {
+        &self.book
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> DetectorStats {
+        DetectorStats {
+            series: self.series.len(),
+            open_windows: self.windows.len(),
+            ..self.stats
+        }
+    }
+
+    /// The counted events (repeat calls excluded, reporter cap applied) of a window still held
+    /// in memory; `None` once it closed or when it never received an event.
+    pub fn window_count(&self, key: &AlertKey) -> Option<u32> {
+        let id = self.series_ids.get(&key.series)?;
+        self.windows
+            .get(&(*id, key.window, key.window_start))
+            .map(|w| w.effective)
+    }
+
+    /// The earliest event time whose raw events must be replayed through [`Detector::ingest`]
+    /// after a restart at `now` (the start of the oldest window that may still be open,
+    /// floored to the hour); hours before it are seeded.
+    pub fn replay_from(&self, now: DateTime<FixedOffset>) -> DateTime<FixedOffset> {
+        let horizon = now.timestamp() - self.lateness();
+        let start = self
+            .cfg
+            .windows
+            .iter()
+            .map(|w| w.start_of(horizon))
+            .min()
+            .unwrap_or(horizon);
+        to_time(start.div_euclid(3600) * 3600)
+    }
+
+    /// How far back seeded history should reach from [`Detector::replay_from`].
+    pub fn history_needed(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.cfg.history_seconds())
+    }
+
+    /// Seeds `count` events (repeat calls excluded) of one series in the hour starting at
+    /// `hour_start`.
+    pub fn seed_history(
+        &mut self,
+        key: &SeriesKey,
+        hour_start: DateTime<FixedOffset>,
+        count: u32,
+    ) -> Result<(), DetectError> {
+        let h = self.check_seed_hour(hour_start)?;
+        let town = (key.area_level == AreaLevel::Town).then(|| key.area_code.clone());
+        let id = self.series_id(key, town.as_deref());
+        self.add_seed(id, h, count);
+        Ok(())
+    }
+
+    /// Seeds `count` events of one area × subtype in the hour starting at `hour_start`, fanned
+    /// out to every configured series like [`Detector::ingest`] does — one row of
+    /// `SELECT toStartOfHour(event_time), town_code, station_code, compound_id, h3_r8,
+    /// category, subtype, count() … WHERE repeat_of IS NULL GROUP BY …`.
+    pub fn seed_hour(
+        &mut self,
+        area: &EventArea,
+        category: &str,
+        subtype: &str,
+        hour_start: DateTime<FixedOffset>,
+        count: u32,
+    ) -> Result<(), DetectError> {
+        let h = self.check_seed_hour(hour_start)?;
+        for id in self.series_of(area, category, subtype) {
+            self.add_seed(id, h, count);
+        }
+        Ok(())
+    }
+
+    fn check_seed_hour(&self, hour_start: DateTime<FixedOffset>) -> Result<i64, DetectError> {
+        let h = hour_start.timestamp();
+        if h.rem_euclid(3600) != 0 {
+            return Err(DetectError::UnalignedHour(hour_start));
+        }
+        if let Some(live) = self.live_from
+            && h + 3600 > live
+        {
+            return Err(DetectError::SeedOverlapsLive {
+                hour: hour_start,
+                live_from: to_time(live),
+            });
+        }
+        Ok(h)
+    }
+
+    fn add_seed(&mut self, id: u32, h: i64, count: u32) {
+        self.coverage_start = Some(self.coverage_start.map_or(h, |c| c.min(h)));
+        self.seeded_until = self.seeded_until.max(h + 3600);
+        if count > 0 {
+            let s = &mut self.series[id as usize];
+            let quarter = count as f32 / 4.0;
+            for q in 0..4 {
+                s.history.add(h + q * 900, quarter);
+            }
+        }
+    }
+
+    /// Counts one stored event.
+    pub fn ingest(&mut self, ev: &DetectEvent) -> Result<Ingested, DetectError> {
+        if ev.category.is_empty() || ev.subtype.is_empty() {
+            return Err(DetectError::Invalid {
+                field: "category/subtype",
+                reason: "empty".into(),
+            });
+        }
+        let t = ev.event_time.timestamp();
+        if self.seen.contains_key(&ev.event_id) {
+            self.stats.duplicates += 1;
+            return Ok(Ingested::Duplicate);
+        }
+        self.seen.insert(ev.event_id, t);
+        let hour = t.div_euclid(3600) * 3600;
+        self.live_from = Some(self.live_from.map_or(hour, |l| l.min(hour)));
+        self.coverage_start = Some(self.coverage_start.map_or(hour, |c| c.min(hour)));
+        if ev.repeat {
+            self.stats.repeats += 1;
+            return Ok(Ingested::Repeat);
+        }
+
+        let horizon = self.horizon();
+        let reporter = ev.reporter_key.as_deref().map(|r| self.names.intern(r));
+        let subtype = self.names.intern(&ev.subtype);
+        let keywords: Vec<Sym> = ev.keywords.iter().map(|k| self.names.intern(k)).collect();
+        let cap = self.cfg.max_per_reporter;
+        let mut late = false;
+        for id in self.series_of(&ev.area, &ev.category, &ev.subtype) {
+            let s = &mut self.series[id as usize];
+            if t >= self.seeded_until {
+                s.history.add(t, 1.0);
+            }
+            let per_category = s.key.subtype.is_none();
+            for &len in &self.cfg.windows {
+                let start = len.start_of(t);
+                if start + len.seconds() <= horizon {
+                    late = true;
+                    continue;
+                }
+                let key = (id, len, start);
+                let w = self.windows.entry(key).or_default();
+                w.events.push((t, reporter));
+                w.raw += 1;
+                let counts = match reporter {
+                    Some(r) => {
+                        let c = w.per_reporter.entry(r).or_insert(0);
+                        *c += 1;
+                        *c <= cap
+                    }
+                    None => true,
+                };
+                if counts {
+                    w.effective += 1;
+                }
+                if per_category {
+                    *w.subtypes.entry(subtype).or_insert(0) += 1;
+                }
+                for k in &keywords {
+                    *w.keywords.entry(*k).or_insert(0) += 1;
+                }
+                if !w.dirty {
+                    w.dirty = true;
+                    self.dirty.push(key);
+                }
+            }
+        }
+        if late {
+            self.stats.late += 1;
+            Ok(Ingested::Late)
+        } else {
+            self.stats.counted += 1;
+            Ok(Ingested::Counted)
+        }
+    }
+
+    /// Evaluates every window that received events since the last tick (open windows early,
+    /// closed ones finally), applies noise control and returns the alerts to publish. Windows
+    /// that ended more than `allowed_lateness_minutes` before `watermark` are then closed.
+    ///
+    /// `watermark` is the aggregator's notion of "now" in event time (e.g. the newest event
+    /// time seen, or the wall clock at the edge); it never moves backwards.
+    pub fn evaluate(&mut self, watermark: DateTime<FixedOffset>) -> Evaluation {
+        self.watermark = self.watermark.max(watermark.timestamp());
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        let mut out = Evaluation::default();
+        let mut candidates = Vec::new();
+        for win in dirty {
+            if let Some(c) = self.judge(win, &mut out) {
+                candidates.push(c);
+            }
+        }
+        candidates.sort_by(|a, b| {
+            (a.at, Reverse(a.level))
+                .cmp(&(b.at, Reverse(b.level)))
+                .then(a.assessment.p_value.total_cmp(&b.assessment.p_value))
+                .then(a.win.cmp(&b.win))
+        });
+        for c in candidates {
+            self.decide(c, &mut out);
+        }
+        self.prune();
+        out
+    }
+
+    /// Evaluates one dirty window; a candidate when it reaches a level.
+    fn judge(&mut self, win: WinKey, out: &mut Evaluation) -> Option<Candidate> {
+        self.freeze(win);
+        let (id, len, start) = win;
+        let cfg = &self.cfg;
+        let w = self.windows.get_mut(&win)?;
+        w.dirty = false;
+        let frozen = w.frozen.as_ref()?;
+        let a = assess(frozen, w.effective, cfg);
+        let key_text = || {
+            AlertKey {
+                series: self.series[id as usize].key.clone(),
+                window: len,
+                window_start: start,
+            }
+            .canonical()
+        };
+        let Some(level) = a.level else {
+            // Would the uncapped count alert? Then one reporter is the spike.
+            if w.raw > w.effective
+                && let Some(raw_level) = assess(frozen, w.raw, cfg).level
+                && !w
+                    .suppressed
+                    .iter()
+                    .any(|(r, l)| *r == SuppressionReason::SingleReporter && *l >= raw_level)
+            {
+                w.suppressed
+                    .push((SuppressionReason::SingleReporter, raw_level));
+                let at = w.events.iter().map(|e| e.0).max().unwrap_or(start);
+                out.suppressed.push(Suppression {
+                    alert_key: key_text(),
+                    level: raw_level,
+                    reason: SuppressionReason::SingleReporter,
+                    at: to_time(at),
+                });
+            }
+            return None;
+        };
+        // The smallest count at which the window reaches this level, and when it got there:
+        // the alert's time is a function of the events, not of when the tick ran.
+        let first = (cfg.min_observed..=w.effective)
+            .find(|c| assess(frozen, *c, cfg).level >= Some(level))
+            .unwrap_or(w.effective);
+        let at = w.time_of_count(first, cfg.max_per_reporter);
+        if frozen.days < cfg.min_history_days {
+            if !w
+                .suppressed
+                .iter()
+                .any(|(r, l)| *r == SuppressionReason::InsufficientHistory && *l >= level)
+            {
+                w.suppressed
+                    .push((SuppressionReason::InsufficientHistory, level));
+                out.suppressed.push(Suppression {
+                    alert_key: key_text(),
+                    level,
+                    reason: SuppressionReason::InsufficientHistory,
+                    at: to_time(at),
+                });
+            }
+            return None;
+        }
+        Some(Candidate {
+            win,
+            assessment: a,
+            level,
+            at,
+        })
+    }
+
+    /// Computes the window's history-dependent part once.
+    fn freeze(&mut self, win: WinKey) {
+        let (id, len, start) = win;
+        if self.windows.get(&win).is_none_or(|w| w.frozen.is_some()) {
+            return;
+        }
+        let day = match len {
+            WindowLen::D7 => start,
+            _ => WindowLen::D1.start_of(start),
+        };
+        let coverage = self.coverage_start.unwrap_or(start);
+        let s = &self.series[id as usize];
+        let profile = self
+            .profiles
+            .entry((id, day))
+            .or_insert_with(|| Profile::build(&s.history, day, coverage, &self.cfg));
+        let frozen = Frozen::build(&s.history, profile, start, len, coverage, &self.cfg);
+        if let Some(w) = self.windows.get_mut(&win) {
+            w.frozen = Some(frozen);
+        }
+    }
+
+    /// Book, grouping and cooldown for one candidate.
+    fn decide(&mut self, c: Candidate, out: &mut Evaluation) {
+        let (id, len, start) = c.win;
+        let series = &self.series[id as usize];
+        let key = AlertKey {
+            series: series.key.clone(),
+            window: len,
+            window_start: start,
+        };
+        let town = series.town.clone();
+
+        // An existing key only ever moves up.
+        if let Some(entry) = self.book.entries.get(&key) {
+            if entry.level >= c.level {
+                return;
+            }
+            let (version, created) = (entry.version + 1, entry.created_at);
+            if let Some(rec) = self.record(&key, &c, town.as_deref(), created, version) {
+                self.remember(&key, &rec, false);
+                out.alerts.push(rec);
+            }
+            return;
+        }
+
+        // Sibling compounds (or cells) of one town: one town alert listing them.
+        if self.cfg.group_min_members >= 2
+            && key.series.area_level.is_groupable()
+            && let Some(town) = town.as_deref()
+            && self.try_group(&key, town, &c, out)
+        {
+            return;
+        }
+
+        let fam = family(&key.series, town.as_deref());
+        let cooldown = i64::from(self.cfg.cooldown_minutes) * 60;
+        if self.book.in_cooldown(&fam, c.at, c.level, cooldown) {
+            if let Some(town) = town.as_deref()
+                && key.series.area_level.is_groupable()
+            {
+                // Still a spiking member should a sibling make a group later.
+                self.book.add_member(
+                    town,
+                    &key,
+                    key.series.area_level,
+                    &key.series.area_code,
+                    c.level,
+                );
+            }
+            let w = self.windows.get_mut(&c.win);
+            if let Some(w) = w
+                && !w
+                    .suppressed
+                    .iter()
+                    .any(|(r, l)| *r == SuppressionReason::Cooldown && *l >= c.level)
+            {
+                w.suppressed.push((SuppressionReason::Cooldown, c.level));
+                out.suppressed.push(Suppression {
+                    alert_key: key.canonical(),
+                    level: c.level,
+                    reason: SuppressionReason::Cooldown,
+                    at: to_time(c.at),
+                });
+            }
+            return;
+        }
+        if let Some(rec) = self.record(&key, &c, town.as_deref(), c.at, 1) {
+            self.remember(&key, &rec, true);
+            out.alerts.push(rec);
+        }
+    }
+
+    /// Folds a compound/cell candidate into its town's group alert when the group is big
+    /// enough; `true` when the candidate was absorbed.
+    fn try_group(
+        &mut self,
+        key: &AlertKey,
+        town: &str,
+        c: &Candidate,
+        out: &mut Evaluation,
+    ) -> bool {
+        let gk = (
+            town.to_owned(),
+            key.series.category.clone(),
+            key.series.area_level,
+            key.window,
+            key.window_start,
+        );
+        let (size, grew) = match self.book.groups.get(&gk) {
+            Some(m) => {
+                let grew = !m.contains_key(&key.series.area_code);
+                (
+                    m.len() + usize::from(grew),
+                    grew || m.get(&key.series.area_code).is_some_and(|l| *l < c.level),
+                )
+            }
+            None => (1, true),
+        };
+        if size < self.cfg.group_min_members as usize {
+            return false;
+        }
+        let town_series = SeriesKey::category(AreaLevel::Town, town, &key.series.category);
+        let Some(&town_id) = self.series_ids.get(&town_series) else {
+            return false;
+        };
+        let twin = (town_id, key.window, key.window_start);
+        self.freeze(twin);
+        let Some(frozen) = self.windows.get(&twin).and_then(|w| w.frozen.as_ref()) else {
+            return false;
+        };
+        let effective = self.windows.get(&twin).map_or(0, |w| w.effective);
+        let town_assessment = assess(frozen, effective, &self.cfg);
+        self.book.add_member(
+            town,
+            key,
+            key.series.area_level,
+            &key.series.area_code,
+            c.level,
+        );
+        let member_max = self
+            .book
+            .groups
+            .get(&gk)
+            .and_then(|m| m.values().copied().max())
+            .unwrap_or(c.level);
+        let level = town_assessment
+            .level
+            .map_or(member_max, |l| l.max(member_max));
+        let gkey = AlertKey {
+            series: town_series,
+            window: key.window,
+            window_start: key.window_start,
+        };
+        let prior = self
+            .book
+            .entries
+            .get(&gkey)
+            .map(|e| (e.level, e.version, e.created_at));
+        if let Some((l, _, _)) = prior
+            && l >= level
+            && !grew
+        {
+            return true;
+        }
+        let gc = Candidate {
+            win: twin,
+            assessment: town_assessment,
+            level: prior.map_or(level, |p| p.0.max(level)),
+            at: c.at,
+        };
+        let (created, version) = prior.map_or((c.at, 1), |(_, v, cr)| (cr, v + 1));
+        if let Some(rec) = self.record(&gkey, &gc, Some(town), created, version) {
+            self.remember(&gkey, &rec, prior.is_none());
+            out.alerts.push(rec);
+        }
+        true
+    }
+
+    /// The spiking compounds and cells listed on a town category alert: those of groups that
+    /// reached `group_min_members`.
+    fn members_of(&self, key: &AlertKey, town: &str) -> Vec<GroupMember> {
+        if key.series.area_level != AreaLevel::Town
+            || key.series.subtype.is_some()
+            || self.cfg.group_min_members < 2
+        {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for level in [AreaLevel::Compound, AreaLevel::Cell] {
+            let gk = (
+                town.to_owned(),
+                key.series.category.clone(),
+                level,
+                key.window,
+                key.window_start,
+            );
+            let Some(m) = self.book.groups.get(&gk) else {
+                continue;
+            };
+            if m.len() < self.cfg.group_min_members as usize {
+                continue;
+            }
+            for (code, lvl) in m {
+                let sk = SeriesKey {
+                    area_level: level,
+                    area_code: code.clone(),
+                    ..key.series.clone()
+                };
+                let (observed, expected) = self
+                    .series_ids
+                    .get(&sk)
+                    .and_then(|id| self.windows.get(&(*id, key.window, key.window_start)))
+                    .map_or((0, 0.0), |w| {
+                        (w.effective, w.frozen.as_ref().map_or(0.0, |f| f.expected))
+                    });
+                out.push(GroupMember {
+                    area_level: level,
+                    area_code: code.clone(),
+                    observed,
+                    expected,
+                    level: *lvl,
+                });
+            }
+        }
+        out
+    }
+
+    /// Builds the record of `key` from its window.
+    fn record(
+        &self,
+        key: &AlertKey,
+        c: &Candidate,
+        town: Option<&str>,
+        created_at: i64,
+        version: u64,
+    ) -> Option<AlertRecord> {
+        let w = self.windows.get(&c.win)?;
+        let frozen = w.frozen.as_ref()?;
+        let a = &c.assessment;
+        Some(AlertRecord {
+            id: key.id(),
+            alert_key: key.canonical(),
+            area_level: key.series.area_level,
+            area_code: key.series.area_code.clone(),
+            town_code: town.map(str::to_owned),
+            category: key.series.category.clone(),
+            subtype: key.series.subtype.clone(),
+            window: key.window,
+            window_start: to_time(key.window_start),
+            window_end: to_time(key.window_end()),
+            observed: w.effective,
+            raw_count: w.raw,
+            expected: a.expected,
+            baseline: frozen.info(a.method),
+            method: a.method,
+            score: a.score(),
+            p_value: a.p_value,
+            level: c.level,
+            top_subtypes: w.top(&w.subtypes, &self.names, self.cfg.top_n),
+            top_keywords: w.top(&w.keywords, &self.names, self.cfg.top_n),
+            members: town.map(|t| self.members_of(key, t)).unwrap_or_default(),
+            created_at: to_time(created_at),
+            updated_at: to_time(c.at.max(created_at)),
+            version,
+        })
+    }
+
+    /// Records an emitted record in the book.
+    fn remember(&mut self, key: &AlertKey, rec: &AlertRecord, new_key: bool) {
+        self.book.entries.insert(
+            key.clone(),
+            crate::alert::BookEntry {
+                level: rec.level,
+                version: rec.version,
+                created_at: rec.created_at.timestamp(),
+                window_end: key.window_end(),
+            },
+        );
+        if new_key && rec.members.is_empty() {
+            self.book
+                .families
+                .entry(family(&key.series, rec.town_code.as_deref()))
+                .or_default()
+                .push((rec.created_at.timestamp(), rec.level));
+        }
+        if let Some(town) = rec.town_code.as_deref()
+            && key.series.area_level.is_groupable()
+        {
+            self.book.add_member(
+                town,
+                key,
+                key.series.area_level,
+                &key.series.area_code,
+                rec.level,
+            );
+        }
+    }
+
+    /// The series ids an event (or a seeded row) feeds, creating them on first sight.
+    fn series_of(&mut self, area: &EventArea, category: &str, subtype: &str) -> Vec<u32> {
+        let mut ids = Vec::with_capacity(self.cfg.levels.len() * 2);
+        let levels = self.cfg.levels.clone();
+        for level in levels {
+            let Some(code) = area.code(level) else {
+                continue;
+            };
+            if self.cfg.per_category {
+                let k = SeriesKey::category(level, code, category);
+                ids.push(self.series_id(&k, area.town_code.as_deref()));
+            }
+            if self.cfg.per_subtype {
+                let k = SeriesKey::subtype(level, code, category, subtype);
+                ids.push(self.series_id(&k, area.town_code.as_deref()));
+            }
+        }
+        ids
+    }
+
+    fn series_id(&mut self, key: &SeriesKey, town: Option<&str>) -> u32 {
+        if let Some(id) = self.series_ids.get(key) {
+            let s = &mut self.series[*id as usize];
+            if s.town.is_none() {
+                s.town = town.map(str::to_owned);
+            }
+            return *id;
+        }
+        let id = self.series.len() as u32;
+        let town = if key.area_level == AreaLevel::Town {
+            Some(key.area_code.clone())
+        } else {
+            town.map(str::to_owned)
+        };
+        self.series.push(Series {
+            key: key.clone(),
+            town,
+            history: History::default(),
+        });
+        self.series_ids.insert(key.clone(), id);
+        id
+    }
+
+    fn lateness(&self) -> i64 {
+        i64::from(self.cfg.allowed_lateness_minutes) * 60
+    }
+
+    /// Windows ending at or before this are closed.
+    fn horizon(&self) -> i64 {
+        self.watermark.saturating_sub(self.lateness())
+    }
+
+    /// Closes windows, forgets old profiles, history, event ids and book entries.
+    fn prune(&mut self) {
+        let horizon = self.horizon();
+        if horizon == i64::MIN {
+            return;
+        }
+        self.windows
+            .retain(|(_, len, start), w| w.dirty || start + len.seconds() > horizon);
+        // The rest is cheap to keep for a while; do it about once an hour of event time.
+        if horizon.saturating_sub(self.last_prune) < 3600 {
+            return;
+        }
+        self.last_prune = horizon;
+        let today = WindowLen::D1.start_of(horizon);
+        let oldest_open = self
+            .cfg
+            .windows
+            .iter()
+            .map(|w| w.start_of(horizon))
+            .min()
+            .unwrap_or(today);
+        self.profiles
+            .retain(|(_, day), _| *day >= oldest_open.min(today - 86_400));
+        let keep_from = horizon - self.cfg.history_seconds();
+        for s in &mut self.series {
+            if !s.history.is_empty() {
+                s.history.prune_before(keep_from);
+            }
+        }
+        self.seen.retain(|_, t| *t >= keep_from);
+        let cooldown = i64::from(self.cfg.cooldown_minutes) * 60;
+        self.book.prune(horizon - cooldown.max(86_400));
+        if let Some(c) = self.coverage_start {
+            self.coverage_start = Some(c.max(keep_from.div_euclid(3600) * 3600));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,385 @@
+use super::*;
+use crate::config::MethodChoice;
+
+const MONDAY: i64 = 1_709_481_600; // 2024-03-04T00:00:00+08:00
+const TOWN: &str = "310112102";
+const TOWN2: &str = "310112107";
+
+fn at(secs: i64) -> DateTime<FixedOffset> {
+    to_time(secs)
+}
+
+fn area(town: &str, compound: Option<&str>) -> EventArea {
+    EventArea {
+        town_code: Some(town.to_owned()),
+        station_code: Some(format!("PS-{town}")),
+        compound_id: compound.map(str::to_owned),
+        h3_r8: compound.map(|c| format!("cell-{c}")),
+    }
+}
+
+fn event(id: u128, t: i64, area: EventArea, subtype: &str) -> DetectEvent {
+    let category = subtype.split('_').next().unwrap_or("OTH").to_owned();
+    DetectEvent {
+        event_id: id,
+        event_time: at(t),
+        area,
+        category,
+        subtype: subtype.to_owned(),
+        repeat: false,
+        reporter_key: Some(format!("caller-{id}")),
+        keywords: vec!["kw".into()],
+    }
+}
+
+/// A detector with eight weeks of history: one dispute an hour in TOWN outside compounds and
+/// nothing else.
+fn seeded(cfg: DetectConfig) -> Detector {
+    let mut d = Detector::new(cfg).unwrap();
+    let start = MONDAY - 8 * 7 * 86_400;
+    for h in 0..8 * 168 {
+        d.seed_hour(
+            &area(TOWN, None),
+            "DSP",
+            "DSP_NEIGHBOUR",
+            at(start + h * 3600),
+            1,
+        )
+        .unwrap();
+        d.seed_hour(
+            &area(TOWN2, None),
+            "DSP",
+            "DSP_NEIGHBOUR",
+            at(start + h * 3600),
+            1,
+        )
+        .unwrap();
+    }
+    d
+}
+
+fn fraud_wave(first_id: u128, n: u32, t0: i64, compound: &str) -> Vec<DetectEvent> {
+    (0..n)
+        .map(|i| {
+            event(
+                first_id + u128::from(i),
+                t0 + i64::from(i) * 120,
+                area(TOWN, Some(compound)),
+                "FRAUD_FAKE_GOV",
+            )
+        })
+        .collect()
+}
+
+fn run(d: &mut Detector, events: &[DetectEvent]) -> Vec<AlertRecord> {
+    let mut out = Vec::new();
+    for e in events {
+        d.ingest(e).unwrap();
+        out.extend(d.evaluate(e.event_time).alerts);
+    }
+    out
+}
+
+#[test]
+fn a_compound_fraud_wave_alerts_once_per_key_and_escalates_monotonically() {
+    let mut d = seeded(DetectConfig::default());
+    let t0 = MONDAY + 10 * 3600;
+    let events = fraud_wave(1, 12, t0, "CP-1");
+    let alerts = run(&mut d, &events);
+    assert!(!alerts.is_empty());
+    let mut by_key: HashMap<String, Vec<&AlertRecord>> = HashMap::new();
+    for a in &alerts {
+        by_key.entry(a.alert_key.clone()).or_default().push(a);
+    }
+    for versions in by_key.values() {
+        for pair in versions.windows(2) {
+            assert!(
+                pair[1].level > pair[0].level,
+                "only escalations re-emit a key"
+            );
+            assert_eq!(pair[1].version, pair[0].version + 1);
+            assert_eq!(pair[1].created_at, pair[0].created_at);
+        }
+    }
+    let first = &alerts[0];
+    assert_eq!(first.category, "FRAUD");
+    assert_eq!(first.town_code.as_deref(), Some(TOWN));
+    assert!(first.observed >= 5);
+    // created_at is the 5th event's time (the minimum count), not a wall clock.
+    assert_eq!(first.created_at, at(t0 + 4 * 120));
+    assert_eq!(first.id, first.key().unwrap().id());
+    // Replaying the same stream, with duplicates, adds nothing.
+    let again = run(&mut d, &events);
+    assert!(again.is_empty());
+    assert_eq!(d.stats().duplicates, 12);
+}
+
+#[test]
+fn the_alert_time_does_not_depend_on_tick_batching() {
+    let t0 = MONDAY + 10 * 3600;
+    let events = fraud_wave(1, 12, t0, "CP-1");
+    let mut per_event = seeded(DetectConfig::default());
+    let a = run(&mut per_event, &events);
+    let mut batched = seeded(DetectConfig::default());
+    for e in &events {
+        batched.ingest(e).unwrap();
+    }
+    let b = batched.evaluate(events[events.len() - 1].event_time).alerts;
+    let first = |v: &[AlertRecord]| -> HashMap<String, (DateTime<FixedOffset>, Level)> {
+        let mut m = HashMap::new();
+        for r in v {
+            let e = m
+                .entry(r.alert_key.clone())
+                .or_insert((r.created_at, r.level));
+            e.1 = e.1.max(r.level);
+        }
+        m
+    };
+    let (fa, fb) = (first(&a), first(&b));
+    for (k, (created, level)) in &fb {
+        let (ca, la) = fa.get(k).unwrap_or_else(|| panic!("{k} missing per event"));
+        assert_eq!(ca, created, "{k}");
+        assert_eq!(la, level, "{k}");
+    }
+}
+
+#[test]
+fn repeat_calls_and_a_single_reporter_never_make_a_spike() {
+    let mut d = seeded(DetectConfig::default());
+    let t0 = MONDAY + 10 * 3600;
+    let mut events = fraud_wave(1, 12, t0, "CP-1");
+    for e in &mut events {
+        e.repeat = true;
+    }
+    assert!(run(&mut d, &events).is_empty());
+    assert_eq!(d.stats().repeats, 12);
+
+    let mut d = seeded(DetectConfig::default());
+    let mut events = fraud_wave(100, 12, t0, "CP-1");
+    for e in &mut events {
+        e.reporter_key = Some("plate-42".into());
+    }
+    let mut suppressed = Vec::new();
+    for e in &events {
+        d.ingest(e).unwrap();
+        let ev = d.evaluate(e.event_time);
+        assert!(ev.alerts.is_empty());
+        suppressed.extend(ev.suppressed);
+    }
+    assert!(
+        suppressed
+            .iter()
+            .any(|s| s.reason == SuppressionReason::SingleReporter)
+    );
+}
+
+#[test]
+fn sibling_compounds_are_grouped_into_one_town_alert() {
+    let mut d = seeded(DetectConfig::default());
+    let t0 = MONDAY + 10 * 3600;
+    let mut events = fraud_wave(1, 8, t0, "CP-1");
+    events.extend(fraud_wave(100, 8, t0 + 60, "CP-2"));
+    events.sort_by_key(|e| e.event_time);
+    let alerts = run(&mut d, &events);
+    let group = alerts
+        .iter()
+        .rev()
+        .find(|a| a.area_level == AreaLevel::Town && !a.members.is_empty())
+        .expect("a town alert with members");
+    let codes: Vec<&str> = group.members.iter().map(|m| m.area_code.as_str()).collect();
+    assert!(
+        codes.contains(&"CP-1") && codes.contains(&"CP-2"),
+        "{codes:?}"
+    );
+    assert_eq!(group.subtype, None);
+    assert!(
+        group
+            .top_subtypes
+            .iter()
+            .any(|c| c.code == "FRAUD_FAKE_GOV")
+    );
+    assert!(group.contributors().iter().any(|c| c == "compound:CP-2"));
+    // CP-2 never got a compound alert of its own for the window the group covers.
+    assert!(!alerts.iter().any(|a| a.area_level == AreaLevel::Compound
+        && a.area_code == "CP-2"
+        && a.window == group.window
+        && a.window_start == group.window_start));
+}
+
+#[test]
+fn cooldown_holds_back_same_family_alerts_but_not_escalations() {
+    let cfg = DetectConfig {
+        group_min_members: 0,
+        ..DetectConfig::default()
+    };
+    let mut d = seeded(cfg);
+    let t0 = MONDAY + 10 * 3600;
+    let events = fraud_wave(1, 12, t0, "CP-1");
+    let mut alerts = Vec::new();
+    let mut suppressed = Vec::new();
+    for e in &events {
+        d.ingest(e).unwrap();
+        let ev = d.evaluate(e.event_time);
+        alerts.extend(ev.alerts);
+        suppressed.extend(ev.suppressed);
+    }
+    // Many series crossed (compound, cell, station, town × category, subtype × windows), but
+    // new keys of the same family only pass when they are more severe.
+    assert!(
+        suppressed
+            .iter()
+            .any(|s| s.reason == SuppressionReason::Cooldown)
+    );
+    let new_keys: Vec<&AlertRecord> = alerts.iter().filter(|a| a.version == 1).collect();
+    for pair in new_keys.windows(2) {
+        assert!(
+            pair[1].level > pair[0].level,
+            "{} then {}",
+            pair[0].summary(),
+            pair[1].summary()
+        );
+    }
+}
+
+#[test]
+fn a_restored_book_emits_nothing_twice_after_a_restart() {
+    let t0 = MONDAY + 10 * 3600;
+    let events = fraud_wave(1, 12, t0, "CP-1");
+    let mut d = seeded(DetectConfig::default());
+    let first = run(&mut d, &events);
+    assert!(!first.is_empty());
+    let mut book = AlertBook::new();
+    for a in &first {
+        book.restore(a).unwrap();
+        book.restore(a).unwrap();
+    }
+    // A new process: seed the same history, restore the book, replay the same events.
+    let mut d2 = Detector::with_book(DetectConfig::default(), book).unwrap();
+    let start = MONDAY - 8 * 7 * 86_400;
+    for h in 0..8 * 168 {
+        d2.seed_hour(
+            &area(TOWN, None),
+            "DSP",
+            "DSP_NEIGHBOUR",
+            at(start + h * 3600),
+            1,
+        )
+        .unwrap();
+        d2.seed_hour(
+            &area(TOWN2, None),
+            "DSP",
+            "DSP_NEIGHBOUR",
+            at(start + h * 3600),
+            1,
+        )
+        .unwrap();
+    }
+    assert!(run(&mut d2, &events).is_empty());
+}
+
+#[test]
+fn quiet_traffic_at_the_baseline_does_not_alert() {
+    let mut d = seeded(DetectConfig::default());
+    let events: Vec<DetectEvent> = (0..48)
+        .map(|h| {
+            event(
+                h as u128 + 1,
+                MONDAY + h * 3600 + 600,
+                area(TOWN, None),
+                "DSP_NEIGHBOUR",
+            )
+        })
+        .collect();
+    assert!(run(&mut d, &events).is_empty());
+}
+
+#[test]
+fn cold_start_is_suppressed_and_seeding_cannot_overlap_live_events() {
+    let mut d = Detector::new(DetectConfig::default()).unwrap();
+    let t0 = MONDAY + 10 * 3600;
+    let mut suppressed = Vec::new();
+    for e in fraud_wave(1, 12, t0, "CP-1") {
+        d.ingest(&e).unwrap();
+        let ev = d.evaluate(e.event_time);
+        assert!(ev.alerts.is_empty());
+        suppressed.extend(ev.suppressed);
+    }
+    assert!(
+        suppressed
+            .iter()
+            .any(|s| s.reason == SuppressionReason::InsufficientHistory)
+    );
+    let err = d.seed_hour(&area(TOWN, None), "DSP", "DSP_NEIGHBOUR", at(t0), 1);
+    assert!(matches!(err, Err(DetectError::SeedOverlapsLive { .. })));
+    assert!(
+        d.seed_hour(
+            &area(TOWN, None),
+            "DSP",
+            "DSP_NEIGHBOUR",
+            at(t0 - 7 * 86_400),
+            1
+        )
+        .is_ok()
+    );
+    assert!(matches!(
+        d.seed_hour(
+            &area(TOWN, None),
+            "DSP",
+            "DSP_NEIGHBOUR",
+            at(t0 - 7 * 86_400 + 60),
+            1
+        ),
+        Err(DetectError::UnalignedHour(_))
+    ));
+}
+
+#[test]
+fn late_events_count_in_history_but_not_in_closed_windows() {
+    let mut d = seeded(DetectConfig::default());
+    let t0 = MONDAY + 10 * 3600;
+    d.ingest(&event(1, t0, area(TOWN, None), "DSP_NEIGHBOUR"))
+        .unwrap();
+    d.evaluate(at(t0 + 3 * 3600));
+    // Its 15-minute and hourly windows closed an hour after they ended; the day is open.
+    assert_eq!(
+        d.ingest(&event(2, t0 + 60, area(TOWN, None), "DSP_NEIGHBOUR"))
+            .unwrap(),
+        Ingested::Late
+    );
+    assert_eq!(d.stats().late, 1);
+}
+
+#[test]
+fn replay_from_covers_the_oldest_open_window() {
+    let d = Detector::new(DetectConfig::default()).unwrap();
+    let now = at(MONDAY + 2 * 86_400 + 5 * 3600 + 1234); // Wednesday 05:20
+    assert_eq!(
+        d.replay_from(now),
+        at(MONDAY),
+        "the weekly window started Monday"
+    );
+    let d = Detector::new(DetectConfig {
+        windows: vec![WindowLen::M15, WindowLen::H1],
+        ..DetectConfig::default()
+    })
+    .unwrap();
+    assert_eq!(d.replay_from(now), at(MONDAY + 2 * 86_400 + 4 * 3600));
+}
+
+#[test]
+fn every_method_detects_a_strong_compound_spike() {
+    for method in [
+        MethodChoice::Auto,
+        MethodChoice::Poisson,
+        MethodChoice::NegBin,
+        MethodChoice::Ewma,
+        MethodChoice::C2,
+    ] {
+        let mut d = seeded(DetectConfig {
+            method,
+            ..DetectConfig::default()
+        });
+        let alerts = run(&mut d, &fraud_wave(1, 15, MONDAY + 10 * 3600, "CP-1"));
+        assert!(!alerts.is_empty(), "{method:?}");
+    }
+}
