@@ -9,7 +9,12 @@
 //! * [`unique`]: per-test names for topics, groups and databases.
 //! * [`wait_until`]: poll a condition instead of sleeping.
 //! * [`services`]: kill and restart the local services through `deploy/local/*.sh`.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr
+)]
 
 use std::future::Future;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -40,36 +45,64 @@ impl TestEnv {
     /// Reads the environment and probes both services; panics with a hint when one is missing.
     pub fn from_env() -> TestEnv {
         let kafka = std::env::var("PINGAN_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into());
-        let clickhouse_url = std::env::var("PINGAN_TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into());
+        let clickhouse_url = std::env::var("PINGAN_TEST_CLICKHOUSE_URL")
+            .unwrap_or_else(|_| "http://127.0.0.1:8123".into());
         let first = kafka.split(',').next().unwrap_or_default().to_owned();
-        assert!(reachable(&first), "Kafka is not reachable at {kafka}: run `make up` (or set PINGAN_TEST_KAFKA)");
-        let ch_hostport = clickhouse_url.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/').to_owned();
+        assert!(
+            reachable(&first),
+            "Kafka is not reachable at {kafka}: run `make up` (or set PINGAN_TEST_KAFKA)"
+        );
+        let ch_hostport = clickhouse_url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_owned();
         assert!(
             reachable(&ch_hostport),
             "ClickHouse is not reachable at {clickhouse_url}: run `make up` (or set PINGAN_TEST_CLICKHOUSE_URL)"
         );
-        TestEnv { kafka, clickhouse_url }
+        TestEnv {
+            kafka,
+            clickhouse_url,
+        }
     }
 
     /// Kafka settings pointing at the test broker.
     pub fn kafka_settings(&self) -> pingan_pipeline::client::KafkaSettings {
-        pingan_pipeline::client::KafkaSettings { bootstrap_servers: self.kafka.clone(), ..Default::default() }
+        pingan_pipeline::client::KafkaSettings {
+            bootstrap_servers: self.kafka.clone(),
+            ..Default::default()
+        }
     }
 
     /// A ClickHouse client (validation off: the local server is 18.16).
     pub fn clickhouse(&self) -> clickhouse::Client {
-        clickhouse::Client::default().with_url(&self.clickhouse_url).with_validation(false)
+        clickhouse::Client::default()
+            .with_url(&self.clickhouse_url)
+            .with_validation(false)
     }
 
     /// Creates a topic with `partitions` partitions (replication 1) and waits until it exists.
     pub async fn create_topic(&self, name: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", &self.kafka).create().expect("admin client");
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.kafka)
+            .create()
+            .expect("admin client");
         let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-        let res = admin.create_topics([&topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await.expect("create topic");
+        let res = admin
+            .create_topics(
+                [&topic],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+            )
+            .await
+            .expect("create topic");
         for r in res {
             if let Err((t, e)) = r {
-                assert_eq!(e, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists, "cannot create topic {t}: {e}");
+                assert_eq!(
+                    e,
+                    rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists,
+                    "cannot create topic {t}: {e}"
+                );
             }
         }
     }
@@ -77,7 +110,14 @@ impl TestEnv {
 
 /// `prefix` plus a random suffix, safe as a topic, group or database name.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap_or("x"))
+    format!(
+        "{prefix}_{}",
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..12)
+            .unwrap_or("x")
+    )
 }
 
 /// Polls `probe` every 100 ms until it returns `true`; panics with `what` after `timeout`.
@@ -91,7 +131,10 @@ where
         if probe().await {
             return;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -116,11 +159,18 @@ pub mod services {
     use std::process::Command;
 
     fn script(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("deploy/local").join(name)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("deploy/local")
+            .join(name)
     }
 
     fn run(name: &str, arg: &str) {
-        let status = Command::new("bash").arg(script(name)).arg(arg).status().expect("run services script");
+        let status = Command::new("bash")
+            .arg(script(name))
+            .arg(arg)
+            .status()
+            .expect("run services script");
         assert!(status.success(), "deploy/local/{name} {arg} failed");
     }
 

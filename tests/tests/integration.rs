@@ -1,10 +1,16 @@
 //! Real-infrastructure tests: `make test` runs them against the broker and the ClickHouse server
 //! of `make up`. One binary, one module per area.
 #![cfg(feature = "integration")]
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, unreachable_pub)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    unreachable_pub
+)]
 
 mod aggregator;
 mod e2e;
-mod query;
 mod ingest;
+mod query;
 mod smoke;

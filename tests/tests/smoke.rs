@@ -10,7 +10,10 @@ use pingan_pipeline::metrics::StageMetrics;
 use pingan_pipeline::producer::{OutRecord, Publisher};
 use pingan_pipeline::runner::{self, RetryPolicy, Stage};
 use pingan_pipeline::source::{KafkaSource, SourceConfig};
-use pingan_pipeline::stage::{Ack, CommittedOffsets, Disposition, Inbound, Outbound, Outcome, RecordError, Sink, StageError, Transform};
+use pingan_pipeline::stage::{
+    Ack, CommittedOffsets, Disposition, Inbound, Outbound, Outcome, RecordError, Sink, StageError,
+    Transform,
+};
 use pingan_tests::{TestEnv, unique, wait_until};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -28,7 +31,11 @@ impl Transform for Identity {
     type In = Ping;
     type Out = u32;
     fn transform(&mut self, input: Inbound<Ping>) -> Result<Outcome<u32>, RecordError> {
-        Ok(Outcome::Emit(Outbound { source: input.meta, key: None, value: input.value.n }))
+        Ok(Outcome::Emit(Outbound {
+            source: input.meta,
+            key: None,
+            value: input.value.n,
+        }))
     }
 }
 
@@ -63,7 +70,10 @@ impl Sink for Collect {
                 return Err(Injected);
             }
         }
-        self.items.lock().unwrap().extend(items.iter().map(|o| o.value));
+        self.items
+            .lock()
+            .unwrap()
+            .extend(items.iter().map(|o| o.value));
         self.batches.lock().unwrap().push(id.clone());
         Ok(Ack::StoreOffsets)
     }
@@ -80,7 +90,16 @@ fn committed(env: &TestEnv, group: &str, topic: &str, partitions: i32) -> i64 {
         tpl.add_partition(topic, p);
     }
     let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-    got.elements().iter().map(|e| if let Offset::Offset(o) = e.offset() { o } else { 0 }).sum()
+    got.elements()
+        .iter()
+        .map(|e| {
+            if let Offset::Offset(o) = e.offset() {
+                o
+            } else {
+                0
+            }
+        })
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,10 +111,16 @@ async fn kafka_round_trip_with_idempotent_producer_and_offsets_stored_after_the_
     env.create_topic(&topic, 3).await;
 
     let publisher = Publisher::new(&env.kafka_settings(), "test", Duration::from_secs(30)).unwrap();
-    let payloads: Vec<(String, Vec<u8>)> =
-        (0..300u32).map(|n| (format!("k{n}"), serde_json::to_vec(&Ping { n }).unwrap())).collect();
+    let payloads: Vec<(String, Vec<u8>)> = (0..300u32)
+        .map(|n| (format!("k{n}"), serde_json::to_vec(&Ping { n }).unwrap()))
+        .collect();
     publisher
-        .publish(payloads.iter().map(|(k, p)| OutRecord { topic: &topic, key: Some(k.as_bytes()), payload: p, headers: &[] }))
+        .publish(payloads.iter().map(|(k, p)| OutRecord {
+            topic: &topic,
+            key: Some(k.as_bytes()),
+            payload: p,
+            headers: &[],
+        }))
         .await
         .unwrap();
     publisher.flush(Duration::from_secs(5)).unwrap();
@@ -130,33 +155,60 @@ async fn kafka_round_trip_with_idempotent_producer_and_offsets_stored_after_the_
         sink: sink.clone(),
         dead_letters: None,
         metrics,
-        retry: RetryPolicy { initial: Duration::from_millis(10), max: Duration::from_millis(50), max_elapsed: Duration::from_secs(30) },
+        retry: RetryPolicy {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+            max_elapsed: Duration::from_secs(30),
+        },
     };
     let run = tokio::spawn(runner::run(stage, brx, atx, shutdown.clone()));
 
     let items = sink.items.clone();
-    wait_until("all 300 records reach the sink", Duration::from_secs(60), || {
-        let n = items.lock().unwrap().len();
-        async move { n >= 300 }
-    })
+    wait_until(
+        "all 300 records reach the sink",
+        Duration::from_secs(60),
+        || {
+            let n = items.lock().unwrap().len();
+            async move { n >= 300 }
+        },
+    )
     .await;
     // Offsets are committed by auto-commit (1 s) of the stored offsets.
-    wait_until("committed offsets cover all 300 records", Duration::from_secs(30), || {
-        let c = committed(&env, &group, &topic, 3);
-        async move { c == 300 }
-    })
+    wait_until(
+        "committed offsets cover all 300 records",
+        Duration::from_secs(30),
+        || {
+            let c = committed(&env, &group, &topic, 3);
+            async move { c == 300 }
+        },
+    )
     .await;
     shutdown.cancel();
     src.await.unwrap().unwrap();
     run.await.unwrap().unwrap();
 
     let got: BTreeSet<u32> = sink.items.lock().unwrap().iter().copied().collect();
-    assert_eq!(got, (0..300).collect::<BTreeSet<_>>(), "every produced record arrives");
-    assert_eq!(sink.items.lock().unwrap().len(), 300, "the failed writes were retried, not duplicated");
+    assert_eq!(
+        got,
+        (0..300).collect::<BTreeSet<_>>(),
+        "every produced record arrives"
+    );
+    assert_eq!(
+        sink.items.lock().unwrap().len(),
+        300,
+        "the failed writes were retried, not duplicated"
+    );
     for b in sink.batches.lock().unwrap().iter() {
-        assert!(b.last >= b.first && b.partition < 3, "batch {b} is one partition's range");
+        assert!(
+            b.last >= b.first && b.partition < 3,
+            "batch {b} is one partition's range"
+        );
     }
-    let retries = registry.gather().iter().find(|f| f.name() == "pingan_stage_sink_retries_total").map(|f| f.get_metric().len());
+    let retries = registry
+        .gather()
+        .iter()
+        .find(|f| f.name() == "pingan_stage_sink_retries_total")
+        .map(|f| f.get_metric().len());
     assert_eq!(retries, Some(1), "retries are counted");
 }
 
@@ -180,7 +232,11 @@ async fn clickhouse_insert_and_select_with_the_project_column_types() {
     let _infra = pingan_tests::infra_shared().await;
     let db = unique("pingan_t");
     let client = env.clickhouse();
-    client.query(&format!("CREATE DATABASE {db}")).execute().await.unwrap();
+    client
+        .query(&format!("CREATE DATABASE {db}"))
+        .execute()
+        .await
+        .unwrap();
     client
         .query(&format!(
             "CREATE TABLE {db}.probe (event_id UUID, event_time DateTime('Asia/Shanghai'), day Date, source String, \
@@ -195,22 +251,37 @@ async fn clickhouse_insert_and_select_with_the_project_column_types() {
             event_id: uuid::Uuid::now_v7(),
             event_time: 1_577_800_000 + i as u32,
             day: 18_262,
-            source: if i % 2 == 0 { "call".into() } else { "qr".into() },
-            town_code: if i % 3 == 0 { None } else { Some("310112102".into()) },
+            source: if i % 2 == 0 {
+                "call".into()
+            } else {
+                "qr".into()
+            },
+            town_code: if i % 3 == 0 {
+                None
+            } else {
+                Some("310112102".into())
+            },
             tags: vec!["night".into(), "七宝".into()],
             score: 0.5,
             kafka_partition: 1,
             kafka_offset: i,
         })
         .collect();
-    let mut insert = client.clone().with_database(&db).insert::<ProbeRow>("probe").await.unwrap();
+    let mut insert = client
+        .clone()
+        .with_database(&db)
+        .insert::<ProbeRow>("probe")
+        .await
+        .unwrap();
     for r in &rows {
         insert.write(r).await.unwrap();
     }
     insert.end().await.unwrap();
 
     let back: Vec<ProbeRow> = client
-        .query(&format!("SELECT ?fields FROM {db}.probe ORDER BY kafka_offset"))
+        .query(&format!(
+            "SELECT ?fields FROM {db}.probe ORDER BY kafka_offset"
+        ))
         .fetch_all()
         .await
         .unwrap();
@@ -221,6 +292,13 @@ async fn clickhouse_insert_and_select_with_the_project_column_types() {
         .await
         .unwrap();
     assert_eq!((n, nulls), (100, 34));
-    assert_eq!(hour, 21, "1577800000 is 2019-12-31 21:46:40 in Asia/Shanghai");
-    client.query(&format!("DROP DATABASE {db}")).execute().await.unwrap();
+    assert_eq!(
+        hour, 21,
+        "1577800000 is 2019-12-31 21:46:40 in Asia/Shanghai"
+    );
+    client
+        .query(&format!("DROP DATABASE {db}"))
+        .execute()
+        .await
+        .unwrap();
 }

@@ -4,8 +4,10 @@
 
 #[test]
 fn sql_templates() {
-    let mut all: Vec<(String, String)> =
-        pingan_aggregator::sink::sql_templates().into_iter().map(|(n, s)| (n.to_owned(), s)).collect();
+    let mut all: Vec<(String, String)> = pingan_aggregator::sink::sql_templates()
+        .into_iter()
+        .map(|(n, s)| (n.to_owned(), s))
+        .collect();
     all.extend(pingan_tests::query_sql_templates());
     assert!(!all.is_empty());
     for (name, sql) in &all {

@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, FixedOffset};
 use pingan_domain::area::AreaIndex;
-use pingan_domain::events::{CallRecord, ClassificationInfo, EnrichedEvent, GeoPoint, QrScanRecord, Source, TOPIC_ENRICHED};
+use pingan_domain::events::{
+    CallRecord, ClassificationInfo, EnrichedEvent, GeoPoint, QrScanRecord, Source, TOPIC_ENRICHED,
+};
 use pingan_domain::pii::redact_text;
 use pingan_domain::routing::{RouteContext, Router};
 use pingan_domain::taxonomy::Taxonomy;
@@ -31,8 +33,12 @@ impl<'de> Deserialize<'de> for RawEvent {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RawEvent, D::Error> {
         let v = serde_json::Value::deserialize(d)?;
         match v.get("schema").and_then(|s| s.as_str()) {
-            Some(pingan_domain::events::TOPIC_CALLS) => serde_json::from_value(v).map(RawEvent::Call).map_err(D::Error::custom),
-            Some(pingan_domain::events::TOPIC_QR) => serde_json::from_value(v).map(RawEvent::Qr).map_err(D::Error::custom),
+            Some(pingan_domain::events::TOPIC_CALLS) => serde_json::from_value(v)
+                .map(RawEvent::Call)
+                .map_err(D::Error::custom),
+            Some(pingan_domain::events::TOPIC_QR) => serde_json::from_value(v)
+                .map(RawEvent::Qr)
+                .map_err(D::Error::custom),
             Some(other) => Err(D::Error::custom(format!("unknown schema {other:?}"))),
             None => Err(D::Error::custom("missing field `schema`")),
         }
@@ -62,7 +68,17 @@ pub enum EnricherError {
 
 /// Words in a text that place an incident inside a residential compound when the location did not
 /// resolve one (routing of parking, utility and property problems to housing).
-const COMPOUND_CUES: &[&str] = &["小区", "地库", "地下车库", "车位", "楼道", "单元门", "物业", "业委会", "居民楼"];
+const COMPOUND_CUES: &[&str] = &[
+    "小区",
+    "地库",
+    "地下车库",
+    "车位",
+    "楼道",
+    "单元门",
+    "物业",
+    "业委会",
+    "居民楼",
+];
 
 /// Extra outputs of one classification, for metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,7 +102,11 @@ pub struct Enricher {
 impl Enricher {
     /// The enricher with the built-in lexicon and reference data.
     pub fn builtin() -> Result<Enricher, EnricherError> {
-        Ok(Enricher { text: TextClassifier::builtin()?, locator: Locator::new(AreaIndex::builtin())?, repeats: RepeatDetector::default() })
+        Ok(Enricher {
+            text: TextClassifier::builtin()?,
+            locator: Locator::new(AreaIndex::builtin())?,
+            repeats: RepeatDetector::default(),
+        })
     }
 
     /// The text classifier.
@@ -96,7 +116,17 @@ impl Enricher {
 
     /// Classifies, locates and routes one record.
     pub fn enrich(&mut self, raw: &RawEvent) -> (EnrichedEvent, EnrichNotes) {
-        let (source, source_ref, event_time, description, located, qr_kind, op_cat, op_priority, repeat_key) = match raw {
+        let (
+            source,
+            source_ref,
+            event_time,
+            description,
+            located,
+            qr_kind,
+            op_cat,
+            op_priority,
+            repeat_key,
+        ) = match raw {
             RawEvent::Call(c) => (
                 Source::Call,
                 c.call_id.clone(),
@@ -126,7 +156,8 @@ impl Enricher {
                 Some(format!("plate:{}", q.plate_id)),
             ),
         };
-        let inside_compound = located.area.compound_id.is_some() || COMPOUND_CUES.iter().any(|c| description.contains(c));
+        let inside_compound = located.area.compound_id.is_some()
+            || COMPOUND_CUES.iter().any(|c| description.contains(c));
         let text = self.text.classify(&TextInput {
             text: description,
             qr_kind,
@@ -139,8 +170,15 @@ impl Enricher {
             Some(s) => (s.code.clone(), s.category.clone()),
             None => ("OTH_UNCLASSIFIED".to_owned(), "OTH".to_owned()),
         };
-        let route = Router::builtin().route(&subtype, RouteContext { scenic_area: located.scenic, inside_compound });
-        let priority = op_priority.or_else(|| tax.subtype(&subtype).and_then(|s| s.default_priority));
+        let route = Router::builtin().route(
+            &subtype,
+            RouteContext {
+                scenic_area: located.scenic,
+                inside_compound,
+            },
+        );
+        let priority =
+            op_priority.or_else(|| tax.subtype(&subtype).and_then(|s| s.default_priority));
         let mut tags: Vec<String> = text.tags.iter().map(|t| (*t).to_owned()).collect();
         if is_night(&event_time) {
             tags.push("night".into());
@@ -153,7 +191,13 @@ impl Enricher {
         }
         let event_id = raw.event_id();
         let repeat_of = repeat_key.and_then(|k| {
-            self.repeats.observe(&k, event_id, event_time.timestamp(), located.point.map(|p| (p.lat, p.lon)), &category)
+            self.repeats.observe(
+                &k,
+                event_id,
+                event_time.timestamp(),
+                located.point.map(|p| (p.lat, p.lon)),
+                &category,
+            )
         });
         if repeat_of.is_some() {
             tags.push("repeat".into());
@@ -185,7 +229,13 @@ impl Enricher {
                     .evidence
                     .iter()
                     .filter(|e| e.counted || e.negated)
-                    .map(|e| if e.negated { format!("!{}", e.term) } else { e.term.clone() })
+                    .map(|e| {
+                        if e.negated {
+                            format!("!{}", e.term)
+                        } else {
+                            e.term.clone()
+                        }
+                    })
                     .collect(),
                 runner_up: text.runner_up.map(|(s, _)| s.to_owned()),
             },
@@ -226,7 +276,10 @@ fn build(
         secondary_departments,
         priority,
         area: located.area,
-        location: located.point.map(|p| GeoPoint { lat: p.lat, lon: p.lon }),
+        location: located.point.map(|p| GeoPoint {
+            lat: p.lat,
+            lon: p.lon,
+        }),
         h3: located.h3,
         tags,
         keywords,
@@ -250,7 +303,10 @@ mod tests {
             received_at: DateTime::parse_from_rfc3339(t).unwrap(),
             ingested_at: chrono::Utc::now(),
             description: desc.into(),
-            caller: Some(PhoneToken { hash: "hmac-sha256:k1:aa".into(), masked: "138****1234".into() }),
+            caller: Some(PhoneToken {
+                hash: "hmac-sha256:k1:aa".into(),
+                masked: "138****1234".into(),
+            }),
             address: None,
             location: None,
             town_code: Some("310112102".into()),
@@ -263,7 +319,10 @@ mod tests {
     #[test]
     fn a_consumer_dispute_at_the_old_street_goes_to_scenic_management() {
         let mut e = Enricher::builtin().unwrap();
-        let (ev, _) = e.enrich(&call("报警人称在七宝老街汤团店消费时店家给错品种，双方发生纠纷，要求退钱", "2019-12-31T14:05:00+08:00"));
+        let (ev, _) = e.enrich(&call(
+            "报警人称在七宝老街汤团店消费时店家给错品种，双方发生纠纷，要求退钱",
+            "2019-12-31T14:05:00+08:00",
+        ));
         assert_eq!(ev.category, "DSP");
         assert_eq!(ev.department.as_deref(), Some("SCENIC"), "{ev:?}");
         assert!(ev.tags.contains(&"tourist_area".to_owned()));
@@ -276,15 +335,25 @@ mod tests {
         let mut e = Enricher::builtin().unwrap();
         let first = call("饭店门口有人喝多了打人", "2019-12-31T22:30:00+08:00");
         let (a, _) = e.enrich(&first);
-        assert!(a.tags.contains(&"night".to_owned()) && a.tags.contains(&"alcohol".to_owned()), "{:?}", a.tags);
-        let (b, notes) = e.enrich(&call("刚才饭店门口打架的还在打", "2019-12-31T22:34:00+08:00"));
+        assert!(
+            a.tags.contains(&"night".to_owned()) && a.tags.contains(&"alcohol".to_owned()),
+            "{:?}",
+            a.tags
+        );
+        let (b, notes) = e.enrich(&call(
+            "刚才饭店门口打架的还在打",
+            "2019-12-31T22:34:00+08:00",
+        ));
         assert_eq!(b.repeat_of, Some(a.event_id));
         assert!(notes.repeat && b.tags.contains(&"repeat".to_owned()));
     }
 
     #[test]
     fn the_same_record_gives_the_same_output() {
-        let raw = call("有人冒充公检法说我涉嫌洗钱，让我转账到安全账户", "2020-01-02T10:00:00+08:00");
+        let raw = call(
+            "有人冒充公检法说我涉嫌洗钱，让我转账到安全账户",
+            "2020-01-02T10:00:00+08:00",
+        );
         let mut e1 = Enricher::builtin().unwrap();
         let mut e2 = Enricher::builtin().unwrap();
         let a = serde_json::to_string(&e1.enrich(&raw).0).unwrap();
@@ -309,7 +378,10 @@ mod tests {
         });
         let (ev, notes) = e.enrich(&raw);
         assert_eq!(ev.source, Source::Qr);
-        assert_eq!(ev.area.plate_id.as_deref(), Some(plate.plate_id.to_string().as_str()));
+        assert_eq!(
+            ev.area.plate_id.as_deref(),
+            Some(plate.plate_id.to_string().as_str())
+        );
         assert_eq!(ev.area.town_code.as_deref(), Some(plate.town_code));
         assert!(!notes.unknown_area);
         assert!(!ev.description.contains("13812341234"));
@@ -319,7 +391,9 @@ mod tests {
     #[test]
     fn raw_events_decode_by_schema() {
         let raw = call("x", "2020-01-02T10:00:00+08:00");
-        let RawEvent::Call(c) = &raw else { unreachable!() };
+        let RawEvent::Call(c) = &raw else {
+            unreachable!()
+        };
         let text = serde_json::to_string(c).unwrap();
         assert_eq!(serde_json::from_str::<RawEvent>(&text).unwrap(), raw);
         assert!(serde_json::from_str::<RawEvent>(r#"{"schema": "nope"}"#).is_err());

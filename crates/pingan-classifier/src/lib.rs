@@ -85,7 +85,9 @@ impl ClassifierConfig {
             && !a.is_empty()
             && a.parse::<std::net::SocketAddr>().is_err()
         {
-            errors.push(format!("classifier.admin_listen {a:?} is not a host:port address"));
+            errors.push(format!(
+                "classifier.admin_listen {a:?} is not a host:port address"
+            ));
         }
     }
 }
@@ -109,9 +111,12 @@ pub async fn run(
     stage_metrics: StageMetrics,
     shutdown: CancellationToken,
 ) -> Result<(), ClassifierError> {
-    let enricher = enrich::Enricher::builtin().map_err(|e| ClassifierError::Setup(e.to_string()))?;
-    let metrics = metrics::ClassifierMetrics::register(&registry).map_err(|e| ClassifierError::Setup(e.to_string()))?;
-    let publisher = Publisher::new(kafka, "classifier", Duration::from_secs(30)).map_err(|e| ClassifierError::Setup(e.to_string()))?;
+    let enricher =
+        enrich::Enricher::builtin().map_err(|e| ClassifierError::Setup(e.to_string()))?;
+    let metrics = metrics::ClassifierMetrics::register(&registry)
+        .map_err(|e| ClassifierError::Setup(e.to_string()))?;
+    let publisher = Publisher::new(kafka, "classifier", Duration::from_secs(30))
+        .map_err(|e| ClassifierError::Setup(e.to_string()))?;
     let source = KafkaSource::new(
         kafka,
         SourceConfig {
@@ -130,13 +135,20 @@ pub async fn run(
     .map_err(|e| ClassifierError::Setup(e.to_string()))?;
     let admin_task = match config.admin_listen.as_deref() {
         Some(addr) if !addr.is_empty() => {
-            let addr = addr.parse().map_err(|e| ClassifierError::Setup(format!("classifier.admin_listen: {e}")))?;
+            let addr = addr
+                .parse()
+                .map_err(|e| ClassifierError::Setup(format!("classifier.admin_listen: {e}")))?;
             let p = publisher.clone();
             let readiness = Readiness::default().with("kafka", move || {
                 let p = p.clone();
                 Box::pin(async move { p.probe(Duration::from_secs(2)).await })
             });
-            Some(tokio::spawn(admin::serve(addr, admin::router(registry.clone(), readiness), shutdown.clone(), None)))
+            Some(tokio::spawn(admin::serve(
+                addr,
+                admin::router(registry.clone(), readiness),
+                shutdown.clone(),
+                None,
+            )))
         }
         _ => None,
     };
@@ -152,8 +164,14 @@ pub async fn run(
     let (atx, arx) = mpsc::unbounded_channel();
     let span = error_span!("stage", service = "classifier", stage = "classifier");
     info!(topics = ?config.topics, output = %config.output_topic, "classifier starting");
-    let src = tokio::spawn(source.run(btx, arx, shutdown.clone()).instrument(span.clone()));
-    let result = runner::run(stage, brx, atx, shutdown.clone()).instrument(span).await;
+    let src = tokio::spawn(
+        source
+            .run(btx, arx, shutdown.clone())
+            .instrument(span.clone()),
+    );
+    let result = runner::run(stage, brx, atx, shutdown.clone())
+        .instrument(span)
+        .await;
     shutdown.cancel();
     let _ = src.await;
     let _ = publisher.flush(Duration::from_secs(5));

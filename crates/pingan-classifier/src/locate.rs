@@ -51,7 +51,9 @@ pub struct Locator {
 
 impl std::fmt::Debug for Locator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Locator").field("names", &self.targets.len()).finish()
+        f.debug_struct("Locator")
+            .field("names", &self.targets.len())
+            .finish()
     }
 }
 
@@ -90,7 +92,11 @@ impl Locator {
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)
             .map_err(|e| LocatorError(e.to_string()))?;
-        Ok(Locator { areas, names, targets })
+        Ok(Locator {
+            areas,
+            names,
+            targets,
+        })
     }
 
     fn find_named(&self, text: &str) -> (Option<usize>, Option<usize>) {
@@ -107,7 +113,9 @@ impl Locator {
     }
 
     fn fill_from_point(&self, lat: f64, lon: f64, loc: &mut Located) -> bool {
-        let Some(p) = self.areas.locate_point(lat, lon) else { return false };
+        let Some(p) = self.areas.locate_point(lat, lon) else {
+            return false;
+        };
         loc.area.district_code = Some(DISTRICT_CODE.into());
         loc.area.town_code = Some(p.town.code.clone());
         loc.area.station_code = Some(p.station.code.clone());
@@ -176,7 +184,8 @@ impl Locator {
         if loc.precision == Precision::Unknown {
             // No usable coordinates: a compound or POI named in the address (then the text) gives
             // a point; town/station hints fill what remains.
-            let (mut compound, mut poi) = address.map(|a| self.find_named(a)).unwrap_or((None, None));
+            let (mut compound, mut poi) =
+                address.map(|a| self.find_named(a)).unwrap_or((None, None));
             if compound.is_none() && poi.is_none() {
                 (compound, poi) = self.find_named(description);
             }
@@ -207,7 +216,10 @@ impl Locator {
                 loc.area.district_code = Some(DISTRICT_CODE.into());
                 loc.area.station_code = Some(s.to_owned());
                 if loc.area.town_code.is_none() {
-                    loc.area.town_code = self.areas.station(s).and_then(|st| st.towns.first().cloned());
+                    loc.area.town_code = self
+                        .areas
+                        .station(s)
+                        .and_then(|st| st.towns.first().cloned());
                 }
                 loc.precision = Precision::Hint;
             }
@@ -261,7 +273,16 @@ mod tests {
         let loc = l.locate_plate("MHQR-999-99999999");
         assert_eq!(loc.area, EventArea::default());
         assert_eq!(loc.rejected_hints, vec!["plate_id"]);
-        let far = l.locate_call(Some(GeoPoint { lat: 39.9, lon: 116.4 }), None, None, None, "有人打架");
+        let far = l.locate_call(
+            Some(GeoPoint {
+                lat: 39.9,
+                lon: 116.4,
+            }),
+            None,
+            None,
+            None,
+            "有人打架",
+        );
         assert_eq!(far.area.town_code, None);
         assert_eq!(far.precision, Precision::Unknown);
         assert!(far.rejected_hints.contains(&"location"));
@@ -270,8 +291,21 @@ mod tests {
     #[test]
     fn coordinates_resolve_town_compound_and_h3() {
         let areas = AreaIndex::builtin();
-        let kc = areas.compounds().iter().find(|c| c.name_zh == "上海康城").unwrap();
-        let loc = locator().locate_call(Some(GeoPoint { lat: kc.lat, lon: kc.lon }), None, None, None, "家里被撬");
+        let kc = areas
+            .compounds()
+            .iter()
+            .find(|c| c.name_zh == "上海康城")
+            .unwrap();
+        let loc = locator().locate_call(
+            Some(GeoPoint {
+                lat: kc.lat,
+                lon: kc.lon,
+            }),
+            None,
+            None,
+            None,
+            "家里被撬",
+        );
         assert_eq!(loc.precision, Precision::Gps);
         assert_eq!(loc.area.compound_id.as_deref(), Some(kc.id.as_str()));
         assert_eq!(loc.area.town_code.as_deref(), Some("310112101"));
@@ -281,11 +315,20 @@ mod tests {
     #[test]
     fn named_places_in_text_are_found() {
         let l = locator();
-        let loc = l.locate_call(None, None, None, Some("闵行区莘松路958弄12号"), "报警人称家中被盗");
+        let loc = l.locate_call(
+            None,
+            None,
+            None,
+            Some("闵行区莘松路958弄12号"),
+            "报警人称家中被盗",
+        );
         assert_eq!(loc.precision, Precision::Named);
         assert_eq!(loc.area.town_code.as_deref(), Some("310112101"));
         let old_street = l.locate_call(None, None, None, None, "七宝老街汤团店给错品种发生纠纷");
-        assert!(old_street.scenic, "七宝老街 is a scenic area: {old_street:?}");
+        assert!(
+            old_street.scenic,
+            "七宝老街 is a scenic area: {old_street:?}"
+        );
         assert_eq!(old_street.area.town_code.as_deref(), Some("310112102"));
     }
 

@@ -8,7 +8,9 @@
 use std::io::{BufRead, Write};
 
 use chrono::Utc;
-use pingan_domain::events::{CallInput, CallRecord, QrScanInput, QrScanRecord, TOPIC_CALLS, TOPIC_QR};
+use pingan_domain::events::{
+    CallInput, CallRecord, QrScanInput, QrScanRecord, TOPIC_CALLS, TOPIC_QR,
+};
 use pingan_domain::time::shanghai;
 use serde_json::{Value, json};
 
@@ -25,14 +27,17 @@ pub struct OfflineSummary {
 
 /// Turns one input line into a raw record, or an error message.
 pub fn parse_line(line: &str) -> Result<RawEvent, Value> {
-    let mut v: Value = serde_json::from_str(line).map_err(|e| json!({"code": "invalid_json", "message": e.to_string()}))?;
+    let mut v: Value = serde_json::from_str(line)
+        .map_err(|e| json!({"code": "invalid_json", "message": e.to_string()}))?;
     let now = Utc::now();
     let Some(obj) = v.as_object_mut() else {
         return Err(json!({"code": "wrong_type", "message": "each line must be a JSON object"}));
     };
     if obj.contains_key("plate_id") {
-        obj.entry("sig").or_insert_with(|| Value::String("offline".into()));
-        let q = QrScanInput::validate(&v).map_err(|e| json!({"code": "validation_failed", "details": e}))?;
+        obj.entry("sig")
+            .or_insert_with(|| Value::String("offline".into()));
+        let q = QrScanInput::validate(&v)
+            .map_err(|e| json!({"code": "validation_failed", "details": e}))?;
         return Ok(RawEvent::Qr(QrScanRecord {
             schema: TOPIC_QR.into(),
             event_id: q.event_id.unwrap_or_else(uuid::Uuid::now_v7),
@@ -44,9 +49,11 @@ pub fn parse_line(line: &str) -> Result<RawEvent, Value> {
             submitted_at: now.with_timezone(&shanghai()),
         }));
     }
-    obj.entry("received_at").or_insert_with(|| Value::String(now.with_timezone(&shanghai()).to_rfc3339()));
+    obj.entry("received_at")
+        .or_insert_with(|| Value::String(now.with_timezone(&shanghai()).to_rfc3339()));
     let mut errors = Vec::new();
-    let c = CallInput::validate(&v, 0, now, &mut errors).ok_or_else(|| json!({"code": "validation_failed", "details": errors}))?;
+    let c = CallInput::validate(&v, 0, now, &mut errors)
+        .ok_or_else(|| json!({"code": "validation_failed", "details": errors}))?;
     Ok(RawEvent::Call(CallRecord {
         schema: TOPIC_CALLS.into(),
         event_id: c.event_id.unwrap_or_else(uuid::Uuid::now_v7),
@@ -66,7 +73,11 @@ pub fn parse_line(line: &str) -> Result<RawEvent, Value> {
 
 /// Classifies every line of `input` into `output`. Invalid lines produce
 /// `{"error": …, "line": N}` and processing continues.
-pub fn run(enricher: &mut Enricher, input: impl BufRead, mut output: impl Write) -> std::io::Result<OfflineSummary> {
+pub fn run(
+    enricher: &mut Enricher,
+    input: impl BufRead,
+    mut output: impl Write,
+) -> std::io::Result<OfflineSummary> {
     let mut summary = OfflineSummary::default();
     for (i, line) in input.lines().enumerate() {
         let line = line?;
@@ -104,7 +115,11 @@ mod tests {
         let mut out = Vec::new();
         let s = run(&mut e, input.as_bytes(), &mut out).unwrap();
         assert_eq!(s, OfflineSummary { ok: 2, errors: 2 });
-        let lines: Vec<Value> = String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines[0]["subtype"], "FRAUD_FAKE_GOV");
         assert_eq!(lines[1]["line"], 2);
         assert_eq!(lines[2]["error"]["code"], "validation_failed");

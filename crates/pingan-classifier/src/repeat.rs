@@ -39,7 +39,8 @@ impl Default for RepeatDetector {
 fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
     let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());
-    let h = ((lat2 - lat1) / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
+        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
     2.0 * 6_371_000.0 * h.sqrt().asin()
 }
 
@@ -47,11 +48,24 @@ impl RepeatDetector {
     /// Reports within `window_secs` and `radius_m` of each other are repeats; at most `max_keys`
     /// callers/plates are remembered.
     pub fn new(window_secs: i64, radius_m: f64, max_keys: usize) -> RepeatDetector {
-        RepeatDetector { window_secs, radius_m, max_keys, recent: BTreeMap::new(), order: VecDeque::new() }
+        RepeatDetector {
+            window_secs,
+            radius_m,
+            max_keys,
+            recent: BTreeMap::new(),
+            order: VecDeque::new(),
+        }
     }
 
     /// Records a report and returns the first report it repeats, if any.
-    pub fn observe(&mut self, key: &str, event_id: Uuid, time: i64, point: Option<(f64, f64)>, category: &str) -> Option<Uuid> {
+    pub fn observe(
+        &mut self,
+        key: &str,
+        event_id: Uuid,
+        time: i64,
+        point: Option<(f64, f64)>,
+        category: &str,
+    ) -> Option<Uuid> {
         // Forget what is older than the window relative to the newest report seen.
         while let Some((t, k)) = self.order.front() {
             if *t >= time - self.window_secs && self.recent.len() <= self.max_keys {
@@ -75,10 +89,18 @@ impl RepeatDetector {
                     _ => true,
                 }
         };
-        let first = self.recent.get(key).and_then(|q| q.iter().find(|s| compatible(s)).map(|s| s.event_id));
+        let first = self
+            .recent
+            .get(key)
+            .and_then(|q| q.iter().find(|s| compatible(s)).map(|s| s.event_id));
         let q = self.recent.entry(key.to_owned()).or_default();
         if !q.iter().any(|s| s.event_id == event_id) {
-            q.push_back(Seen { event_id, time, point, category: category.to_owned() });
+            q.push_back(Seen {
+                event_id,
+                time,
+                point,
+                category: category.to_owned(),
+            });
             self.order.push_back((time, key.to_owned()));
         }
         first
@@ -96,19 +118,45 @@ mod tests {
     #[test]
     fn a_second_call_nearby_within_minutes_links_to_the_first() {
         let mut d = RepeatDetector::default();
-        assert_eq!(d.observe("caller-a", id(1), 1000, Some((31.15, 121.35)), "PUB"), None);
-        assert_eq!(d.observe("caller-a", id(2), 1200, Some((31.1505, 121.3502)), "PUB"), Some(id(1)));
-        assert_eq!(d.observe("caller-a", id(3), 1300, None, "PUB"), Some(id(1)), "still the first report");
+        assert_eq!(
+            d.observe("caller-a", id(1), 1000, Some((31.15, 121.35)), "PUB"),
+            None
+        );
+        assert_eq!(
+            d.observe("caller-a", id(2), 1200, Some((31.1505, 121.3502)), "PUB"),
+            Some(id(1))
+        );
+        assert_eq!(
+            d.observe("caller-a", id(3), 1300, None, "PUB"),
+            Some(id(1)),
+            "still the first report"
+        );
     }
 
     #[test]
     fn other_types_far_away_or_later_calls_are_not_repeats() {
         let mut d = RepeatDetector::default();
         d.observe("caller-a", id(1), 1000, Some((31.15, 121.35)), "PUB");
-        assert_eq!(d.observe("caller-a", id(2), 1100, Some((31.15, 121.35)), "FRAUD"), None, "another type");
-        assert_eq!(d.observe("caller-a", id(3), 1100, Some((31.20, 121.35)), "PUB"), None, "5 km away");
-        assert_eq!(d.observe("caller-a", id(4), 1000 + 3600, Some((31.15, 121.35)), "PUB"), None, "an hour later");
-        assert_eq!(d.observe("caller-b", id(5), 1100, Some((31.15, 121.35)), "PUB"), None, "another caller");
+        assert_eq!(
+            d.observe("caller-a", id(2), 1100, Some((31.15, 121.35)), "FRAUD"),
+            None,
+            "another type"
+        );
+        assert_eq!(
+            d.observe("caller-a", id(3), 1100, Some((31.20, 121.35)), "PUB"),
+            None,
+            "5 km away"
+        );
+        assert_eq!(
+            d.observe("caller-a", id(4), 1000 + 3600, Some((31.15, 121.35)), "PUB"),
+            None,
+            "an hour later"
+        );
+        assert_eq!(
+            d.observe("caller-b", id(5), 1100, Some((31.15, 121.35)), "PUB"),
+            None,
+            "another caller"
+        );
     }
 
     #[test]

@@ -24,9 +24,15 @@ impl Transform for ClassifyStage {
     type In = RawEvent;
     type Out = EnrichedEvent;
 
-    fn transform(&mut self, input: Inbound<RawEvent>) -> Result<Outcome<EnrichedEvent>, RecordError> {
+    fn transform(
+        &mut self,
+        input: Inbound<RawEvent>,
+    ) -> Result<Outcome<EnrichedEvent>, RecordError> {
         let (event, notes) = self.enricher.enrich(&input.value);
-        self.metrics.events.with_label_values(&[event.source.as_str(), &event.category]).inc();
+        self.metrics
+            .events
+            .with_label_values(&[event.source.as_str(), &event.category])
+            .inc();
         if notes.unknown_area {
             self.metrics.unknown_area.inc();
         }
@@ -39,7 +45,18 @@ impl Transform for ClassifyStage {
         // Keyed by town: one area's events stay on one partition, so whichever aggregator owns
         // that partition sees the area's whole stream (spike detection) in order. Duplicates of
         // an event classify identically and land on the same partition.
-        let key = Some(event.area.town_code.clone().unwrap_or_else(|| "unknown".to_owned()).into_bytes());
-        Ok(Outcome::Emit(Outbound { source: input.meta, key, value: event }))
+        let key = Some(
+            event
+                .area
+                .town_code
+                .clone()
+                .unwrap_or_else(|| "unknown".to_owned())
+                .into_bytes(),
+        );
+        Ok(Outcome::Emit(Outbound {
+            source: input.meta,
+            key,
+            value: event,
+        }))
     }
 }

@@ -233,7 +233,9 @@ pub struct QrScanRecord {
 }
 
 /// Where an event came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// A 110 call.
@@ -352,13 +354,27 @@ struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     fn err(&mut self, field: &str, code: &'static str, reason: impl Into<String>) {
-        self.errors.push(FieldError { index: self.index, field: field.to_owned(), reason: reason.into(), code });
+        self.errors.push(FieldError {
+            index: self.index,
+            field: field.to_owned(),
+            reason: reason.into(),
+            code,
+        });
     }
 
     fn unknown_fields(&mut self, known: &[&str]) {
-        let unknown: Vec<String> = self.obj.keys().filter(|k| !known.contains(&k.as_str())).cloned().collect();
+        let unknown: Vec<String> = self
+            .obj
+            .keys()
+            .filter(|k| !known.contains(&k.as_str()))
+            .cloned()
+            .collect();
         for k in unknown {
-            self.err(&k, "unknown_field", format!("unknown field; allowed: {}", known.join(", ")));
+            self.err(
+                &k,
+                "unknown_field",
+                format!("unknown field; allowed: {}", known.join(", ")),
+            );
         }
     }
 
@@ -374,20 +390,36 @@ impl<'a> Checker<'a> {
             Some(Value::String(s)) => {
                 let n = s.chars().count();
                 if s.contains('\u{0}') {
-                    self.err(field, "control_character", "must not contain NUL characters");
+                    self.err(
+                        field,
+                        "control_character",
+                        "must not contain NUL characters",
+                    );
                     None
                 } else if n < min || (min > 0 && s.trim().is_empty()) {
-                    self.err(field, "too_short", format!("must have at least {min} non-blank character(s)"));
+                    self.err(
+                        field,
+                        "too_short",
+                        format!("must have at least {min} non-blank character(s)"),
+                    );
                     None
                 } else if n > max {
-                    self.err(field, "too_long", format!("has {n} characters, at most {max} allowed"));
+                    self.err(
+                        field,
+                        "too_long",
+                        format!("has {n} characters, at most {max} allowed"),
+                    );
                     None
                 } else {
                     Some(s.clone())
                 }
             }
             Some(other) => {
-                self.err(field, "wrong_type", format!("must be a string, found {}", type_name(other)));
+                self.err(
+                    field,
+                    "wrong_type",
+                    format!("must be a string, found {}", type_name(other)),
+                );
                 None
             }
         }
@@ -402,7 +434,11 @@ impl<'a> Checker<'a> {
                 None
             }
             Err(_) => {
-                self.err(field, "bad_uuid", "must be a UUID such as 0190f3a2-7c1e-7b2a-9d1e-3f2a5c7e9b10");
+                self.err(
+                    field,
+                    "bad_uuid",
+                    "must be a UUID such as 0190f3a2-7c1e-7b2a-9d1e-3f2a5c7e9b10",
+                );
                 None
             }
         }
@@ -412,14 +448,25 @@ impl<'a> Checker<'a> {
         let v = self.obj.get(field)?;
         let Value::Object(p) = v else {
             if !v.is_null() {
-                self.err(field, "wrong_type", format!("must be an object {{\"lat\", \"lon\"}}, found {}", type_name(v)));
+                self.err(
+                    field,
+                    "wrong_type",
+                    format!(
+                        "must be an object {{\"lat\", \"lon\"}}, found {}",
+                        type_name(v)
+                    ),
+                );
             }
             return None;
         };
         let mut ok = true;
         for k in p.keys() {
             if k != "lat" && k != "lon" {
-                self.err(&format!("{field}.{k}"), "unknown_field", "unknown field; allowed: lat, lon");
+                self.err(
+                    &format!("{field}.{k}"),
+                    "unknown_field",
+                    "unknown field; allowed: lat, lon",
+                );
                 ok = false;
             }
         }
@@ -433,12 +480,20 @@ impl<'a> Checker<'a> {
                 Some(Value::Number(n)) => match n.as_f64() {
                     Some(x) if x.is_finite() && x.abs() <= bound => Some(x),
                     _ => {
-                        self.err(&path, "out_of_range", format!("must be a number between -{bound} and {bound}"));
+                        self.err(
+                            &path,
+                            "out_of_range",
+                            format!("must be a number between -{bound} and {bound}"),
+                        );
                         None
                     }
                 },
                 Some(other) => {
-                    self.err(&path, "wrong_type", format!("must be a number, found {}", type_name(other)));
+                    self.err(
+                        &path,
+                        "wrong_type",
+                        format!("must be a number, found {}", type_name(other)),
+                    );
                     None
                 }
             }
@@ -464,23 +519,47 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 fn not_an_object(index: usize, v: &Value) -> FieldError {
-    FieldError { index, field: String::new(), reason: format!("each item must be a JSON object, found {}", type_name(v)), code: "wrong_type" }
+    FieldError {
+        index,
+        field: String::new(),
+        reason: format!("each item must be a JSON object, found {}", type_name(v)),
+        code: "wrong_type",
+    }
 }
 
 /// Parses an RFC 3339 timestamp that carries an explicit offset, within the accepted range.
-fn parse_time(c: &mut Checker<'_>, field: &str, now: DateTime<Utc>) -> Option<DateTime<FixedOffset>> {
+fn parse_time(
+    c: &mut Checker<'_>,
+    field: &str,
+    now: DateTime<Utc>,
+) -> Option<DateTime<FixedOffset>> {
     let s = c.string(field, true, 1, 64)?;
     let Ok(t) = DateTime::parse_from_rfc3339(&s) else {
-        c.err(field, "bad_timestamp", "must be RFC 3339 with an offset, e.g. 2019-12-31T21:43:05+08:00");
+        c.err(
+            field,
+            "bad_timestamp",
+            "must be RFC 3339 with an offset, e.g. 2019-12-31T21:43:05+08:00",
+        );
         return None;
     };
     let floor = DateTime::parse_from_rfc3339("2000-01-01T00:00:00+08:00").ok()?;
     if t < floor {
-        c.err(field, "bad_timestamp", "is before 2000-01-01; check the CAD clock");
+        c.err(
+            field,
+            "bad_timestamp",
+            "is before 2000-01-01; check the CAD clock",
+        );
         return None;
     }
     if t.with_timezone(&Utc) > now + chrono::Duration::seconds(limits::MAX_FUTURE_SKEW_SECS) {
-        c.err(field, "future_timestamp", format!("is more than {} minutes in the future", limits::MAX_FUTURE_SKEW_SECS / 60));
+        c.err(
+            field,
+            "future_timestamp",
+            format!(
+                "is more than {} minutes in the future",
+                limits::MAX_FUTURE_SKEW_SECS / 60
+            ),
+        );
         return None;
     }
     Some(t)
@@ -489,7 +568,12 @@ fn parse_time(c: &mut Checker<'_>, field: &str, now: DateTime<Utc>) -> Option<Da
 impl CallInput {
     /// Validates one call item; `index` is its position in the request. Every problem is
     /// appended to `errors`; `None` means the item was invalid.
-    pub fn validate(value: &Value, index: usize, now: DateTime<Utc>, errors: &mut Vec<FieldError>) -> Option<CallInput> {
+    pub fn validate(
+        value: &Value,
+        index: usize,
+        now: DateTime<Utc>,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<CallInput> {
         let Value::Object(obj) = value else {
             errors.push(not_an_object(index, value));
             return None;
@@ -497,8 +581,17 @@ impl CallInput {
         let before = errors.len();
         let mut c = Checker { index, obj, errors };
         c.unknown_fields(&[
-            "event_id", "call_id", "received_at", "description", "caller_phone", "address", "location",
-            "town_code", "station_code", "operator_category", "priority",
+            "event_id",
+            "call_id",
+            "received_at",
+            "description",
+            "caller_phone",
+            "address",
+            "location",
+            "town_code",
+            "station_code",
+            "operator_category",
+            "priority",
         ]);
         let event_id = c.uuid("event_id");
         let call_id = c.string("call_id", false, 1, limits::MAX_CALL_ID);
@@ -516,7 +609,11 @@ impl CallInput {
         if let Some(t) = &town_code
             && !t.bytes().all(|b| b.is_ascii_digit())
         {
-            c.err("town_code", "bad_code", "must be 9 ASCII digits, e.g. 310112102");
+            c.err(
+                "town_code",
+                "bad_code",
+                "must be 9 ASCII digits, e.g. 310112102",
+            );
         }
         let station_code = c.string("station_code", false, 1, limits::MAX_SHORT_TEXT);
         let operator_category = c.string("operator_category", false, 1, limits::MAX_SHORT_TEXT);
@@ -525,12 +622,20 @@ impl CallInput {
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(p @ 1..=4) => Some(p as u8),
                 _ => {
-                    c.err("priority", "out_of_range", "must be an integer from 1 (most urgent) to 4");
+                    c.err(
+                        "priority",
+                        "out_of_range",
+                        "must be an integer from 1 (most urgent) to 4",
+                    );
                     None
                 }
             },
             Some(other) => {
-                c.err("priority", "wrong_type", format!("must be an integer 1-4, found {}", type_name(other)));
+                c.err(
+                    "priority",
+                    "wrong_type",
+                    format!("must be an integer 1-4, found {}", type_name(other)),
+                );
                 None
             }
         };
@@ -554,17 +659,29 @@ impl CallInput {
 
     /// Validates a whole `POST /v1/calls` body (one object or an array of up to
     /// [`limits::MAX_BATCH`]). All-or-nothing: any error rejects the request.
-    pub fn validate_body(body: &Value, now: DateTime<Utc>) -> Result<Vec<CallInput>, Vec<FieldError>> {
+    pub fn validate_body(
+        body: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CallInput>, Vec<FieldError>> {
         let mut errors = Vec::new();
         let items: Vec<&Value> = match body {
             Value::Array(a) if a.is_empty() => {
-                return Err(vec![FieldError { index: 0, field: String::new(), reason: "the array is empty".into(), code: "empty_batch" }]);
+                return Err(vec![FieldError {
+                    index: 0,
+                    field: String::new(),
+                    reason: "the array is empty".into(),
+                    code: "empty_batch",
+                }]);
             }
             Value::Array(a) if a.len() > limits::MAX_BATCH => {
                 return Err(vec![FieldError {
                     index: limits::MAX_BATCH,
                     field: String::new(),
-                    reason: format!("{} items; at most {} per request", a.len(), limits::MAX_BATCH),
+                    reason: format!(
+                        "{} items; at most {} per request",
+                        a.len(),
+                        limits::MAX_BATCH
+                    ),
                     code: "batch_too_large",
                 }]);
             }
@@ -588,7 +705,11 @@ impl CallInput {
                 out.push(call);
             }
         }
-        if errors.is_empty() { Ok(out) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -599,8 +720,20 @@ impl QrScanInput {
         let Value::Object(obj) = value else {
             return Err(vec![not_an_object(0, value)]);
         };
-        let mut c = Checker { index: 0, obj, errors: &mut errors };
-        c.unknown_fields(&["plate_id", "sig", "kind", "description", "contact_phone", "event_id", "device_location"]);
+        let mut c = Checker {
+            index: 0,
+            obj,
+            errors: &mut errors,
+        };
+        c.unknown_fields(&[
+            "plate_id",
+            "sig",
+            "kind",
+            "description",
+            "contact_phone",
+            "event_id",
+            "device_location",
+        ]);
         let plate_id = c.string("plate_id", true, 1, 64);
         let sig = c.string("sig", true, 1, 128);
         let kind = match c.string("kind", true, 1, 16).as_deref() {
@@ -609,7 +742,11 @@ impl QrScanInput {
             Some("dispute") => Some(QrKind::Dispute),
             Some("consult") => Some(QrKind::Consult),
             Some(_) => {
-                c.err("kind", "bad_enum", "must be one of alarm, help, dispute, consult");
+                c.err(
+                    "kind",
+                    "bad_enum",
+                    "must be one of alarm, help, dispute, consult",
+                );
                 None
             }
             None => None,
@@ -625,7 +762,15 @@ impl QrScanInput {
         let device_location = c.point("device_location");
         match (plate_id, sig, kind, description) {
             (Some(plate_id), Some(sig), Some(kind), Some(description)) if errors.is_empty() => {
-                Ok(QrScanInput { plate_id, sig, kind, description, contact_phone, event_id, device_location })
+                Ok(QrScanInput {
+                    plate_id,
+                    sig,
+                    kind,
+                    description,
+                    contact_phone,
+                    event_id,
+                    device_location,
+                })
             }
             _ => Err(errors),
         }
@@ -638,7 +783,9 @@ mod tests {
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-29T12:00:00+08:00").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-11-29T12:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn good() -> Value {
@@ -661,17 +808,32 @@ mod tests {
             "not an object",
         ]);
         let errs = CallInput::validate_body(&body, now()).unwrap_err();
-        let got: Vec<(usize, &str, &str)> = errs.iter().map(|e| (e.index, e.field.as_str(), e.code)).collect();
+        let got: Vec<(usize, &str, &str)> = errs
+            .iter()
+            .map(|e| (e.index, e.field.as_str(), e.code))
+            .collect();
         assert!(got.contains(&(1, "verified", "unknown_field")), "{got:?}");
-        assert!(got.contains(&(1, "received_at", "bad_timestamp")), "{got:?}");
+        assert!(
+            got.contains(&(1, "received_at", "bad_timestamp")),
+            "{got:?}"
+        );
         assert!(got.contains(&(1, "description", "too_short")), "{got:?}");
         assert!(got.contains(&(1, "priority", "out_of_range")), "{got:?}");
-        assert!(got.contains(&(2, "received_at", "bad_timestamp")), "missing offset: {got:?}");
+        assert!(
+            got.contains(&(2, "received_at", "bad_timestamp")),
+            "missing offset: {got:?}"
+        );
         assert!(got.contains(&(2, "description", "wrong_type")), "{got:?}");
-        assert!(got.contains(&(2, "location.lat", "out_of_range")), "{got:?}");
+        assert!(
+            got.contains(&(2, "location.lat", "out_of_range")),
+            "{got:?}"
+        );
         assert!(got.contains(&(2, "location.lon", "wrong_type")), "{got:?}");
         assert!(got.contains(&(3, "", "wrong_type")), "{got:?}");
-        assert!(!got.iter().any(|(i, _, _)| *i == 0), "item 0 is valid: {got:?}");
+        assert!(
+            !got.iter().any(|(i, _, _)| *i == 0),
+            "item 0 is valid: {got:?}"
+        );
     }
 
     #[test]
@@ -686,19 +848,34 @@ mod tests {
         assert!(codes.contains(&("call_id", "too_long")));
         assert!(codes.contains(&("town_code", "bad_code")));
         let many = Value::Array(vec![good(); limits::MAX_BATCH + 1]);
-        assert_eq!(CallInput::validate_body(&many, now()).unwrap_err()[0].code, "batch_too_large");
-        assert_eq!(CallInput::validate_body(&json!([]), now()).unwrap_err()[0].code, "empty_batch");
+        assert_eq!(
+            CallInput::validate_body(&many, now()).unwrap_err()[0].code,
+            "batch_too_large"
+        );
+        assert_eq!(
+            CallInput::validate_body(&json!([]), now()).unwrap_err()[0].code,
+            "empty_batch"
+        );
     }
 
     #[test]
     fn timestamps_far_in_the_future_or_before_2000_are_rejected() {
         let mut v = good();
         v["received_at"] = json!("2026-11-29T13:00:00+08:00");
-        assert_eq!(CallInput::validate_body(&v, now()).unwrap_err()[0].code, "future_timestamp");
+        assert_eq!(
+            CallInput::validate_body(&v, now()).unwrap_err()[0].code,
+            "future_timestamp"
+        );
         v["received_at"] = json!("2026-11-29T12:05:00+08:00");
-        assert!(CallInput::validate_body(&v, now()).is_ok(), "5 minutes of skew is tolerated");
+        assert!(
+            CallInput::validate_body(&v, now()).is_ok(),
+            "5 minutes of skew is tolerated"
+        );
         v["received_at"] = json!("1970-01-01T00:00:00Z");
-        assert_eq!(CallInput::validate_body(&v, now()).unwrap_err()[0].code, "bad_timestamp");
+        assert_eq!(
+            CallInput::validate_body(&v, now()).unwrap_err()[0].code,
+            "bad_timestamp"
+        );
     }
 
     #[test]
@@ -716,7 +893,10 @@ mod tests {
         v["event_id"] = json!("not-a-uuid");
         let errs = CallInput::validate_body(&v, now()).unwrap_err();
         let codes: Vec<_> = errs.iter().map(|e| e.code).collect();
-        assert!(codes.contains(&"bad_phone") && codes.contains(&"bad_uuid"), "{codes:?}");
+        assert!(
+            codes.contains(&"bad_phone") && codes.contains(&"bad_uuid"),
+            "{codes:?}"
+        );
     }
 
     #[test]
@@ -728,7 +908,10 @@ mod tests {
         let codes: Vec<_> = errs.iter().map(|e| (e.field.as_str(), e.code)).collect();
         assert!(codes.contains(&("kind", "bad_enum")));
         assert!(codes.contains(&("description", "too_short")));
-        assert!(codes.contains(&("town_code", "unknown_field")), "mass assignment of area is refused");
+        assert!(
+            codes.contains(&("town_code", "unknown_field")),
+            "mass assignment of area is refused"
+        );
     }
 
     #[test]
@@ -740,9 +923,15 @@ mod tests {
             received_at: DateTime::parse_from_rfc3339("2019-12-31T21:43:05+08:00").unwrap(),
             ingested_at: now(),
             description: "报警人称有人打架".into(),
-            caller: Some(PhoneToken { hash: "hmac-sha256:k1:00".into(), masked: "138****1234".into() }),
+            caller: Some(PhoneToken {
+                hash: "hmac-sha256:k1:00".into(),
+                masked: "138****1234".into(),
+            }),
             address: None,
-            location: Some(GeoPoint { lat: 31.156, lon: 121.3466 }),
+            location: Some(GeoPoint {
+                lat: 31.156,
+                lon: 121.3466,
+            }),
             town_code: Some("310112102".into()),
             station_code: None,
             operator_category: None,

@@ -38,7 +38,10 @@ pub fn normalize_phone(raw: &str) -> Result<String, PhoneError> {
     let digits = if let Some(rest) = digits.strip_prefix("0086") {
         rest.to_owned()
     } else if trimmed.starts_with('+') {
-        digits.strip_prefix("86").map(str::to_owned).unwrap_or(digits)
+        digits
+            .strip_prefix("86")
+            .map(str::to_owned)
+            .unwrap_or(digits)
     } else {
         digits
     };
@@ -55,7 +58,12 @@ pub fn mask_phone(digits: &str) -> String {
         return "*".repeat(n);
     }
     let head = if n >= 11 { 3 } else { (n - 4).min(2) };
-    format!("{}{}{}", &digits[..head], "*".repeat(n - head - 4), &digits[n - 4..])
+    format!(
+        "{}{}{}",
+        &digits[..head],
+        "*".repeat(n - head - 4),
+        &digits[n - 4..]
+    )
 }
 
 /// Keyed pseudonymiser for phone numbers.
@@ -67,26 +75,39 @@ pub struct PhoneHasher {
 
 impl std::fmt::Debug for PhoneHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PhoneHasher").field("key_id", &self.key_id).field("key", &"<redacted>").finish()
+        f.debug_struct("PhoneHasher")
+            .field("key_id", &self.key_id)
+            .field("key", &"<redacted>")
+            .finish()
     }
 }
 
 impl PhoneHasher {
     /// A hasher under `key`, labelled `key_id` in every hash it produces.
     pub fn new(key_id: impl Into<String>, key: &[u8]) -> PhoneHasher {
-        PhoneHasher { key_id: key_id.into(), key: key.to_vec() }
+        PhoneHasher {
+            key_id: key_id.into(),
+            key: key.to_vec(),
+        }
     }
 
     /// Normalises, hashes and masks `raw`.
     pub fn tokenize(&self, raw: &str) -> Result<PhoneToken, PhoneError> {
         let digits = normalize_phone(raw)?;
-        Ok(PhoneToken { hash: self.hash_normalized(&digits), masked: mask_phone(&digits) })
+        Ok(PhoneToken {
+            hash: self.hash_normalized(&digits),
+            masked: mask_phone(&digits),
+        })
     }
 
     fn hash_normalized(&self, digits: &str) -> String {
         let mut mac = hmac_sha256(&self.key);
         mac.update(digits.as_bytes());
-        format!("hmac-sha256:{}:{}", self.key_id, hex::encode(mac.finalize().into_bytes()))
+        format!(
+            "hmac-sha256:{}:{}",
+            self.key_id,
+            hex::encode(mac.finalize().into_bytes())
+        )
     }
 }
 
@@ -142,16 +163,26 @@ mod tests {
 
     #[test]
     fn a_different_key_gives_a_different_hash() {
-        let a = PhoneHasher::new("k1", b"one").tokenize("13812341234").unwrap();
-        let b = PhoneHasher::new("k2", b"two").tokenize("13812341234").unwrap();
+        let a = PhoneHasher::new("k1", b"one")
+            .tokenize("13812341234")
+            .unwrap();
+        let b = PhoneHasher::new("k2", b"two")
+            .tokenize("13812341234")
+            .unwrap();
         assert_ne!(a.hash, b.hash);
     }
 
     #[test]
     fn odd_numbers_are_refused_or_masked_sensibly() {
-        assert_eq!(normalize_phone("１３８１２３４１２３４"), Err(PhoneError::BadCharacters));
+        assert_eq!(
+            normalize_phone("１３８１２３４１２３４"),
+            Err(PhoneError::BadCharacters)
+        );
         assert_eq!(normalize_phone("12"), Err(PhoneError::BadLength(2)));
-        assert_eq!(normalize_phone("1234567890123456"), Err(PhoneError::BadLength(16)));
+        assert_eq!(
+            normalize_phone("1234567890123456"),
+            Err(PhoneError::BadLength(16))
+        );
         assert_eq!(mask_phone("110"), "***");
         assert_eq!(mask_phone("64881234"), "64**1234");
         assert!(format!("{:?}", PhoneHasher::new("k", b"s3cr3t")).contains("redacted"));
@@ -159,6 +190,9 @@ mod tests {
 
     #[test]
     fn free_text_keeps_short_numbers_and_masks_long_ones() {
-        assert_eq!(redact_text("莘松路958弄12号，电话13812341234"), "莘松路958弄12号，电话138****1234");
+        assert_eq!(
+            redact_text("莘松路958弄12号，电话13812341234"),
+            "莘松路958弄12号，电话138****1234"
+        );
     }
 }

@@ -73,18 +73,31 @@ impl Router {
     pub fn from_tsv(text: &str, taxonomy: &Taxonomy) -> Result<Router, TableError> {
         let mut problems = Vec::new();
         let mut interned: BTreeMap<String, &'static str> = BTreeMap::new();
-        let mut dept = |code: &str, line: usize, problems: &mut Vec<TableProblem>| -> Option<&'static str> {
-            if taxonomy.department(code).is_none() {
-                problems.push(TableProblem { table: "routing", line, reason: format!("unknown department {code}") });
-                return None;
-            }
-            Some(*interned.entry(code.to_owned()).or_insert_with(|| leak(code)))
-        };
+        let mut dept =
+            |code: &str, line: usize, problems: &mut Vec<TableProblem>| -> Option<&'static str> {
+                if taxonomy.department(code).is_none() {
+                    problems.push(TableProblem {
+                        table: "routing",
+                        line,
+                        reason: format!("unknown department {code}"),
+                    });
+                    return None;
+                }
+                Some(
+                    *interned
+                        .entry(code.to_owned())
+                        .or_insert_with(|| leak(code)),
+                )
+            };
         let mut exact = BTreeMap::new();
         let mut by_category = BTreeMap::new();
         for (line, cols) in tsv_rows(text) {
             if cols.len() != 4 {
-                problems.push(TableProblem { table: "routing", line, reason: format!("expected 4 columns, found {}", cols.len()) });
+                problems.push(TableProblem {
+                    table: "routing",
+                    line,
+                    reason: format!("expected 4 columns, found {}", cols.len()),
+                });
                 continue;
             }
             let primary = match cols[1] {
@@ -93,27 +106,54 @@ impl Router {
             };
             let secondary = match cols[2] {
                 "-" | "" => Vec::new(),
-                list => list.split(',').filter_map(|c| dept(c.trim(), line, &mut problems)).collect(),
+                list => list
+                    .split(',')
+                    .filter_map(|c| dept(c.trim(), line, &mut problems))
+                    .collect(),
             };
             let rule = Rule { primary, secondary };
             if let Some(cat) = cols[0].strip_suffix("_*") {
                 if taxonomy.category(cat).is_none() {
-                    problems.push(TableProblem { table: "routing", line, reason: format!("unknown category {cat}") });
+                    problems.push(TableProblem {
+                        table: "routing",
+                        line,
+                        reason: format!("unknown category {cat}"),
+                    });
                 } else if by_category.insert(cat.to_owned(), rule).is_some() {
-                    problems.push(TableProblem { table: "routing", line, reason: format!("duplicate row {}", cols[0]) });
+                    problems.push(TableProblem {
+                        table: "routing",
+                        line,
+                        reason: format!("duplicate row {}", cols[0]),
+                    });
                 }
             } else if taxonomy.subtype(cols[0]).is_none() {
-                problems.push(TableProblem { table: "routing", line, reason: format!("unknown subtype {}", cols[0]) });
+                problems.push(TableProblem {
+                    table: "routing",
+                    line,
+                    reason: format!("unknown subtype {}", cols[0]),
+                });
             } else if exact.insert(cols[0].to_owned(), rule).is_some() {
-                problems.push(TableProblem { table: "routing", line, reason: format!("duplicate row {}", cols[0]) });
+                problems.push(TableProblem {
+                    table: "routing",
+                    line,
+                    reason: format!("duplicate row {}", cols[0]),
+                });
             }
         }
         for s in taxonomy.subtypes() {
             if !exact.contains_key(&s.code) && !by_category.contains_key(&s.category) {
-                problems.push(TableProblem { table: "routing", line: 0, reason: format!("subtype {} has no routing rule", s.code) });
+                problems.push(TableProblem {
+                    table: "routing",
+                    line: 0,
+                    reason: format!("subtype {} has no routing rule", s.code),
+                });
             }
         }
-        if problems.is_empty() { Ok(Router { exact, by_category }) } else { Err(TableError(problems)) }
+        if problems.is_empty() {
+            Ok(Router { exact, by_category })
+        } else {
+            Err(TableError(problems))
+        }
     }
 
     /// Whether `subtype` has a rule of its own or through its category.
@@ -132,11 +172,16 @@ impl Router {
     /// because a code was unexpected.
     pub fn route(&self, subtype: &str, ctx: RouteContext) -> Route {
         let Some(rule) = self.rule(subtype) else {
-            return Route { primary: Some("POLICE"), secondary: Vec::new() };
+            return Route {
+                primary: Some("POLICE"),
+                secondary: Vec::new(),
+            };
         };
         let mut primary = rule.primary;
         let mut secondary = rule.secondary.clone();
-        let promote = |primary: &mut Option<&'static str>, secondary: &mut Vec<&'static str>, to: &'static str| {
+        let promote = |primary: &mut Option<&'static str>,
+                       secondary: &mut Vec<&'static str>,
+                       to: &'static str| {
             if *primary == Some(to) {
                 return;
             }
@@ -169,7 +214,13 @@ mod tests {
     use super::*;
 
     fn r(sub: &str, scenic: bool, compound: bool) -> Route {
-        Router::builtin().route(sub, RouteContext { scenic_area: scenic, inside_compound: compound })
+        Router::builtin().route(
+            sub,
+            RouteContext {
+                scenic_area: scenic,
+                inside_compound: compound,
+            },
+        )
     }
 
     #[test]
@@ -189,13 +240,22 @@ mod tests {
 
     #[test]
     fn table_rows_follow_the_domain_brief() {
-        assert_eq!(r("FRAUD_TASK", false, false), Route { primary: Some("POLICE"), secondary: vec!["ANTIFRAUD"] });
+        assert_eq!(
+            r("FRAUD_TASK", false, false),
+            Route {
+                primary: Some("POLICE"),
+                secondary: vec!["ANTIFRAUD"]
+            }
+        );
         assert_eq!(r("DSP_CONSUMER", false, false).primary, Some("SAMR"));
         assert_eq!(r("HAZ_GAS", false, false).primary, Some("FIRE"));
         assert_eq!(r("HELP_SUICIDE", false, false).primary, Some("POLICE"));
         assert_eq!(r("CRIM_OTHER", false, false).primary, Some("POLICE"));
         assert_eq!(r("NONP_CONSULT", false, false).primary, Some("HOTLINE"));
-        assert_eq!(r("NONP_STREET_VENDING", false, false).primary, Some("CHENGGUAN"));
+        assert_eq!(
+            r("NONP_STREET_VENDING", false, false).primary,
+            Some("CHENGGUAN")
+        );
         assert_eq!(r("TRF_PARKING", false, false).primary, Some("TRAFFIC"));
     }
 
@@ -211,7 +271,13 @@ mod tests {
 
     #[test]
     fn property_issues_inside_a_compound_go_to_housing() {
-        assert_eq!(r("TRF_PARKING", false, true), Route { primary: Some("HOUSING"), secondary: vec!["TRAFFIC"] });
+        assert_eq!(
+            r("TRF_PARKING", false, true),
+            Route {
+                primary: Some("HOUSING"),
+                secondary: vec!["TRAFFIC"]
+            }
+        );
         assert_eq!(r("HAZ_UTILITY", false, true).primary, Some("HOUSING"));
         assert_eq!(r("HAZ_UTILITY", false, true).secondary, vec!["UTILITY"]);
         assert_eq!(r("DSP_PROPERTY_MGMT", false, true).primary, Some("HOUSING"));
@@ -219,14 +285,20 @@ mod tests {
 
     #[test]
     fn help_in_a_scenic_area_adds_scenic_secondary() {
-        assert_eq!(r("HELP_MISSING_PERSON", true, false).secondary, vec!["SCENIC"]);
+        assert_eq!(
+            r("HELP_MISSING_PERSON", true, false).secondary,
+            vec!["SCENIC"]
+        );
     }
 
     #[test]
     fn bad_tables_are_rejected_with_reasons() {
-        let err = Router::from_tsv("subtype\tprimary\tsecondary\tnote\nNOPE_X\tPOLICE\t-\t-\nCRIM_*\tMARS\t-\t-\n", Taxonomy::builtin())
-            .unwrap_err()
-            .to_string();
+        let err = Router::from_tsv(
+            "subtype\tprimary\tsecondary\tnote\nNOPE_X\tPOLICE\t-\t-\nCRIM_*\tMARS\t-\t-\n",
+            Taxonomy::builtin(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("unknown subtype NOPE_X"), "{err}");
         assert!(err.contains("unknown department MARS"), "{err}");
         assert!(err.contains("has no routing rule"), "{err}");

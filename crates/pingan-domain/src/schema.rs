@@ -42,13 +42,19 @@ mod tests {
                 continue;
             }
             let got = std::fs::read_to_string(&path).unwrap_or_default();
-            assert_eq!(got, want, "{} is stale: run PINGAN_BLESS=1 cargo test -p pingan-domain schema", path.display());
+            assert_eq!(
+                got,
+                want,
+                "{} is stale: run PINGAN_BLESS=1 cargo test -p pingan-domain schema",
+                path.display()
+            );
         }
     }
 
     fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(text: &str, name: &str) {
         let value: Value = serde_json::from_str(text).unwrap();
-        let typed: T = serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{name} does not decode: {e}"));
+        let typed: T = serde_json::from_value(value.clone())
+            .unwrap_or_else(|e| panic!("{name} does not decode: {e}"));
         let back = serde_json::to_value(&typed).unwrap();
         assert_eq!(back, value, "{name} does not round-trip unchanged");
     }
@@ -76,12 +82,24 @@ mod tests {
 
     #[test]
     fn call_input_examples_also_pass_strict_validation() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-29T12:00:00+08:00").unwrap().with_timezone(&chrono::Utc);
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-29T12:00:00+08:00")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
         for entry in std::fs::read_dir(dir().join("examples")).unwrap() {
             let path = entry.unwrap().path();
-            if path.file_name().unwrap().to_string_lossy().starts_with("call-input") {
-                let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-                assert!(CallInput::validate_body(&v, now).is_ok(), "{}", path.display());
+            if path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("call-input")
+            {
+                let v: Value =
+                    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                assert!(
+                    CallInput::validate_body(&v, now).is_ok(),
+                    "{}",
+                    path.display()
+                );
             }
         }
     }

@@ -130,21 +130,39 @@ impl Taxonomy {
     /// Parses and validates a taxonomy and a department table, reporting every problem.
     pub fn from_tsv(taxonomy: &str, departments: &str) -> Result<Taxonomy, TableError> {
         let mut problems = Vec::new();
-        let mut bad = |table, line, reason: String| problems.push(TableProblem { table, line, reason });
+        let mut bad = |table, line, reason: String| {
+            problems.push(TableProblem {
+                table,
+                line,
+                reason,
+            })
+        };
         let mut categories = Vec::new();
         let mut subtypes = Vec::new();
         for (line, cols) in tsv_rows(taxonomy) {
             if cols.len() != 8 {
-                bad("taxonomy", line, format!("expected 8 columns, found {}", cols.len()));
+                bad(
+                    "taxonomy",
+                    line,
+                    format!("expected 8 columns, found {}", cols.len()),
+                );
                 continue;
             }
             let Ok(num) = cols[1].parse::<u16>() else {
-                bad("taxonomy", line, format!("number {:?} is not an integer", cols[1]));
+                bad(
+                    "taxonomy",
+                    line,
+                    format!("number {:?} is not an integer", cols[1]),
+                );
                 continue;
             };
             let code = cols[2].to_owned();
             if code.is_empty() || !code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
-                bad("taxonomy", line, format!("code {code:?} must be UPPER_SNAKE ASCII"));
+                bad(
+                    "taxonomy",
+                    line,
+                    format!("code {code:?} must be UPPER_SNAKE ASCII"),
+                );
             }
             match cols[0] {
                 "category" => categories.push(Category {
@@ -164,7 +182,11 @@ impl Taxonomy {
                         "N*" => PoliceRemit::FirstResponseOnly,
                         "-" => PoliceRemit::NotApplicable,
                         other => {
-                            bad("taxonomy", line, format!("police flag {other:?} is not Y, N, N* or -"));
+                            bad(
+                                "taxonomy",
+                                line,
+                                format!("police flag {other:?} is not Y, N, N* or -"),
+                            );
                             continue;
                         }
                     };
@@ -189,13 +211,21 @@ impl Taxonomy {
                         default_priority,
                     });
                 }
-                other => bad("taxonomy", line, format!("level {other:?} is not category or subtype")),
+                other => bad(
+                    "taxonomy",
+                    line,
+                    format!("level {other:?} is not category or subtype"),
+                ),
             }
         }
         let mut depts = Vec::new();
         for (line, cols) in tsv_rows(departments) {
             if cols.len() != 4 {
-                bad("departments", line, format!("expected 4 columns, found {}", cols.len()));
+                bad(
+                    "departments",
+                    line,
+                    format!("expected 4 columns, found {}", cols.len()),
+                );
                 continue;
             }
             depts.push(Department {
@@ -217,13 +247,28 @@ impl Taxonomy {
                 bad("taxonomy", 0, format!("duplicate subtype {}", s.code));
             }
             match category_index.get(&s.category).map(|&c| &categories[c]) {
-                None => bad("taxonomy", 0, format!("subtype {} has unknown category {}", s.code, s.category)),
+                None => bad(
+                    "taxonomy",
+                    0,
+                    format!("subtype {} has unknown category {}", s.code, s.category),
+                ),
                 Some(c) => {
                     if s.num / 100 != c.num {
-                        bad("taxonomy", 0, format!("subtype {} number {} is outside category {}", s.code, s.num, c.code));
+                        bad(
+                            "taxonomy",
+                            0,
+                            format!(
+                                "subtype {} number {} is outside category {}",
+                                s.code, s.num, c.code
+                            ),
+                        );
                     }
                     if !s.code.starts_with(&format!("{}_", c.code)) {
-                        bad("taxonomy", 0, format!("subtype {} does not start with {}_", s.code, c.code));
+                        bad(
+                            "taxonomy",
+                            0,
+                            format!("subtype {} does not start with {}_", s.code, c.code),
+                        );
                     }
                 }
             }
@@ -235,7 +280,13 @@ impl Taxonomy {
             }
         }
         if problems.is_empty() {
-            Ok(Taxonomy { categories, subtypes, departments: depts, subtype_index, category_index })
+            Ok(Taxonomy {
+                categories,
+                subtypes,
+                departments: depts,
+                subtype_index,
+                category_index,
+            })
         } else {
             Err(TableError(problems))
         }
@@ -295,11 +346,19 @@ mod tests {
         for s in t.subtypes() {
             let c = t.category(&s.category).expect("category exists");
             assert_eq!(s.num / 100, c.num, "{}", s.code);
-            let owners = t.categories().iter().filter(|c| s.code.starts_with(&format!("{}_", c.code))).count();
+            let owners = t
+                .categories()
+                .iter()
+                .filter(|c| s.code.starts_with(&format!("{}_", c.code)))
+                .count();
             assert_eq!(owners, 1, "{} must belong to one category", s.code);
         }
         for c in t.categories() {
-            assert!(t.subtypes_of(&c.code).count() >= 3, "{} has few subtypes", c.code);
+            assert!(
+                t.subtypes_of(&c.code).count() >= 3,
+                "{} has few subtypes",
+                c.code
+            );
         }
     }
 
@@ -317,10 +376,22 @@ mod tests {
     #[test]
     fn contract_examples_resolve() {
         let t = Taxonomy::builtin();
-        assert_eq!(t.subtype("FRAUD_FAKE_GOV").map(|s| s.default_priority), Some(Some(2)));
-        assert_eq!(t.subtype("OTH_DUPLICATE").map(|s| s.default_priority), Some(None));
-        assert_eq!(t.subtype("DSP_CONSUMER").map(|s| s.police), Some(PoliceRemit::No));
-        assert_eq!(t.subtype("TRF_PARKING").map(|s| s.police), Some(PoliceRemit::FirstResponseOnly));
+        assert_eq!(
+            t.subtype("FRAUD_FAKE_GOV").map(|s| s.default_priority),
+            Some(Some(2))
+        );
+        assert_eq!(
+            t.subtype("OTH_DUPLICATE").map(|s| s.default_priority),
+            Some(None)
+        );
+        assert_eq!(
+            t.subtype("DSP_CONSUMER").map(|s| s.police),
+            Some(PoliceRemit::No)
+        );
+        assert_eq!(
+            t.subtype("TRF_PARKING").map(|s| s.police),
+            Some(PoliceRemit::FirstResponseOnly)
+        );
     }
 
     #[test]
@@ -332,8 +403,14 @@ mod tests {
                    subtype\t1002\tX_C\tNOPE\t丙\tC\tY\t2\n";
         let err = Taxonomy::from_tsv(tax, "code\tname_zh\tname_en\tverified\n").unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("line 3") && text.contains("police flag"), "{text}");
-        assert!(text.contains("line 4") && text.contains("priority"), "{text}");
+        assert!(
+            text.contains("line 3") && text.contains("police flag"),
+            "{text}"
+        );
+        assert!(
+            text.contains("line 4") && text.contains("priority"),
+            "{text}"
+        );
         assert!(text.contains("unknown category NOPE"), "{text}");
     }
 }

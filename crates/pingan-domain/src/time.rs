@@ -43,18 +43,32 @@ pub struct HourWindow {
 impl HourWindow {
     /// Parses `start-end`, e.g. `21-3` or `7-9`.
     pub fn parse(s: &str) -> Result<HourWindow, String> {
-        let (a, b) = s.split_once('-').ok_or_else(|| format!("hour window {s:?} must look like 21-3"))?;
-        let start: u32 = a.trim().parse().map_err(|_| format!("start hour {a:?} is not a number"))?;
-        let end: u32 = b.trim().parse().map_err(|_| format!("end hour {b:?} is not a number"))?;
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("hour window {s:?} must look like 21-3"))?;
+        let start: u32 = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("start hour {a:?} is not a number"))?;
+        let end: u32 = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("end hour {b:?} is not a number"))?;
         if start > 23 || end > 24 || start == end {
-            return Err(format!("hour window {s:?} needs 0 <= start <= 23, 0 <= end <= 24, start != end"));
+            return Err(format!(
+                "hour window {s:?} needs 0 <= start <= 23, 0 <= end <= 24, start != end"
+            ));
         }
         Ok(HourWindow { start, end })
     }
 
     /// Whether local hour `h` lies inside the window.
     pub fn contains(self, h: u32) -> bool {
-        if self.start < self.end { h >= self.start && h < self.end } else { h >= self.start || h < self.end }
+        if self.start < self.end {
+            h >= self.start && h < self.end
+        } else {
+            h >= self.start || h < self.end
+        }
     }
 }
 
@@ -77,8 +91,14 @@ mod tests {
 
     #[test]
     fn morning_peak_is_weekdays_only() {
-        assert!(is_morning_peak(&t("2019-12-31T07:15:00+08:00")), "a Tuesday");
-        assert!(!is_morning_peak(&t("2019-12-28T07:15:00+08:00")), "a Saturday");
+        assert!(
+            is_morning_peak(&t("2019-12-31T07:15:00+08:00")),
+            "a Tuesday"
+        );
+        assert!(
+            !is_morning_peak(&t("2019-12-28T07:15:00+08:00")),
+            "a Saturday"
+        );
         assert!(!is_morning_peak(&t("2019-12-31T09:00:00+08:00")));
     }
 

@@ -28,13 +28,19 @@ pub struct Readiness {
 
 impl std::fmt::Debug for Readiness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.probes.iter().map(|(n, _)| n)).finish()
+        f.debug_list()
+            .entries(self.probes.iter().map(|(n, _)| n))
+            .finish()
     }
 }
 
 impl Readiness {
     /// Adds a probe.
-    pub fn with(mut self, name: &'static str, probe: impl Fn() -> ReadyFuture + Send + Sync + 'static) -> Readiness {
+    pub fn with(
+        mut self,
+        name: &'static str,
+        probe: impl Fn() -> ReadyFuture + Send + Sync + 'static,
+    ) -> Readiness {
         self.probes.push((name, Arc::new(probe)));
         self
     }
@@ -47,7 +53,11 @@ impl Readiness {
                 failures.push(format!("{name}: {e}"));
             }
         }
-        if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
     }
 }
 
@@ -63,7 +73,10 @@ pub fn router(registry: Registry, readiness: Readiness) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(AdminState { registry, readiness })
+        .with_state(AdminState {
+            registry,
+            readiness,
+        })
 }
 
 async fn readyz(State(s): State<AdminState>) -> Response {
@@ -95,7 +108,10 @@ pub async fn serve(
     if let Some(tx) = bound {
         let _ = tx.send(local);
     }
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }

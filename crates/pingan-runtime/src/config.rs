@@ -43,7 +43,11 @@ impl Sensitive {
 
 impl fmt::Debug for Sensitive {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"<redacted>\"" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"<redacted>\""
+        })
     }
 }
 
@@ -90,10 +94,21 @@ impl ClickHouseSettings {
     /// Checks the settings, appending problems to `errors`.
     pub fn validate(&self, errors: &mut Vec<String>) {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            errors.push(format!("clickhouse.url {:?} must start with http:// or https://", self.url));
+            errors.push(format!(
+                "clickhouse.url {:?} must start with http:// or https://",
+                self.url
+            ));
         }
-        if self.database.is_empty() || !self.database.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            errors.push(format!("clickhouse.database {:?} must be a plain identifier", self.database));
+        if self.database.is_empty()
+            || !self
+                .database
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            errors.push(format!(
+                "clickhouse.database {:?} must be a plain identifier",
+                self.database
+            ));
         }
     }
 }
@@ -128,7 +143,11 @@ fn typed_env_value(default: Option<&Value>, raw: &str) -> Value {
             .or_else(|_| raw.parse::<f64>().map(Value::from))
             .unwrap_or_else(|_| Value::String(raw.to_owned())),
         Some(Value::Array(_)) => Value::Array(
-            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect(),
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
         ),
         _ => raw
             .parse::<i64>()
@@ -141,7 +160,11 @@ fn typed_env_value(default: Option<&Value>, raw: &str) -> Value {
 fn known_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
     if let Value::Object(m) = v {
         for (k, child) in m {
-            let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let p = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             out.push(p.clone());
             known_paths(child, &p, out);
         }
@@ -156,7 +179,8 @@ where
     T: Default + Serialize + DeserializeOwned,
 {
     let mut errors = Vec::new();
-    let defaults = serde_json::to_value(T::default()).map_err(|e| ConfigError(vec![format!("defaults: {e}")]))?;
+    let defaults = serde_json::to_value(T::default())
+        .map_err(|e| ConfigError(vec![format!("defaults: {e}")]))?;
     let mut tree = defaults.clone();
     if let Some(path) = file {
         match std::fs::read_to_string(path) {
@@ -172,10 +196,16 @@ where
     }
     let mut known = Vec::new();
     known_paths(&defaults, "", &mut known);
-    let mut env: Vec<&(String, String)> = env.iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+    let mut env: Vec<&(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
     env.sort();
     for (key, raw) in env {
-        let path: Vec<String> = key[ENV_PREFIX.len()..].split("__").map(str::to_ascii_lowercase).collect();
+        let path: Vec<String> = key[ENV_PREFIX.len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
         let dotted = path.join(".");
         if !known.contains(&dotted) {
             errors.push(format!("{key}: no configuration key {dotted}"));
@@ -205,15 +235,23 @@ pub fn process_env() -> Vec<(String, String)> {
 /// Parses a human duration such as `250ms`, `5s`, `2m`, `1h`.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(|| format!("duration {s:?} needs a unit (ms, s, m, h)"))?;
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("duration {s:?} needs a unit (ms, s, m, h)"))?;
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("duration {s:?} does not start with a number"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("duration {s:?} does not start with a number"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("duration {s:?} has unknown unit {unit:?} (use ms, s, m, h)")),
+        _ => {
+            return Err(format!(
+                "duration {s:?} has unknown unit {unit:?} (use ms, s, m, h)"
+            ));
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("duration {s:?} is out of range"));
@@ -234,7 +272,11 @@ mod tests {
     }
     impl Default for Kafka {
         fn default() -> Self {
-            Kafka { bootstrap_servers: "127.0.0.1:9092".into(), partitions: 4, topics: vec!["a".into()] }
+            Kafka {
+                bootstrap_servers: "127.0.0.1:9092".into(),
+                partitions: 4,
+                topics: vec!["a".into()],
+            }
         }
     }
     #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -245,7 +287,10 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -272,7 +317,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pingan-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("c.toml");
-        std::fs::write(&f, "[kafka]\npartitions = 2\nbootstrap_servers = \"file:9092\"\n").unwrap();
+        std::fs::write(
+            &f,
+            "[kafka]\npartitions = 2\nbootstrap_servers = \"file:9092\"\n",
+        )
+        .unwrap();
         let app: App = load(Some(&f), &env(&[("PINGAN__KAFKA__PARTITIONS", "3")])).unwrap();
         assert_eq!(app.kafka.partitions, 3);
         assert_eq!(app.kafka.bootstrap_servers, "file:9092");
@@ -280,14 +329,21 @@ mod tests {
 
     #[test]
     fn every_unknown_env_key_is_listed() {
-        let err = load::<App>(None, &env(&[("PINGAN__KAFKA__BOOTSTRAP", "x"), ("PINGAN__NOPE__X", "y")])).unwrap_err();
+        let err = load::<App>(
+            None,
+            &env(&[("PINGAN__KAFKA__BOOTSTRAP", "x"), ("PINGAN__NOPE__X", "y")]),
+        )
+        .unwrap_err();
         assert_eq!(err.0.len(), 2, "{err}");
         assert!(err.to_string().contains("kafka.bootstrap"));
     }
 
     #[test]
     fn secrets_are_redacted() {
-        let s = ClickHouseSettings { password: Sensitive::new("hunter2"), ..Default::default() };
+        let s = ClickHouseSettings {
+            password: Sensitive::new("hunter2"),
+            ..Default::default()
+        };
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
     }

@@ -20,7 +20,12 @@ use crate::config::PinganConfig;
 ///
 /// Exit codes: 0 ok, 1 fatal runtime error, 2 bad configuration (every problem is listed).
 #[derive(Debug, Parser)]
-#[command(name = "pingan", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "pingan",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub(crate) struct Cli {
     /// TOML configuration file (also: PINGAN_CONFIG).
     #[arg(long, global = true, env = "PINGAN_CONFIG", value_name = "FILE")]
@@ -81,7 +86,10 @@ const EXIT_CONFIG: u8 = 2;
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config: PinganConfig = match pingan_runtime::config::load(cli.config.as_deref(), &pingan_runtime::config::process_env()) {
+    let config: PinganConfig = match pingan_runtime::config::load(
+        cli.config.as_deref(),
+        &pingan_runtime::config::process_env(),
+    ) {
         Ok(c) => c,
         Err(e) => return config_error(&e.0),
     };
@@ -90,22 +98,33 @@ pub(crate) fn main() -> ExitCode {
         return config_error(&problems);
     }
     if cli.check_config {
-        let text = toml::to_string_pretty(&config).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+        let text =
+            toml::to_string_pretty(&config).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
         let _ = std::io::stdout().write_all(text.as_bytes());
         return ExitCode::SUCCESS;
     }
     // Offline classification writes JSON to stdout: keep the log quiet unless asked.
-    let quiet = matches!(cli.command, Command::Classify { stdin: true, .. } | Command::Classify { eval: Some(_), .. });
-    pingan_runtime::telemetry::init(config.log.format, if quiet { "warn" } else { &config.log.filter });
+    let quiet = matches!(
+        cli.command,
+        Command::Classify { stdin: true, .. } | Command::Classify { eval: Some(_), .. }
+    );
+    pingan_runtime::telemetry::init(
+        config.log.format,
+        if quiet { "warn" } else { &config.log.filter },
+    );
     match cli.command {
         Command::Ingest => ingest(&config),
-        Command::Classify { stdin, eval } => crate::commands::classify(&config, stdin, eval.as_deref()),
+        Command::Classify { stdin, eval } => {
+            crate::commands::classify(&config, stdin, eval.as_deref())
+        }
         Command::Aggregate => crate::commands::aggregate(&config),
         Command::Serve => serve(&config),
         Command::Migrate => crate::commands::migrate(&config),
         Command::Simulate(args) => crate::demo::simulate(&config, args),
         Command::Demo(args) => crate::demo::demo(&config, args),
-        Command::Qr { command: QrCommand::Sign { plate_id } } => qr_sign(&config, &plate_id),
+        Command::Qr {
+            command: QrCommand::Sign { plate_id },
+        } => qr_sign(&config, &plate_id),
     }
 }
 
@@ -137,7 +156,10 @@ fn qr_sign(config: &PinganConfig, plate_id: &str) -> ExitCode {
         Ok(s) => s,
         Err(e) => return config_error(&e.0),
     };
-    if pingan_domain::area::AreaIndex::builtin().doorplate(plate_id).is_none() {
+    if pingan_domain::area::AreaIndex::builtin()
+        .doorplate(plate_id)
+        .is_none()
+    {
         let _ = writeln!(
             std::io::stderr(),
             "pingan qr sign: unknown doorplate id {plate_id:?}: not a doorplate in service (ids look like MHQR-101-00100215)"
@@ -145,7 +167,10 @@ fn qr_sign(config: &PinganConfig, plate_id: &str) -> ExitCode {
         return ExitCode::FAILURE;
     }
     if settings.dev_qr_key {
-        let _ = writeln!(std::io::stderr(), "pingan qr sign: warning: qr.keys is not set, signing with the public development key");
+        let _ = writeln!(
+            std::io::stderr(),
+            "pingan qr sign: warning: qr.keys is not set, signing with the public development key"
+        );
     }
     match settings.signer.signed_path(plate_id) {
         Some(path) => {
@@ -153,7 +178,10 @@ fn qr_sign(config: &PinganConfig, plate_id: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         None => {
-            let _ = writeln!(std::io::stderr(), "pingan qr sign: qr.current names no configured key");
+            let _ = writeln!(
+                std::io::stderr(),
+                "pingan qr sign: qr.current names no configured key"
+            );
             ExitCode::FAILURE
         }
     }
@@ -162,7 +190,10 @@ fn qr_sign(config: &PinganConfig, plate_id: &str) -> ExitCode {
 /// `pingan serve`: the query API and dashboard until SIGINT/SIGTERM.
 fn serve(config: &PinganConfig) -> ExitCode {
     let Ok(listen) = config.serve.listen.parse() else {
-        return config_error(&[format!("serve.listen {:?} is not a host:port address", config.serve.listen)]);
+        return config_error(&[format!(
+            "serve.listen {:?} is not a host:port address",
+            config.serve.listen
+        )]);
     };
     let settings = pingan_query::QueryConfig::new(listen, config.clickhouse.clone());
     crate::commands::block_on("serve", async move {

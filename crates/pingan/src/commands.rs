@@ -15,10 +15,16 @@ where
     F: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "pingan {what}: cannot start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "pingan {what}: cannot start the async runtime: {e}"
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -48,8 +54,15 @@ pub(crate) fn migrate(config: &PinganConfig) -> ExitCode {
             report.server_version,
             report.applied.len(),
             report.already_applied,
-            report.dimension_rows.map(|n| format!(", {n} dimension rows loaded")).unwrap_or_default(),
-            if report.is_noop() { " (nothing to do)" } else { "" }
+            report
+                .dimension_rows
+                .map(|n| format!(", {n} dimension rows loaded"))
+                .unwrap_or_default(),
+            if report.is_noop() {
+                " (nothing to do)"
+            } else {
+                ""
+            }
         );
         Ok::<(), pingan_aggregator::migrate::MigrateError>(())
     })
@@ -62,14 +75,25 @@ pub(crate) fn aggregate(config: &PinganConfig) -> ExitCode {
         let shutdown = pingan_runtime::shutdown::on_signals();
         let registry = Registry::new();
         let stage = StageMetrics::register(&registry).map_err(|e| e.to_string())?;
-        pingan_aggregator::run(config.aggregator, &config.kafka, &config.clickhouse, registry, stage, shutdown)
-            .await
-            .map_err(|e| e.to_string())
+        pingan_aggregator::run(
+            config.aggregator,
+            &config.kafka,
+            &config.clickhouse,
+            registry,
+            stage,
+            shutdown,
+        )
+        .await
+        .map_err(|e| e.to_string())
     })
 }
 
 /// `pingan classify` (service), `--stdin` (offline) or `--eval FILE`.
-pub(crate) fn classify(config: &PinganConfig, stdin: bool, eval: Option<&std::path::Path>) -> ExitCode {
+pub(crate) fn classify(
+    config: &PinganConfig,
+    stdin: bool,
+    eval: Option<&std::path::Path>,
+) -> ExitCode {
     if let Some(path) = eval {
         return classify_eval(path);
     }
@@ -86,7 +110,12 @@ pub(crate) fn classify(config: &PinganConfig, stdin: bool, eval: Option<&std::pa
         return match pingan_classifier::offline::run(&mut enricher, stdin, stdout) {
             Ok(s) => {
                 if s.errors > 0 {
-                    let _ = writeln!(std::io::stderr(), "pingan classify: {} line(s) classified, {} rejected", s.ok, s.errors);
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "pingan classify: {} line(s) classified, {} rejected",
+                        s.ok,
+                        s.errors
+                    );
                 }
                 ExitCode::SUCCESS
             }
@@ -103,7 +132,9 @@ pub(crate) fn classify(config: &PinganConfig, stdin: bool, eval: Option<&std::pa
         let shutdown = pingan_runtime::shutdown::on_signals();
         let registry = Registry::new();
         let stage = StageMetrics::register(&registry).map_err(|e| e.to_string())?;
-        pingan_classifier::run(config.classifier, &config.kafka, registry, stage, shutdown).await.map_err(|e| e.to_string())
+        pingan_classifier::run(config.classifier, &config.kafka, registry, stage, shutdown)
+            .await
+            .map_err(|e| e.to_string())
     })
 }
 
@@ -111,7 +142,11 @@ fn classify_eval(path: &std::path::Path) -> ExitCode {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "pingan classify --eval: cannot read {}: {e}", path.display());
+            let _ = writeln!(
+                std::io::stderr(),
+                "pingan classify --eval: cannot read {}: {e}",
+                path.display()
+            );
             return ExitCode::FAILURE;
         }
     };

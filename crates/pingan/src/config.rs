@@ -20,7 +20,10 @@ pub(crate) struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        LogSettings { format: LogFormat::Pretty, filter: "info,rdkafka=warn,librdkafka=warn".into() }
+        LogSettings {
+            format: LogFormat::Pretty,
+            filter: "info,rdkafka=warn,librdkafka=warn".into(),
+        }
     }
 }
 
@@ -34,7 +37,9 @@ pub(crate) struct ServeSettings {
 
 impl Default for ServeSettings {
     fn default() -> Self {
-        ServeSettings { listen: "127.0.0.1:8090".into() }
+        ServeSettings {
+            listen: "127.0.0.1:8090".into(),
+        }
     }
 }
 
@@ -75,14 +80,18 @@ impl PinganConfig {
         }
         for (key, addr) in [("serve.listen", &self.serve.listen)] {
             if addr.parse::<std::net::SocketAddr>().is_err() {
-                errors.push(format!("{key} {addr:?} is not a host:port address such as 127.0.0.1:8080"));
+                errors.push(format!(
+                    "{key} {addr:?} is not a host:port address such as 127.0.0.1:8080"
+                ));
             }
         }
         errors
     }
 
     /// The validated settings of `pingan ingest` (sections `ingest`, `qr`, `pii`, `kafka`).
-    pub(crate) fn ingest_settings(&self) -> Result<IngestSettings, pingan_ingest::config::ConfigError> {
+    pub(crate) fn ingest_settings(
+        &self,
+    ) -> Result<IngestSettings, pingan_ingest::config::ConfigError> {
         IngestSettings::from_config(&self.ingest, &self.qr, &self.pii, &self.kafka)
     }
 }
@@ -115,14 +124,31 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let c: PinganConfig = pingan_runtime::config::load(None, &env).unwrap();
-        assert_eq!((c.kafka.bootstrap_servers.as_str(), c.clickhouse.url.as_str()), ("k:1", "http://c:2"));
-        assert_eq!((c.ingest.listen.as_str(), c.serve.listen.as_str(), c.clickhouse.database.as_str()), ("0.0.0.0:1", "0.0.0.0:2", "x"));
+        assert_eq!(
+            (
+                c.kafka.bootstrap_servers.as_str(),
+                c.clickhouse.url.as_str()
+            ),
+            ("k:1", "http://c:2")
+        );
+        assert_eq!(
+            (
+                c.ingest.listen.as_str(),
+                c.serve.listen.as_str(),
+                c.clickhouse.database.as_str()
+            ),
+            ("0.0.0.0:1", "0.0.0.0:2", "x")
+        );
     }
 
     #[test]
     fn the_example_config_parses() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/pingan.example.toml");
-        let c: PinganConfig = pingan_runtime::config::load(Some(std::path::Path::new(path)), &[]).unwrap();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/config/pingan.example.toml"
+        );
+        let c: PinganConfig =
+            pingan_runtime::config::load(Some(std::path::Path::new(path)), &[]).unwrap();
         assert!(c.problems().is_empty(), "{:?}", c.problems());
     }
 }
