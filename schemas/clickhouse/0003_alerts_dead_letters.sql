@@ -6,6 +6,7 @@ CREATE TABLE IF NOT EXISTS {db}.alerts
     alert_key String,
     area_level String,
     area_code String,
+    town_code Nullable(String),
     category String,
     subtype Nullable(String),
     window_start DateTime('Asia/Shanghai'),
@@ -20,7 +21,10 @@ CREATE TABLE IF NOT EXISTS {db}.alerts
     contributors Array(String),
     created_at DateTime('Asia/Shanghai'),
     updated_at DateTime('Asia/Shanghai'),
-    version UInt64
+    version UInt64,
+    -- The whole alert (baseline, method detail, group members) as JSON, so a restarted
+    -- aggregator restores exactly what it had emitted and never pages twice.
+    record String
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(window_start)

@@ -10,6 +10,7 @@
 )]
 
 mod aggregator;
+mod alerting;
 mod e2e;
 mod ingest;
 mod query;

@@ -26,6 +26,8 @@ pub struct AggregatorConfig {
     pub insert_timeout_ms: u64,
     /// `host:port` for /healthz, /readyz and /metrics; empty disables (e.g. inside `pingan demo`).
     pub admin_listen: Option<String>,
+    /// Spike alerting.
+    pub alerts: crate::alerting::AlertingConfig,
 }
 
 impl Default for AggregatorConfig {
@@ -39,6 +41,7 @@ impl Default for AggregatorConfig {
             retry_max_elapsed_s: 600,
             insert_timeout_ms: 30_000,
             admin_listen: Some("127.0.0.1:8082".into()),
+            alerts: crate::alerting::AlertingConfig::default(),
         }
     }
 }

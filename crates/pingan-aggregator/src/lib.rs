@@ -20,9 +20,11 @@
 //! * [`rows`]: the ClickHouse row type mirroring `schemas/clickhouse/0001_incidents.sql`.
 //! * [`transform`]: enriched event → row (pure).
 //! * [`sink`]: the idempotent ClickHouse sink.
+//! * [`alerting`]: spike detection on stored events (alerts to ClickHouse, Kafka, webhook).
 //! * [`metrics`]: the `pingan_aggregator_*` metrics.
 #![deny(missing_docs)]
 
+pub mod alerting;
 pub mod config;
 pub mod metrics;
 pub mod migrate;
@@ -74,7 +76,7 @@ pub async fn run(
     stage_metrics: StageMetrics,
     shutdown: CancellationToken,
 ) -> Result<(), AggregatorError> {
-    let sink = sink::ClickHouseSink::new(
+    let mut sink = sink::ClickHouseSink::new(
         clickhouse,
         &config,
         metrics::AggregatorMetrics::register(&registry)
@@ -100,6 +102,22 @@ pub async fn run(
     .map_err(|e| AggregatorError::Kafka(e.to_string()))?;
     let publisher = Publisher::new(kafka, "aggregator", Duration::from_secs(30))
         .map_err(|e| AggregatorError::Kafka(e.to_string()))?;
+    let alert_task = if config.alerts.enabled {
+        let alert_metrics = alerting::AlertMetrics::register(&registry)
+            .map_err(|e| AggregatorError::Config(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(64);
+        sink.forward_stored_to(tx);
+        Some(tokio::spawn(alerting::run(
+            config.alerts.clone(),
+            sink.probe_client(),
+            publisher.clone(),
+            alert_metrics,
+            rx,
+            shutdown.clone(),
+        )))
+    } else {
+        None
+    };
     let readiness = {
         let p = publisher.clone();
         let ch = sink.probe_client();
@@ -160,6 +178,9 @@ pub async fn run(
     // commit what is durable before we return.
     shutdown.cancel();
     let _ = src.await;
+    if let Some(t) = alert_task {
+        let _ = t.await;
+    }
     let _ = publisher.flush(Duration::from_secs(5));
     if let Some(t) = admin_task {
         let _ = t.await;

@@ -194,6 +194,8 @@ pub struct ClickHouseSink {
     dedup_tokens: Option<bool>,
     /// Months of the current batch already written, so a retry sends only the rest.
     progress: Option<(BatchId, BTreeSet<u32>)>,
+    /// Where durable rows go next (spike detection).
+    stored: Option<tokio::sync::mpsc::Sender<Vec<pingan_detect::DetectEvent>>>,
 }
 
 impl std::fmt::Debug for ClickHouseSink {
@@ -217,7 +219,16 @@ impl ClickHouseSink {
             insert_timeout: Duration::from_millis(config.insert_timeout_ms),
             dedup_tokens: None,
             progress: None,
+            stored: None,
         }
+    }
+
+    /// Sends every durably stored batch (as detector input) to `tx`.
+    pub fn forward_stored_to(
+        &mut self,
+        tx: tokio::sync::mpsc::Sender<Vec<pingan_detect::DetectEvent>>,
+    ) {
+        self.stored = Some(tx);
     }
 
     /// The resume-position reader for the source.
@@ -376,6 +387,16 @@ impl Sink for ClickHouseSink {
             self.metrics.batch_rows.observe(rows.len() as f64);
             self.metrics.rows_written.inc_by(rows.len() as u64);
             done.insert(*month);
+        }
+        if let Some(tx) = &self.stored {
+            // Only after durability: alerts never count an event ClickHouse does not have.
+            let events = items
+                .iter()
+                .map(|o| crate::alerting::detect_event(&o.value))
+                .collect();
+            if tx.send(events).await.is_err() {
+                self.stored = None;
+            }
         }
         Ok(Ack::StoreOffsets)
     }

@@ -1,0 +1,477 @@
+//! Spike alerting inside the aggregator: stored events feed a [`Detector`]; alerts go to the
+//! ClickHouse `alerts` table, the `pingan.alerts.v1` topic, an optional signed webhook and
+//! `pingan_alerts_*` metrics.
+//!
+//! Only events that ClickHouse acknowledged are fed (the sink forwards them after each durable
+//! INSERT), and the detector runs on event time, so what it decides does not depend on when the
+//! process started. At start-up it restores the alerts it had emitted (from their stored JSON),
+//! seeds hourly history from `incidents`, and replays the stored events of the still-open windows;
+//! the alert book then refuses to emit a key twice, across restarts and across replays.
+
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use clickhouse::{Client, Row};
+use hmac::{Hmac, Mac};
+use pingan_detect::{AlertBook, AlertRecord, DetectConfig, DetectEvent, Detector, EventArea};
+use pingan_pipeline::producer::{OutRecord, Publisher};
+use pingan_runtime::config::Sensitive;
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// `[aggregator.alerts]` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingConfig {
+    /// Run spike detection.
+    pub enabled: bool,
+    /// Topic for alerts.
+    pub topic: String,
+    /// How often open windows are evaluated (ms).
+    pub tick_ms: u64,
+    /// POST every alert (JSON) here; empty disables.
+    pub webhook_url: String,
+    /// HMAC-SHA256 key for the `X-Pingan-Signature` header of webhook bodies.
+    pub webhook_secret: Sensitive,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            enabled: true,
+            topic: pingan_domain::events::TOPIC_ALERTS.into(),
+            tick_ms: 5_000,
+            webhook_url: String::new(),
+            webhook_secret: Sensitive::default(),
+        }
+    }
+}
+
+/// `pingan_alerts_*` metrics.
+#[derive(Debug, Clone)]
+pub struct AlertMetrics {
+    /// `pingan_alerts_emitted_total{level,area_level}`.
+    pub emitted: IntCounterVec,
+    /// `pingan_alerts_suppressed_total{reason}`.
+    pub suppressed: IntCounterVec,
+    /// `pingan_alerts_webhook_failures_total`.
+    pub webhook_failures: IntCounterVec,
+    /// `pingan_alerts_series`: series the detector tracks.
+    pub series: IntGauge,
+}
+
+impl AlertMetrics {
+    /// Creates and registers the metrics (once per registry).
+    pub fn register(registry: &Registry) -> prometheus::Result<AlertMetrics> {
+        let emitted = IntCounterVec::new(
+            Opts::new(
+                "pingan_alerts_emitted_total",
+                "Alerts emitted (new or escalated).",
+            ),
+            &["level", "area_level"],
+        )?;
+        let suppressed = IntCounterVec::new(
+            Opts::new(
+                "pingan_alerts_suppressed_total",
+                "Would-be alerts held back by noise control.",
+            ),
+            &["reason"],
+        )?;
+        let webhook_failures = IntCounterVec::new(
+            Opts::new(
+                "pingan_alerts_webhook_failures_total",
+                "Webhook deliveries that failed after retries.",
+            ),
+            &["kind"],
+        )?;
+        let series = IntGauge::new(
+            "pingan_alerts_series",
+            "Series tracked by the spike detector.",
+        )?;
+        registry.register(Box::new(emitted.clone()))?;
+        registry.register(Box::new(suppressed.clone()))?;
+        registry.register(Box::new(webhook_failures.clone()))?;
+        registry.register(Box::new(series.clone()))?;
+        Ok(AlertMetrics {
+            emitted,
+            suppressed,
+            webhook_failures,
+            series,
+        })
+    }
+}
+
+/// Builds the detector input for a stored row.
+pub fn detect_event(row: &crate::rows::IncidentRow) -> DetectEvent {
+    DetectEvent {
+        event_id: row.event_id.as_u128(),
+        event_time: pingan_domain::time::shanghai()
+            .timestamp_opt(i64::from(row.event_time), 0)
+            .single()
+            .unwrap_or_else(|| {
+                pingan_domain::time::shanghai()
+                    .from_utc_datetime(&chrono::DateTime::<Utc>::UNIX_EPOCH.naive_utc())
+            }),
+        area: EventArea {
+            town_code: row.town_code.clone(),
+            station_code: row.station_code.clone(),
+            compound_id: row.compound_id.clone(),
+            h3_r8: row.h3_r8.clone(),
+        },
+        category: row.category.clone(),
+        subtype: row.subtype.clone(),
+        repeat: row.repeat_of.is_some(),
+        reporter_key: row.plate_id.clone(),
+        keywords: row.keywords.clone(),
+    }
+}
+
+#[derive(Debug, Row, Serialize)]
+struct AlertRow {
+    id: String,
+    alert_key: String,
+    area_level: String,
+    area_code: String,
+    town_code: Option<String>,
+    category: String,
+    subtype: Option<String>,
+    window_start: u32,
+    window_end: u32,
+    observed: u32,
+    expected: f64,
+    baseline: String,
+    score: f64,
+    p_value: f64,
+    level: String,
+    method: String,
+    contributors: Vec<String>,
+    created_at: u32,
+    updated_at: u32,
+    version: u64,
+    record: String,
+}
+
+fn secs(t: DateTime<FixedOffset>) -> u32 {
+    u32::try_from(t.timestamp()).unwrap_or(0)
+}
+
+fn alert_row(a: &AlertRecord) -> AlertRow {
+    AlertRow {
+        id: a.id.clone(),
+        alert_key: a.alert_key.clone(),
+        area_level: a.area_level.as_str().to_owned(),
+        area_code: a.area_code.clone(),
+        town_code: a.town_code.clone(),
+        category: a.category.clone(),
+        subtype: a.subtype.clone(),
+        window_start: secs(a.window_start),
+        window_end: secs(a.window_end),
+        observed: a.observed,
+        expected: a.expected,
+        baseline: serde_json::to_string(&a.baseline).unwrap_or_default(),
+        score: a.score,
+        p_value: a.p_value,
+        level: a.level.as_str().to_owned(),
+        method: a.method.as_str().to_owned(),
+        contributors: a.contributors(),
+        created_at: secs(a.created_at),
+        updated_at: secs(a.updated_at),
+        version: a.version,
+        record: serde_json::to_string(a).unwrap_or_default(),
+    }
+}
+
+/// Statements the alerting task sends, with sample parameters (for `tests/chdb`).
+pub fn sql_templates() -> Vec<(&'static str, String)> {
+    vec![
+        ("alerts_restore", RESTORE_SQL.replacen('?', "1577800000", 1)),
+        (
+            "alerts_seed",
+            SEED_SQL
+                .replacen('?', "1577000000", 1)
+                .replacen('?', "1577800000", 1),
+        ),
+        ("alerts_replay", REPLAY_SQL.replacen('?', "1577800000", 1)),
+    ]
+}
+
+const RESTORE_SQL: &str = "SELECT record FROM alerts FINAL WHERE window_end >= toDateTime(?)";
+const SEED_SQL: &str = "SELECT ifNull(town_code, ''), ifNull(station_code, ''), ifNull(compound_id, ''), ifNull(h3_r8, ''), \
+     category, subtype, toUInt32(toStartOfHour(event_time)) AS h, toUInt32(uniqExact(event_id)) \
+     FROM incidents WHERE repeat_of IS NULL AND event_time >= toDateTime(?) AND event_time < toDateTime(?) \
+     GROUP BY town_code, station_code, compound_id, h3_r8, category, subtype, h";
+const REPLAY_SQL: &str =
+    "SELECT ?fields FROM incidents FINAL WHERE event_time >= toDateTime(?) ORDER BY event_time";
+
+fn opt(s: String) -> Option<String> {
+    if s.is_empty() { None } else { Some(s) }
+}
+
+/// Restores the alert book, seeds history and replays open windows.
+async fn prepare(client: &Client, now: DateTime<FixedOffset>) -> Result<Detector, String> {
+    let probe = Detector::new(DetectConfig::default()).map_err(|e| e.to_string())?;
+    let replay_from = probe.replay_from(now);
+    let history_from = replay_from - probe.history_needed();
+    let mut book = AlertBook::default();
+    let records: Vec<String> = client
+        .query(RESTORE_SQL)
+        .bind(replay_from.timestamp())
+        .fetch_all()
+        .await
+        .map_err(|e| e.to_string())?;
+    for r in &records {
+        if let Ok(rec) = serde_json::from_str::<AlertRecord>(r) {
+            let _ = book.restore(&rec);
+        }
+    }
+    let mut det = Detector::with_book(DetectConfig::default(), book).map_err(|e| e.to_string())?;
+    let hours: Vec<(String, String, String, String, String, String, u32, u32)> = client
+        .query(SEED_SQL)
+        .bind(history_from.timestamp())
+        .bind(replay_from.timestamp())
+        .fetch_all()
+        .await
+        .map_err(|e| e.to_string())?;
+    let tz = pingan_domain::time::shanghai();
+    for (town, station, compound, cell, category, subtype, hour, n) in hours.iter().cloned() {
+        let area = EventArea {
+            town_code: opt(town),
+            station_code: opt(station),
+            compound_id: opt(compound),
+            h3_r8: opt(cell),
+        };
+        if let Some(h) = tz.timestamp_opt(i64::from(hour), 0).single() {
+            let _ = det.seed_hour(&area, &category, &subtype, h, n);
+        }
+    }
+    let replay: Vec<crate::rows::IncidentRow> = client
+        .query(REPLAY_SQL)
+        .bind(replay_from.timestamp())
+        .fetch_all()
+        .await
+        .map_err(|e| e.to_string())?;
+    for row in &replay {
+        let _ = det.ingest(&detect_event(row));
+    }
+    info!(
+        restored_alerts = records.len(),
+        seeded_hours = hours.len(),
+        replayed_events = replay.len(),
+        "spike detector ready"
+    );
+    Ok(det)
+}
+
+/// Runs the alerting task until `shutdown` or until the sink's sender is dropped.
+pub async fn run(
+    config: AlertingConfig,
+    client: Client,
+    publisher: Publisher,
+    metrics: AlertMetrics,
+    mut events: mpsc::Receiver<Vec<DetectEvent>>,
+    shutdown: CancellationToken,
+) {
+    let now = Utc::now().with_timezone(&pingan_domain::time::shanghai());
+    let mut det = loop {
+        match prepare(&client, now).await {
+            Ok(d) => break d,
+            Err(e) => {
+                warn!(error = %e, "cannot prepare the spike detector, retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            }
+        }
+    };
+    let http = (!config.webhook_url.is_empty()).then(WebhookClient::new);
+    let mut watermark: Option<DateTime<FixedOffset>> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(config.tick_ms.max(100)));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            batch = events.recv() => {
+                let Some(batch) = batch else { break };
+                for ev in &batch {
+                    watermark = Some(watermark.map_or(ev.event_time, |w| w.max(ev.event_time)));
+                    let _ = det.ingest(ev);
+                }
+            }
+            _ = tick.tick() => {
+                let Some(w) = watermark else { continue };
+                let evaluation = det.evaluate(w);
+                metrics.series.set(i64::try_from(det.stats().series).unwrap_or(i64::MAX));
+                for s in &evaluation.suppressed {
+                    metrics.suppressed.with_label_values(&[&format!("{:?}", s.reason).to_lowercase()]).inc();
+                }
+                for alert in evaluation.alerts {
+                    emit(&config, &client, &publisher, &metrics, http.as_ref(), &alert, &shutdown).await;
+                }
+            }
+        }
+    }
+}
+
+async fn emit(
+    config: &AlertingConfig,
+    client: &Client,
+    publisher: &Publisher,
+    metrics: &AlertMetrics,
+    http: Option<&WebhookClient>,
+    alert: &AlertRecord,
+    shutdown: &CancellationToken,
+) {
+    info!(alert = %alert.summary(), version = alert.version, "spike alert");
+    metrics
+        .emitted
+        .with_label_values(&[alert.level.as_str(), alert.area_level.as_str()])
+        .inc();
+    let row = alert_row(alert);
+    // ClickHouse first: it is what `/v1/alerts` and a restart read. Retried until it lands, so
+    // an alert is never published without being recorded.
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let r = async {
+            let mut ins = client.insert::<AlertRow>("alerts").await?;
+            ins.write(&row).await?;
+            ins.end().await
+        }
+        .await;
+        match r {
+            Ok(()) => break,
+            Err(e) => {
+                warn!(error = %e, "cannot store alert, retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    let body = serde_json::to_vec(&alert_json(alert)).unwrap_or_default();
+    if let Err(e) = publisher
+        .publish([OutRecord {
+            topic: &config.topic,
+            key: Some(alert.alert_key.as_bytes()),
+            payload: &body,
+            headers: &[],
+        }])
+        .await
+    {
+        warn!(error = %e, "cannot publish alert to kafka");
+    }
+    if let Some(http) = http
+        && !config.webhook_url.is_empty()
+    {
+        let sig = sign(config.webhook_secret.expose().as_bytes(), &body);
+        let mut delivered = false;
+        for attempt in 0..5u32 {
+            match http.post(&config.webhook_url, &body, &sig).await {
+                Ok(status) if (200..300).contains(&status) => {
+                    delivered = true;
+                    break;
+                }
+                Ok(status) => warn!(status, attempt, "webhook rejected the alert"),
+                Err(e) => warn!(error = %e, attempt, "webhook delivery failed"),
+            }
+            tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
+        }
+        if !delivered {
+            metrics
+                .webhook_failures
+                .with_label_values(&["delivery"])
+                .inc();
+        }
+    }
+}
+
+/// The alert as published: the contract's `/v1/alerts` fields plus the explanation.
+pub fn alert_json(a: &AlertRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": a.id,
+        "alert_key": a.alert_key,
+        "area_level": a.area_level.as_str(),
+        "area_code": a.area_code,
+        "town_code": a.town_code,
+        "category": a.category,
+        "subtype": a.subtype,
+        "window_start": a.window_start.to_rfc3339(),
+        "window_end": a.window_end.to_rfc3339(),
+        "observed": a.observed,
+        "expected": a.expected,
+        "score": a.score,
+        "p_value": a.p_value,
+        "level": a.level.as_str(),
+        "method": a.method.as_str(),
+        "baseline": a.baseline,
+        "contributors": a.contributors(),
+        "summary": a.summary(),
+        "created_at": a.created_at.to_rfc3339(),
+        "updated_at": a.updated_at.to_rfc3339(),
+        "version": a.version,
+    })
+}
+
+/// `sha256=<hex>` HMAC of the body, for the `X-Pingan-Signature` header.
+pub fn sign(key: &[u8], body: &[u8]) -> String {
+    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC-SHA256 accepts keys of any length"),
+    };
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A minimal HTTP/1 client for the alert webhook (plain `http://`; put a TLS-terminating proxy in
+/// front for `https://` receivers).
+#[derive(Clone)]
+pub struct WebhookClient {
+    inner: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<hyper::body::Bytes>,
+    >,
+}
+
+impl std::fmt::Debug for WebhookClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookClient")
+    }
+}
+
+impl WebhookClient {
+    /// A client with default settings.
+    pub fn new() -> WebhookClient {
+        WebhookClient {
+            inner:
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build(hyper_util::client::legacy::connect::HttpConnector::new()),
+        }
+    }
+
+    /// POSTs `body` as JSON with the signature header; returns the status code.
+    pub async fn post(&self, url: &str, body: &[u8], signature: &str) -> Result<u16, String> {
+        let req = hyper::Request::post(url)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header("x-pingan-signature", signature)
+            .body(http_body_util::Full::new(
+                hyper::body::Bytes::copy_from_slice(body),
+            ))
+            .map_err(|e| e.to_string())?;
+        let resp = tokio::time::timeout(Duration::from_secs(10), self.inner.request(req))
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        Ok(resp.status().as_u16())
+    }
+}
+
+impl Default for WebhookClient {
+    fn default() -> Self {
+        WebhookClient::new()
+    }
+}

@@ -1,0 +1,272 @@
+//! Spike alerting in the running aggregator: weeks of baseline history in ClickHouse, live
+//! baseline traffic plus an injected fraud spike in one town → an alert for that town's fraud
+//! series in ClickHouse, on the alerts topic and at a signed webhook; other towns stay quiet; a
+//! restart that replays the same events emits nothing new.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use chrono::{TimeZone, Utc};
+use pingan_aggregator::AggregatorConfig;
+use pingan_domain::events::{ClassificationInfo, EnrichedEvent, EventArea, Source, TOPIC_ENRICHED};
+use pingan_pipeline::metrics::StageMetrics;
+use pingan_pipeline::producer::{OutRecord, Publisher};
+use pingan_runtime::config::{ClickHouseSettings, Sensitive};
+use pingan_tests::{TestEnv, unique, wait_until};
+use tokio_util::sync::CancellationToken;
+
+const SPIKE_TOWN: &str = "310112102";
+const TOWNS: [&str; 3] = ["310112102", "310112107", "310112101"];
+
+fn event(
+    town: &str,
+    category: &str,
+    subtype: &str,
+    t: chrono::DateTime<chrono::FixedOffset>,
+) -> EnrichedEvent {
+    EnrichedEvent {
+        schema: TOPIC_ENRICHED.into(),
+        event_id: uuid::Uuid::new_v4(),
+        source: Source::Call,
+        source_ref: None,
+        event_time: t,
+        category: category.into(),
+        subtype: subtype.into(),
+        department: Some("POLICE".into()),
+        secondary_departments: vec![],
+        priority: Some(3),
+        area: EventArea {
+            district_code: Some("310112".into()),
+            town_code: Some(town.into()),
+            ..Default::default()
+        },
+        location: None,
+        h3: None,
+        tags: vec![],
+        keywords: vec!["刷单".into()],
+        classifier_version: "test".into(),
+        classification: ClassificationInfo {
+            score: 1.0,
+            rule: "test".into(),
+            evidence: vec![],
+            runner_up: None,
+        },
+        repeat_of: None,
+        description: "测试".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay_quiet() {
+    let env = TestEnv::from_env();
+    let _infra = pingan_tests::infra_shared().await;
+    let topic = unique("pingan_t_enriched");
+    let alerts_topic = unique("pingan_t_alerts");
+    for t in [&topic, &format!("{topic}.dlq"), &alerts_topic] {
+        env.create_topic(t, if t == &topic { 4 } else { 1 }).await;
+    }
+    let ch = ClickHouseSettings {
+        url: env.clickhouse_url.clone(),
+        database: unique("pingan_t"),
+        ..Default::default()
+    };
+    pingan_aggregator::migrate::apply(&ch, |_| {})
+        .await
+        .unwrap();
+    let client = pingan_aggregator::sink::client(&ch);
+
+    // Three weeks of history: PUB fights every 10 minutes in each town, a fraud call every 2 hours.
+    let tz = pingan_domain::time::shanghai();
+    let now = Utc::now().with_timezone(&tz);
+    let start = now - chrono::Duration::days(21);
+    let hist_end = now - chrono::Duration::hours(2);
+    let n = (hist_end - start).num_seconds() / 600;
+    for (i, town) in TOWNS.iter().enumerate() {
+        client
+            .query(
+                "INSERT INTO incidents (event_id, source, source_ref, event_time, category, subtype, priority, district_code, town_code, \
+                 tags, keywords, classifier_version, score, rule, evidence, runner_up, description, kafka_topic, kafka_partition, kafka_offset) \
+                 SELECT generateUUIDv4(), 'call', '', toDateTime(? + number * 600), if(number % 12 = 0, 'FRAUD', 'PUB'), \
+                 if(number % 12 = 0, 'FRAUD_TASK', 'PUB_FIGHT'), 3, '310112', ?, [], [], 'hist', 1, 'hist', [], '', '', 'history', ?, number \
+                 FROM numbers(?)",
+            )
+            .bind(start.timestamp() + i as i64 * 7)
+            .bind(*town)
+            .bind(100 + i as u32)
+            .bind(n)
+            .execute()
+            .await
+            .unwrap();
+    }
+
+    // A webhook receiver that records bodies and signatures.
+    let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let rx = received.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let rx = rx.clone();
+            async move {
+                let sig = headers
+                    .get("x-pingan-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                rx.lock().unwrap().push((sig, body.to_vec()));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // Live: the usual fights in every town over the last half hour, plus 25 fraud calls in one.
+    let mut live = Vec::new();
+    for town in TOWNS {
+        for k in 0..3 {
+            live.push(event(
+                town,
+                "PUB",
+                "PUB_FIGHT",
+                now - chrono::Duration::minutes(5 + 10 * k),
+            ));
+        }
+    }
+    for k in 0..25 {
+        live.push(event(
+            SPIKE_TOWN,
+            "FRAUD",
+            "FRAUD_TASK",
+            now - chrono::Duration::seconds(30 + 20 * k),
+        ));
+    }
+    let p = Publisher::new(&env.kafka_settings(), "test", Duration::from_secs(30)).unwrap();
+    let payloads: Vec<(Vec<u8>, Vec<u8>)> = live
+        .iter()
+        .map(|e| {
+            (
+                e.area.town_code.clone().unwrap().into_bytes(),
+                serde_json::to_vec(e).unwrap(),
+            )
+        })
+        .collect();
+    p.publish(payloads.iter().map(|(k, v)| OutRecord {
+        topic: &topic,
+        key: Some(k),
+        payload: v,
+        headers: &[],
+    }))
+    .await
+    .unwrap();
+
+    let mut cfg = AggregatorConfig {
+        topic: topic.clone(),
+        group_id: unique("pingan_t_agg"),
+        batch_max_age_ms: 200,
+        admin_listen: None,
+        ..Default::default()
+    };
+    cfg.alerts.topic = alerts_topic.clone();
+    cfg.alerts.tick_ms = 500;
+    cfg.alerts.webhook_url = hook;
+    cfg.alerts.webhook_secret = Sensitive::new("hook-secret");
+    let run = |cfg: AggregatorConfig| {
+        let (kafka, ch) = (env.kafka_settings(), ch.clone());
+        let shutdown = CancellationToken::new();
+        let sd = shutdown.clone();
+        let registry = prometheus::Registry::new();
+        let stage = StageMetrics::register(&registry).unwrap();
+        let task = tokio::spawn(async move {
+            pingan_aggregator::run(cfg, &kafka, &ch, registry, stage, sd).await
+        });
+        (shutdown, task)
+    };
+    let (shutdown, task) = run(cfg.clone());
+    let count_alerts = |sql: &'static str| {
+        let client = client.clone();
+        async move { client.query(sql).fetch_one::<u64>().await.unwrap_or(0) }
+    };
+    wait_until("a fraud alert for the spiking town", Duration::from_secs(90), || async {
+        count_alerts("SELECT count() FROM alerts FINAL WHERE category = 'FRAUD' AND town_code = '310112102'").await > 0
+    })
+    .await;
+    wait_until(
+        "the webhook received the alert",
+        Duration::from_secs(30),
+        || {
+            let n = received.lock().unwrap().len();
+            async move { n > 0 }
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    let quiet =
+        count_alerts("SELECT count() FROM alerts FINAL WHERE ifNull(town_code, '') != '310112102'")
+            .await;
+    assert_eq!(quiet, 0, "control towns stay quiet");
+    let keys = count_alerts("SELECT uniqExact(alert_key) FROM alerts").await;
+    let rows_before = count_alerts("SELECT count() FROM alerts").await;
+    assert!(keys >= 1);
+    for (sig, body) in received.lock().unwrap().iter() {
+        assert_eq!(
+            sig,
+            &pingan_aggregator::alerting::sign(b"hook-secret", body),
+            "webhook bodies are signed"
+        );
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(v["category"], "FRAUD");
+        for f in [
+            "id",
+            "area_level",
+            "area_code",
+            "window_start",
+            "window_end",
+            "observed",
+            "expected",
+            "score",
+            "level",
+            "method",
+            "created_at",
+        ] {
+            assert!(!v[f].is_null(), "alert field {f}");
+        }
+    }
+
+    // Restart (the detector rebuilds itself from ClickHouse) and re-send every live event with the
+    // same ids, as a client retrying after a timeout would: nothing new is emitted.
+    let (shutdown, task) = run(cfg);
+    p.publish(payloads.iter().map(|(k, v)| OutRecord {
+        topic: &topic,
+        key: Some(k),
+        payload: v,
+        headers: &[],
+    }))
+    .await
+    .unwrap();
+    wait_until("the replay is stored", Duration::from_secs(60), || async {
+        count_alerts("SELECT count() FROM insert_audit WHERE kafka_topic != 'history'").await
+            >= 2 * live.len() as u64
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        count_alerts("SELECT count() FROM alerts").await,
+        rows_before,
+        "a replay never pages twice"
+    );
+    let _ = client
+        .query(&format!("DROP DATABASE IF EXISTS {}", ch.database))
+        .execute()
+        .await;
+    let _ = tz.timestamp_opt(0, 0);
+}
