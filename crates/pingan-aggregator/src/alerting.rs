@@ -207,6 +207,9 @@ const SEED_SQL: &str = "SELECT ifNull(town_code, ''), ifNull(station_code, ''), 
 const REPLAY_SQL: &str =
     "SELECT ?fields FROM incidents FINAL WHERE event_time >= toDateTime(?) ORDER BY event_time";
 
+/// (town, station, compound, h3_r8, category, subtype, hour start, events) of one seeded hour.
+type SeedRow = (String, String, String, String, String, String, u32, u32);
+
 fn opt(s: String) -> Option<String> {
     if s.is_empty() { None } else { Some(s) }
 }
@@ -229,7 +232,7 @@ async fn prepare(client: &Client, now: DateTime<FixedOffset>) -> Result<Detector
         }
     }
     let mut det = Detector::with_book(DetectConfig::default(), book).map_err(|e| e.to_string())?;
-    let hours: Vec<(String, String, String, String, String, String, u32, u32)> = client
+    let hours: Vec<SeedRow> = client
         .query(SEED_SQL)
         .bind(history_from.timestamp())
         .bind(replay_from.timestamp())
@@ -419,9 +422,8 @@ pub fn alert_json(a: &AlertRecord) -> serde_json::Value {
 
 /// `sha256=<hex>` HMAC of the body, for the `X-Pingan-Signature` header.
 pub fn sign(key: &[u8], body: &[u8]) -> String {
-    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC-SHA256 accepts keys of any length"),
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
+        unreachable!("HMAC-SHA256 accepts keys of any length")
     };
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
