@@ -19,6 +19,9 @@ use pingan_runtime::config::{ClickHouseSettings, Sensitive};
 use pingan_tests::{TestEnv, unique, wait_until};
 use tokio_util::sync::CancellationToken;
 
+/// (signature header, body) of every webhook call.
+type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 const SPIKE_TOWN: &str = "310112102";
 const TOWNS: [&str; 3] = ["310112102", "310112107", "310112101"];
 
@@ -104,7 +107,7 @@ async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay
     }
 
     // A webhook receiver that records bodies and signatures.
-    let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let received: Received = Arc::default();
     let rx = received.clone();
     let app = Router::new().route(
         "/hook",
