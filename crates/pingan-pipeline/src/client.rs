@@ -111,6 +111,8 @@ impl KafkaSettings {
         c.set_if_absent("session.timeout.ms", "30000");
         // Bounded prefetch keeps memory flat when the sink is slower than the topic.
         c.set_if_absent("queued.max.messages.kbytes", "16384");
+        // Feeds the lag gauge (`pingan_stage_lag_events`).
+        c.set_if_absent("statistics.interval.ms", "5000");
         c
     }
 }

@@ -63,12 +63,35 @@ struct RebalanceEvents {
 
 /// Consumer context: commits stored offsets synchronously before partitions are revoked, and
 /// tells the source loop which partitions changed hands.
-#[derive(Debug)]
 pub struct SourceContext {
     events: Arc<Mutex<RebalanceEvents>>,
+    stage: &'static str,
+    lag: prometheus::IntGaugeVec,
 }
 
-impl ClientContext for SourceContext {}
+impl std::fmt::Debug for SourceContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceContext")
+            .field("stage", &self.stage)
+            .finish()
+    }
+}
+
+impl ClientContext for SourceContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        // librdkafka's own view of lag (high watermark minus the committed/stored position),
+        // refreshed every `statistics.interval.ms`; -1 means "not known yet".
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.lag
+                        .with_label_values(&[self.stage, topic, &partition.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -143,6 +166,8 @@ impl KafkaSource {
         let events = Arc::new(Mutex::new(RebalanceEvents::default()));
         let ctx = SourceContext {
             events: events.clone(),
+            stage: cfg.stage,
+            lag: metrics.lag.clone(),
         };
         let consumer: StreamConsumer<SourceContext> = settings
             .consumer_config(cfg.stage, &cfg.group_id)
