@@ -53,7 +53,7 @@ test: ## The full test suite: starts local services, runs unit + component + int
 
 .PHONY: doc
 doc: ## Build the API docs, warnings are errors
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --workspace --document-private-items
+	RUSTDOCFLAGS="-D warnings -A rustdoc::private-intra-doc-links" $(CARGO) doc --locked --no-deps --workspace --document-private-items
 
 .PHONY: ci
 ci: lint doc test ## What CI runs: lint, docs, all tests

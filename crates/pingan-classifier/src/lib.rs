@@ -11,7 +11,7 @@
 //!   keywords) and the evaluation harness.
 //! * [`locate`]: doorplate / coordinates / names / hints → area hierarchy + H3.
 //! * [`repeat`]: repeat-call linking.
-//! * [`enrich`]: one raw record → one [`EnrichedEvent`](pingan_domain::events::EnrichedEvent).
+//! * [`enrich`]: one raw record → one `EnrichedEvent`.
 //! * [`stage`]: the pipeline transform; [`offline`]: `--stdin` mode; [`metrics`].
 #![deny(missing_docs)]
 

@@ -74,7 +74,7 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum QrCommand {
-    /// Print the signed URL path a doorplate's QR code encodes: /qr/<plate_id>?sig=<signature>.
+    /// Print the signed URL path a doorplate's QR code encodes: `/qr/<plate_id>?sig=<signature>`.
     Sign {
         /// Doorplate id, e.g. MHQR-101-00000001.
         plate_id: String,

@@ -153,7 +153,7 @@ pub enum ProblemKind {
     UndefinedClass(String),
     /// An alias points at a missing term or at another alias.
     BadAlias(String),
-    /// More than [`MAX_CLASSES`] classes are defined.
+    /// More than `MAX_CLASSES` classes are defined.
     TooManyClasses,
 }
 
