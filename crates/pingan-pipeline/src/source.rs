@@ -201,6 +201,7 @@ impl KafkaSource {
         // Last offset received per partition: a record that does not follow it (a new
         // assignment, a rewind after a rebalance or an offset reset) triggers a fresh lookup.
         let mut last_seen: HashMap<Tp, i64> = HashMap::new();
+        let mut quiet_errors: HashSet<String> = HashSet::new();
         let mut paused = false;
         let mut tick = tokio::time::interval((self.cfg.max_age / 4).max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -237,9 +238,22 @@ impl KafkaSource {
                 }
                 msg = self.consumer.recv() => {
                     let m = match msg {
-                        Ok(m) => m,
+                        Ok(m) => {
+                            if !quiet_errors.is_empty() {
+                                quiet_errors.clear();
+                                info!(stage, "kafka consumer recovered");
+                            }
+                            m
+                        }
                         Err(e) => {
-                            warn!(stage, error = %e, "kafka consumer error");
+                            // librdkafka repeats transport errors many times a second while a
+                            // broker is away: say it once, then again only when it changes.
+                            let text = e.to_string();
+                            if quiet_errors.insert(text.clone()) {
+                                warn!(stage, error = %text, "kafka consumer error");
+                            } else {
+                                debug!(stage, error = %text, "kafka consumer error (repeated)");
+                            }
                             continue;
                         }
                     };

@@ -41,6 +41,7 @@ struct Args {
     seed_only: bool,
     keep: bool,
     rounds: usize,
+    max_memory: String,
 }
 
 fn args() -> Args {
@@ -53,6 +54,7 @@ fn args() -> Args {
         seed_only: false,
         keep: true,
         rounds: 50,
+        max_memory: "8000000000".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -63,6 +65,7 @@ fn args() -> Args {
             "--db" => a.db = v(),
             "--url" => a.url = v(),
             "--rounds" => a.rounds = v().parse().expect("--rounds N"),
+            "--max-memory" => a.max_memory = v(),
             "--seed-only" => a.seed_only = true,
             "--drop" => a.keep = false,
             other => panic!("unknown flag {other}; see the example's doc comment"),
@@ -269,10 +272,11 @@ async fn main() {
         .await
         .unwrap();
     let metrics = QueryMetrics::unregistered().unwrap();
-    let app = router(AppState::new(
-        Arc::new(ClickHouseStore::new(&settings, metrics.clone())),
-        metrics,
-    ));
+    // Exact distinct counts over a year of 25 M events need more than the local server's
+    // default 1 GiB per query; `--max-memory` sets the limit the benchmark runs with.
+    let bench_client = client(&settings).with_setting("max_memory_usage", a.max_memory.clone());
+    let store = ClickHouseStore::from_client(bench_client, metrics.clone());
+    let app = router(AppState::new(Arc::new(store), metrics));
     let now = chrono::Utc::now().timestamp();
     let hour = now - now % 3600 + 3600;
     let iso = |t: i64| {
@@ -350,6 +354,7 @@ async fn main() {
             pct(&times, 0.99),
             pct(&times, 1.0)
         );
+        let _ = std::io::Write::flush(&mut std::io::stdout());
     }
     if !a.keep {
         let root = clickhouse::Client::default()

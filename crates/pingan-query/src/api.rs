@@ -1,6 +1,6 @@
 //! The HTTP API: routes, shared state, errors and output formats.
 //!
-//! Every handler parses its query string into typed values ([`params`]), asks the
+//! Every handler parses its query string into typed values ([`params`](mod@params)), asks the
 //! [`IncidentStore`] and renders JSON (or CSV for tabular endpoints). Errors carry the stable
 //! body `{"error": {"code", "message", "details": [{"field", "reason"}]}}`.
 
@@ -126,6 +126,7 @@ impl ApiError {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(StoreError::TooExpensive(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(StoreError::Query(_)) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,6 +137,7 @@ impl ApiError {
             ApiError::BadParameter { .. } => "bad_parameter",
             ApiError::NotFound => "not_found",
             ApiError::Store(StoreError::Unavailable(_)) => "store_unavailable",
+            ApiError::Store(StoreError::TooExpensive(_)) => "query_too_expensive",
             ApiError::Store(StoreError::Query(_)) => "internal",
         }
     }
@@ -154,6 +156,12 @@ impl IntoResponse for ApiError {
                 match e {
                     StoreError::Unavailable(_) => (
                         "the database is not reachable; retry shortly".to_owned(),
+                        json!([]),
+                    ),
+                    StoreError::TooExpensive(_) => (
+                        "the database could not answer within its memory or time limits; \
+                         narrow the range or the filters, or use fewer dimensions"
+                            .to_owned(),
                         json!([]),
                     ),
                     StoreError::Query(_) => ("internal error".to_owned(), json!([])),

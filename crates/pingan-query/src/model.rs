@@ -1,7 +1,7 @@
 //! Typed query specifications and results shared by the HTTP layer and the stores.
 //!
 //! Everything here is already validated: the API layer parses user input into these types
-//! (see [`crate::api::params`]), and a store only ever sees whitelisted dimensions, bounded
+//! (see [`crate::api::params`](mod@crate::api::params)), and a store only ever sees whitelisted dimensions, bounded
 //! codes and checked time ranges.
 
 use std::collections::BTreeMap;

@@ -24,6 +24,10 @@ pub enum StoreError {
     /// The database could not be reached or did not answer in time.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The query exceeded the server's memory or time limits (e.g. exact distinct counts over
+    /// tens of millions of events on a server with a small `max_memory_usage`).
+    #[error("query too expensive: {0}")]
+    TooExpensive(String),
     /// The database rejected or failed the query.
     #[error("query failed: {0}")]
     Query(String),

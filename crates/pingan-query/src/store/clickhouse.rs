@@ -267,6 +267,12 @@ fn map_err(e: clickhouse::error::Error) -> StoreError {
         clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
             StoreError::Unavailable(e.to_string())
         }
+        // 241 MEMORY_LIMIT_EXCEEDED, 159 TIMEOUT_EXCEEDED.
+        clickhouse::error::Error::BadResponse(m)
+            if m.contains("Code: 241") || m.contains("Code: 159") =>
+        {
+            StoreError::TooExpensive(m)
+        }
         other => StoreError::Query(other.to_string()),
     }
 }
@@ -278,7 +284,9 @@ pub fn client(settings: &ClickHouseSettings) -> Client {
         .with_database(&settings.database)
         .with_user(&settings.user)
         .with_validation(false)
-        .with_setting("max_execution_time", "30");
+        .with_setting("max_execution_time", "30")
+        // Large GROUP BYs spill to disk instead of failing on a small memory limit.
+        .with_setting("max_bytes_before_external_group_by", "400000000");
     if !settings.password.is_empty() {
         c = c.with_password(settings.password.expose());
     }
