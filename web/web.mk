@@ -4,7 +4,3 @@
 .PHONY: web
 web: ## Rebuild the dashboard bundle (npm ci + esbuild) into crates/pingan-query/assets
 	cd web && npm ci --no-audit --no-fund && npm run build
-
-.PHONY: test-browser
-test-browser: build ## Headless-Chromium test of the dashboard against a live `pingan serve` (needs make up, chromium)
-	bash tests/browser/dashboard.sh

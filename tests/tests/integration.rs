@@ -11,6 +11,7 @@
 
 mod aggregator;
 mod alerting;
+mod classifier;
 mod e2e;
 mod ingest;
 mod query;

@@ -195,7 +195,16 @@ pub fn sql_templates() -> Vec<(&'static str, String)> {
                 .replacen('?', "1577000000", 1)
                 .replacen('?', "1577800000", 1),
         ),
-        ("alerts_replay", REPLAY_SQL.replacen('?', "1577800000", 1)),
+        (
+            "alerts_replay",
+            REPLAY_SQL
+                .replacen(
+                    "?fields",
+                    "event_id, event_time, town_code, category, subtype",
+                    1,
+                )
+                .replacen('?', "1577800000", 1),
+        ),
     ]
 }
 
