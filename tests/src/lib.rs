@@ -189,3 +189,69 @@ pub mod services {
 pub fn query_sql_templates() -> Vec<(String, String)> {
     Vec::new()
 }
+
+/// The `pingan` binary of this checkout (`make test` builds it before the integration tests).
+pub fn pingan_bin() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/pingan");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p pingan` first (make test does)",
+        p.display()
+    );
+    p
+}
+
+/// A child process that is killed with SIGKILL when dropped, so a failing test leaves nothing
+/// running and a test can "kill -9" a service simply by dropping it.
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-9")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads `topic` from the beginning with a fresh consumer group until `done` (called with each
+/// new message as `(payload, x-pingan-reason header)`) says stop or `timeout` passes. Blocking:
+/// call it from `spawn_blocking` in async tests.
+pub fn read_topic(
+    env: &TestEnv,
+    topic: &str,
+    timeout: Duration,
+    mut done: impl FnMut(&(Vec<u8>, String)) -> bool,
+) -> Vec<(Vec<u8>, String)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &env.kafka)
+        .set("group.id", unique("pingan_t_reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("reader consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let reason = m
+                .headers()
+                .and_then(|h| {
+                    h.iter()
+                        .find(|x| x.key == "x-pingan-reason")
+                        .and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+                })
+                .unwrap_or_default();
+            out.push((m.payload().unwrap_or_default().to_vec(), reason));
+            if out.last().is_some_and(&mut done) {
+                break;
+            }
+        }
+    }
+    out
+}

@@ -4,8 +4,7 @@
 //! duplicate storm).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
@@ -16,11 +15,9 @@ use pingan_domain::taxonomy::Taxonomy;
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_pipeline::producer::{OutRecord, Publisher};
 use pingan_runtime::config::ClickHouseSettings;
-use pingan_tests::{TestEnv, services, unique, wait_until};
+use pingan_tests::{KillOnDrop, TestEnv, services, unique, wait_until};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
 use tokio_util::sync::CancellationToken;
 
 /// Synthetic enriched events: random subtypes, towns and times over a few days of Dec 2019.
@@ -236,29 +233,12 @@ impl Fixture {
 }
 
 fn dlq_messages(env: &TestEnv, topic: &str) -> Vec<(Vec<u8>, String)> {
-    let c: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &env.kafka)
-        .set("group.id", unique("pingan_t_dlqread"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    c.subscribe(&[&format!("{topic}.dlq")]).unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while std::time::Instant::now() < deadline && out.is_empty() {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(500)) {
-            let reason = m
-                .headers()
-                .and_then(|h| {
-                    h.iter()
-                        .find(|x| x.key == "x-pingan-reason")
-                        .and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
-                })
-                .unwrap_or_default();
-            out.push((m.payload().unwrap_or_default().to_vec(), reason));
-        }
-    }
-    out
+    pingan_tests::read_topic(
+        env,
+        &format!("{topic}.dlq"),
+        Duration::from_secs(15),
+        |_| true,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,32 +287,9 @@ async fn every_event_lands_once_duplicates_never_count_twice_and_poison_goes_to_
     fx.drop_db().await;
 }
 
-fn pingan_bin() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/pingan");
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build -p pingan` first (make test does)",
-        p.display()
-    );
-    p
-}
-
-/// A child process that is killed (-9) when dropped, so a failing test leaves nothing running.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-9")
-            .arg(self.0.id().to_string())
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_aggregator(fx: &Fixture) -> Killed {
-    Killed(
-        Command::new(pingan_bin())
+fn spawn_aggregator(fx: &Fixture) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(pingan_tests::pingan_bin())
             .arg("aggregate")
             .env("PINGAN__KAFKA__BOOTSTRAP_SERVERS", &fx.env.kafka)
             .env("PINGAN__CLICKHOUSE__URL", &fx.ch.url)
@@ -351,7 +308,7 @@ fn spawn_aggregator(fx: &Fixture) -> Killed {
     )
 }
 
-fn kill9(child: Killed) {
+fn kill9(child: KillOnDrop) {
     drop(child);
 }
 

@@ -3,17 +3,14 @@
 //! continues; after kill -9 and restarts no input event is missing from the output topic.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use chrono::TimeZone;
 use pingan_classifier::enrich::{Enricher, RawEvent};
 use pingan_domain::events::{CallRecord, EnrichedEvent, GeoPoint, TOPIC_CALLS};
 use pingan_pipeline::producer::{OutRecord, Publisher};
-use pingan_tests::{TestEnv, unique};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use pingan_tests::{KillOnDrop, TestEnv, read_topic, unique};
 
 const DESCRIPTIONS: &[&str] = &[
     "报警人称家中被撬门入室盗窃，丢了首饰",
@@ -53,27 +50,9 @@ fn records(n: usize) -> Vec<CallRecord> {
         .collect()
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-9")
-            .arg(self.0.id().to_string())
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_classifier(env: &TestEnv, raw: &str, out: &str, group: &str) -> Killed {
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/pingan");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p pingan` first (make test does)",
-        bin.display()
-    );
-    Killed(
-        Command::new(bin)
+fn spawn_classifier(env: &TestEnv, raw: &str, out: &str, group: &str) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(pingan_tests::pingan_bin())
             .arg("classify")
             .env("PINGAN__KAFKA__BOOTSTRAP_SERVERS", &env.kafka)
             .env("PINGAN__CLASSIFIER__TOPICS", raw)
@@ -87,43 +66,6 @@ fn spawn_classifier(env: &TestEnv, raw: &str, out: &str, group: &str) -> Killed 
             .spawn()
             .expect("spawn pingan classify"),
     )
-}
-
-/// Reads a topic from the beginning until `done` (called with each new message) says stop or
-/// `timeout` passes.
-fn read_topic(
-    env: &TestEnv,
-    topic: &str,
-    timeout: Duration,
-    mut done: impl FnMut(&(Vec<u8>, String)) -> bool,
-) -> Vec<(Vec<u8>, String)> {
-    let c: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &env.kafka)
-        .set("group.id", unique("pingan_t_reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    c.subscribe(&[topic]).unwrap();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let reason = m
-                .headers()
-                .and_then(|h| {
-                    h.iter()
-                        .find(|x| x.key == "x-pingan-reason")
-                        .and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
-                })
-                .unwrap_or_default();
-            out.push((m.payload().unwrap_or_default().to_vec(), reason));
-            if out.last().is_some_and(&mut done) {
-                break;
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
