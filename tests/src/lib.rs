@@ -255,3 +255,48 @@ pub fn read_topic(
     }
     out
 }
+
+/// A minimal enriched event for aggregator and alerting tests: a call in `town` (or nowhere),
+/// routed to the police, with one keyword.
+pub fn enriched_event(
+    event_id: uuid::Uuid,
+    town: Option<&str>,
+    category: &str,
+    subtype: &str,
+    event_time: chrono::DateTime<chrono::FixedOffset>,
+    keyword: &str,
+) -> pingan_domain::events::EnrichedEvent {
+    use pingan_domain::events::{
+        ClassificationInfo, EnrichedEvent, EventArea, Source, TOPIC_ENRICHED,
+    };
+    EnrichedEvent {
+        schema: TOPIC_ENRICHED.into(),
+        event_id,
+        source: Source::Call,
+        source_ref: None,
+        event_time,
+        category: category.into(),
+        subtype: subtype.into(),
+        department: Some("POLICE".into()),
+        secondary_departments: vec![],
+        priority: Some(3),
+        area: EventArea {
+            district_code: Some("310112".into()),
+            town_code: town.map(str::to_owned),
+            ..Default::default()
+        },
+        location: None,
+        h3: None,
+        tags: vec![],
+        keywords: vec![keyword.into()],
+        classifier_version: "test".into(),
+        classification: ClassificationInfo {
+            score: 1.0,
+            rule: "test".into(),
+            evidence: vec![],
+            runner_up: None,
+        },
+        repeat_of: None,
+        description: "测试".into(),
+    }
+}

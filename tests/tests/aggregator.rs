@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, TimeZone};
 use pingan_aggregator::AggregatorConfig;
 use pingan_domain::area::AreaIndex;
-use pingan_domain::events::{ClassificationInfo, EnrichedEvent, EventArea, Source, TOPIC_ENRICHED};
+use pingan_domain::events::{EnrichedEvent, Source};
 use pingan_domain::taxonomy::Taxonomy;
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_pipeline::producer::{OutRecord, Publisher};
@@ -38,40 +38,19 @@ fn events(n: usize, seed: u64) -> Vec<EnrichedEvent> {
             };
             let t: DateTime<FixedOffset> =
                 base + chrono::Duration::seconds(rng.random_range(0..4 * 86_400));
-            EnrichedEvent {
-                schema: TOPIC_ENRICHED.into(),
-                event_id: uuid::Uuid::from_u128(rng.random()),
-                source: if rng.random_bool(0.8) {
-                    Source::Call
-                } else {
-                    Source::Qr
-                },
-                source_ref: None,
-                event_time: t,
-                category: s.category.clone(),
-                subtype: s.code.clone(),
-                department: Some("POLICE".into()),
-                secondary_departments: vec![],
-                priority: s.default_priority,
-                area: EventArea {
-                    district_code: Some("310112".into()),
-                    town_code: town,
-                    ..Default::default()
-                },
-                location: None,
-                h3: None,
-                tags: vec![],
-                keywords: vec!["测试".into()],
-                classifier_version: "test".into(),
-                classification: ClassificationInfo {
-                    score: 1.0,
-                    rule: "test".into(),
-                    evidence: vec![],
-                    runner_up: None,
-                },
-                repeat_of: None,
-                description: "测试".into(),
+            let mut e = pingan_tests::enriched_event(
+                uuid::Uuid::from_u128(rng.random()),
+                town.as_deref(),
+                &s.category,
+                &s.code,
+                t,
+                "测试",
+            );
+            e.priority = s.default_priority;
+            if rng.random_bool(0.2) {
+                e.source = Source::Qr;
             }
+            e
         })
         .collect()
 }

@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use chrono::{TimeZone, Utc};
 use pingan_aggregator::AggregatorConfig;
-use pingan_domain::events::{ClassificationInfo, EnrichedEvent, EventArea, Source, TOPIC_ENRICHED};
+use pingan_domain::events::EnrichedEvent;
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_pipeline::producer::{OutRecord, Publisher};
 use pingan_runtime::config::{ClickHouseSettings, Sensitive};
@@ -31,36 +31,14 @@ fn event(
     subtype: &str,
     t: chrono::DateTime<chrono::FixedOffset>,
 ) -> EnrichedEvent {
-    EnrichedEvent {
-        schema: TOPIC_ENRICHED.into(),
-        event_id: uuid::Uuid::new_v4(),
-        source: Source::Call,
-        source_ref: None,
-        event_time: t,
-        category: category.into(),
-        subtype: subtype.into(),
-        department: Some("POLICE".into()),
-        secondary_departments: vec![],
-        priority: Some(3),
-        area: EventArea {
-            district_code: Some("310112".into()),
-            town_code: Some(town.into()),
-            ..Default::default()
-        },
-        location: None,
-        h3: None,
-        tags: vec![],
-        keywords: vec!["刷单".into()],
-        classifier_version: "test".into(),
-        classification: ClassificationInfo {
-            score: 1.0,
-            rule: "test".into(),
-            evidence: vec![],
-            runner_up: None,
-        },
-        repeat_of: None,
-        description: "测试".into(),
-    }
+    pingan_tests::enriched_event(
+        uuid::Uuid::new_v4(),
+        Some(town),
+        category,
+        subtype,
+        t,
+        "刷单",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,7 @@
 //! End-to-end ledger test (RELIABILITY.md §5.0): simulated traffic through the ingest HTTP API,
 //! the classifier and the aggregator into ClickHouse, checked against the simulator's ledger.
 //!
-//! The services run in-process on this test's own topics, consumer groups and database. Ingest
-//! publishes to the fixed raw topic names, so it gets a publisher that maps them to this test's
-//! topics (the `EventPublisher` seam). Expected classifications come from running
+//! The services run in-process on this test's own topics, consumer groups and database. Expected classifications come from running
 //! `pingan_classifier::enrich::Enricher` offline on the same records (regenerated from the
 //! seed); the generator's intended labels are a benchmark only and are not asserted here.
 
@@ -14,12 +12,10 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, TimeZone, Timelike, Utc};
 use pingan_classifier::ClassifierConfig;
 use pingan_classifier::enrich::{Enricher, RawEvent};
-use pingan_domain::events::{TOPIC_CALLS, TOPIC_QR};
 use pingan_domain::time::shanghai;
-use pingan_ingest::publish::{BoxFuture, EventPublisher, Record};
+use pingan_ingest::publish::KafkaPublisher;
 use pingan_ingest::{AppState, IngestSettings};
 use pingan_pipeline::metrics::StageMetrics;
-use pingan_pipeline::producer::{OutRecord, PublishError, Publisher};
 use pingan_runtime::config::ClickHouseSettings;
 use pingan_sim::target::{call_record, qr_record};
 use pingan_sim::{
@@ -33,52 +29,6 @@ use uuid::Uuid;
 
 const EVENTS: u64 = 2_000;
 const SEED: u64 = 20_191_231;
-
-/// Ingest's Kafka publisher with the raw topics renamed to this test's.
-struct RemapPublisher {
-    inner: Publisher,
-    calls: String,
-    qr: String,
-}
-
-impl EventPublisher for RemapPublisher {
-    fn publish(&self, records: Vec<Record>) -> BoxFuture<'_, Result<(), PublishError>> {
-        Box::pin(async move {
-            let headers: Vec<Vec<(&str, &[u8])>> = records
-                .iter()
-                .map(|r| r.headers.iter().map(|(k, v)| (*k, v.as_slice())).collect())
-                .collect();
-            let out = records.iter().zip(&headers).map(|(r, h)| OutRecord {
-                topic: match r.topic {
-                    TOPIC_CALLS => self.calls.as_str(),
-                    TOPIC_QR => self.qr.as_str(),
-                    other => other,
-                },
-                key: Some(r.key.as_slice()),
-                payload: r.payload.as_slice(),
-                headers: h.as_slice(),
-            });
-            self.inner.publish(out).await
-        })
-    }
-
-    fn probe(&self, timeout: Duration) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(self.inner.probe(timeout))
-    }
-
-    fn queue_depth(&self) -> i64 {
-        i64::from(self.inner.in_flight())
-    }
-
-    fn flush(&self, timeout: Duration) -> BoxFuture<'_, Result<(), String>> {
-        let p = self.inner.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || p.flush(timeout).map_err(|e| e.to_string()))
-                .await
-                .map_err(|e| e.to_string())?
-        })
-    }
-}
 
 fn generator(settings: &IngestSettings, start: DateTime<FixedOffset>) -> Generator {
     let mut cfg = GeneratorConfig::new(SEED, start, settings.signer.clone());
@@ -148,11 +98,11 @@ async fn simulated_traffic_is_stored_exactly_once_as_classified_and_rolled_up() 
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ingest_addr = listener.local_addr().unwrap();
-    let publisher = RemapPublisher {
-        inner: Publisher::new(&kafka, "ingest", settings.publish_deadline).unwrap(),
-        calls: calls_t.clone(),
-        qr: qr_t.clone(),
-    };
+    // Ingest writes to this test's raw topics (leaked: the settings hold `&'static str` topic
+    // names, and a test process is short-lived).
+    settings.calls_topic = Box::leak(calls_t.clone().into_boxed_str());
+    settings.qr_topic = Box::leak(qr_t.clone().into_boxed_str());
+    let publisher = KafkaPublisher::new(&kafka, settings.publish_deadline).unwrap();
     let state = AppState::new(settings.clone(), Arc::new(publisher), &Registry::new()).unwrap();
     let ingest = tokio::spawn(pingan_ingest::serve(listener, state, shutdown.clone()));
     let classifier_cfg = ClassifierConfig {
