@@ -363,6 +363,93 @@ async fn counts_are_exact_per_bucket_area_type_and_window() {
     f.drop_db().await;
 }
 
+async fn seal(f: &Fixture) -> Vec<String> {
+    // A day is sealed only once its last write is in a past second of the server clock.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    pingan_aggregator::maintenance::seal_pass(
+        &f.client,
+        std::time::Duration::ZERO,
+        None,
+        |_, _, _| {},
+    )
+    .await
+    .unwrap()
+    .sealed
+    .iter()
+    .map(ToString::to_string)
+    .collect()
+}
+
+#[tokio::test]
+async fn sealed_days_answer_the_same_and_late_events_unseal_them() {
+    let f = Fixture::new().await;
+    let uris = [
+        format!("/v1/counts?{DAY_RANGE}&bucket=day"),
+        format!("/v1/counts?{DAY_RANGE}&by=town"),
+        format!("/v1/counts?{DAY_RANGE}&by=category,town&category=CRIM,DSP"),
+        format!("/v1/counts?{DAY_RANGE}&hours=21-3&bucket=day"),
+        format!("/v1/counts?{DAY_RANGE}&hours=21-3&by=town"),
+        "/v1/counts?from=2018-12-01T00:00:00%2B08:00&to=2020-02-01T00:00:00%2B08:00&bucket=month&by=subtype".to_owned(),
+        // Partial days at both ends come from the hourly rollup, the whole day between from
+        // the sealed one.
+        "/v1/counts?from=2019-12-31T23:00:00%2B08:00&to=2020-01-02T01:00:00%2B08:00&by=source,department".to_owned(),
+        "/v1/counts?from=2019-12-31T12:00:00%2B08:00&to=2020-01-01T12:00:00%2B08:00&hours=21-3".to_owned(),
+    ];
+    let mut before = Vec::new();
+    for u in &uris {
+        before.push(f.ok(u).await);
+    }
+    assert_eq!(
+        seal(&f).await,
+        ["2019-01-01", "2019-12-31", "2020-01-01"],
+        "every written, closed day is sealed"
+    );
+    for (u, b) in uris.iter().zip(&before) {
+        assert_eq!(&f.ok(u).await, b, "sealed days change the answer of {u}");
+    }
+    assert!(seal(&f).await.is_empty(), "a second pass has nothing to do");
+
+    // A marker row only the sealed table has shows the sealed day is what is read ...
+    f.client
+        .query("INSERT INTO counts_day VALUES ('2020-01-01', '310112', '310112999', '', 'DSP', 'DSP_NEIGHBOUR', 'call', 'POLICE', 5)")
+        .execute()
+        .await
+        .unwrap();
+    let by_town = format!("/v1/counts?{DAY_RANGE}&by=town");
+    let v = f.ok(&by_town).await;
+    assert!(
+        pairs(&v, "town").contains(&("310112999".to_owned(), 5)),
+        "{v}"
+    );
+
+    // ... until a late event reaches the day: then it is read from the hourly rollup at once.
+    let late = Ev {
+        id: 9,
+        at: "2020-01-01 12:00:00",
+        subtype: "DSP_NEIGHBOUR",
+        town: QIBAO,
+        compound: None,
+        point: P_QIBAO,
+        keywords: &["噪音"],
+    };
+    insert(&f.client, &[&late]).await;
+    let v = f.ok(&by_town).await;
+    assert_eq!(
+        pairs(&v, "town"),
+        [(QIBAO.to_owned(), 5), (HONGQIAO.to_owned(), 3)],
+        "{v}"
+    );
+    // The next pass re-seals that day only, with the late event in it.
+    assert_eq!(seal(&f).await, ["2020-01-01"]);
+    let v = f.ok(&by_town).await;
+    let p = pairs(&v, "town");
+    assert!(
+        p.contains(&(QIBAO.to_owned(), 5)) && p.contains(&("310112999".to_owned(), 5)),
+        "{v}"
+    );
+    f.drop_db().await;
+}
+
 #[tokio::test]
 async fn malformed_parameters_get_400_with_a_clear_message() {
     let f = Fixture::new().await;

@@ -13,6 +13,11 @@ fn sql_templates() {
             .into_iter()
             .map(|(n, s)| (n.to_owned(), s)),
     );
+    all.extend(
+        pingan_aggregator::maintenance::sql_templates()
+            .into_iter()
+            .map(|(n, s)| (n.to_owned(), s)),
+    );
     all.extend(pingan_tests::query_sql_templates());
     assert!(!all.is_empty());
     for (name, sql) in &all {

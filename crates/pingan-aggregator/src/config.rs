@@ -28,6 +28,8 @@ pub struct AggregatorConfig {
     pub admin_listen: Option<String>,
     /// Spike alerting.
     pub alerts: crate::alerting::AlertingConfig,
+    /// Sealing closed days and retention.
+    pub maintenance: crate::maintenance::MaintenanceConfig,
 }
 
 impl Default for AggregatorConfig {
@@ -42,6 +44,7 @@ impl Default for AggregatorConfig {
             insert_timeout_ms: 30_000,
             admin_listen: Some("127.0.0.1:8082".into()),
             alerts: crate::alerting::AlertingConfig::default(),
+            maintenance: crate::maintenance::MaintenanceConfig::default(),
         }
     }
 }
@@ -66,6 +69,7 @@ impl AggregatorConfig {
                     .into(),
             );
         }
+        self.maintenance.validate(self.insert_timeout_ms, errors);
         if let Some(a) = &self.admin_listen
             && !a.is_empty()
             && a.parse::<std::net::SocketAddr>().is_err()

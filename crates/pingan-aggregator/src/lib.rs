@@ -20,12 +20,14 @@
 //! * [`rows`]: the ClickHouse row type mirroring `schemas/clickhouse/0001_incidents.sql`.
 //! * [`transform`]: enriched event → row (pure).
 //! * [`sink`]: the idempotent ClickHouse sink.
+//! * [`maintenance`]: sealing closed days into plain daily counts; retention.
 //! * [`alerting`]: spike detection on stored events (alerts to ClickHouse, Kafka, webhook).
 //! * [`metrics`]: the `pingan_aggregator_*` metrics.
 #![deny(missing_docs)]
 
 pub mod alerting;
 pub mod config;
+pub mod maintenance;
 pub mod metrics;
 pub mod migrate;
 pub mod rows;
@@ -118,6 +120,18 @@ pub async fn run(
     } else {
         None
     };
+    let maintenance_task = if config.maintenance.enabled {
+        let m = maintenance::MaintenanceMetrics::register(&registry)
+            .map_err(|e| AggregatorError::Config(e.to_string()))?;
+        Some(tokio::spawn(maintenance::run(
+            config.maintenance.clone(),
+            sink.probe_client(),
+            m,
+            shutdown.clone(),
+        )))
+    } else {
+        None
+    };
     let readiness = {
         let p = publisher.clone();
         let ch = sink.probe_client();
@@ -179,6 +193,9 @@ pub async fn run(
     shutdown.cancel();
     let _ = src.await;
     if let Some(t) = alert_task {
+        let _ = t.await;
+    }
+    if let Some(t) = maintenance_task {
         let _ = t.await;
     }
     let _ = publisher.flush(Duration::from_secs(5));

@@ -59,6 +59,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_insert_audit.sql",
         sql: include_str!("../../../schemas/clickhouse/0006_insert_audit.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_sealed_days.sql",
+        sql: include_str!("../../../schemas/clickhouse/0007_sealed_days.sql"),
+    },
 ];
 
 /// Version number under which the dimension data checksum is recorded.

@@ -18,6 +18,23 @@ pub fn to_shanghai<Tz: TimeZone>(t: &DateTime<Tz>) -> DateTime<FixedOffset> {
     t.with_timezone(&shanghai())
 }
 
+/// The Asia/Shanghai calendar date of a Unix time.
+pub fn shanghai_day(unix: i64) -> chrono::NaiveDate {
+    DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .with_timezone(&shanghai())
+        .date_naive()
+}
+
+/// Unix time of a date's Asia/Shanghai midnight.
+pub fn shanghai_day_start(day: chrono::NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc()
+        .timestamp()
+        - i64::from(shanghai().local_minus_utc())
+}
+
 /// The night window of the Safety Index night map: 21:00–02:59 local time.
 pub fn is_night<Tz: TimeZone>(t: &DateTime<Tz>) -> bool {
     let h = to_shanghai(t).hour();
@@ -100,6 +117,15 @@ mod tests {
             "a Saturday"
         );
         assert!(!is_morning_peak(&t("2019-12-31T09:00:00+08:00")));
+    }
+
+    #[test]
+    fn days_start_at_shanghai_midnight() {
+        let d = chrono::NaiveDate::from_ymd_opt(2019, 7, 1).unwrap();
+        let m = shanghai_day_start(d);
+        assert_eq!(m, 1_561_910_400);
+        assert_eq!(shanghai_day(m), d);
+        assert_eq!(shanghai_day(m - 1), d.pred_opt().unwrap());
     }
 
     #[test]

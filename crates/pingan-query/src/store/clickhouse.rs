@@ -5,6 +5,7 @@
 //! bound `?` parameter. The SQL runs unchanged on ClickHouse 18.16 and current releases: no
 //! `toStartOfInterval`, no window functions, no tuple comparison.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use futures::future::BoxFuture;
 use pingan_runtime::config::ClickHouseSettings;
 use serde::Deserialize;
 
+use super::sealed::{self, SealedTable, Split};
 use super::{IncidentStore, StoreError, StoreResult};
 use crate::metrics::QueryMetrics;
 use crate::model::{
@@ -143,6 +145,14 @@ pub fn cells_table(spec: &CellsSpec) -> Table {
     }
 }
 
+fn dims_array(cols: &[&str]) -> String {
+    if cols.is_empty() {
+        "emptyArrayString()".to_owned()
+    } else {
+        format!("[{}]", cols.join(", "))
+    }
+}
+
 fn bucket_expr(bucket: Bucket, t: &str) -> String {
     match bucket {
         Bucket::None => "''".to_owned(),
@@ -232,34 +242,90 @@ impl Sql {
 
 /// `WHERE` with the range, hour window, weekday and dimension filters of `f` on `table`.
 fn where_clause(sql: &mut Sql, table: Table, f: &Filter) {
+    where_ranges(
+        sql,
+        table,
+        &[(f.range.from().timestamp(), f.range.to().timestamp())],
+        f,
+    );
+}
+
+/// `WHERE` like [`where_clause`], with the time restricted to any of `ranges` (Unix seconds)
+/// instead of the filter's range. A disjunction of key ranges still uses the primary key.
+fn where_ranges(sql: &mut Sql, table: Table, ranges: &[(i64, i64)], f: &Filter) {
     let t = table.time();
-    sql.push(&format!(" WHERE {t} >= toDateTime("))
-        .int(f.range.from().timestamp());
-    sql.push(&format!(") AND {t} < toDateTime("))
-        .int(f.range.to().timestamp())
-        .push(")");
+    sql.push(" WHERE (");
+    for (i, (from, to)) in ranges.iter().enumerate() {
+        if i > 0 {
+            sql.push(" OR ");
+        }
+        sql.push(&format!("({t} >= toDateTime(")).int(*from);
+        sql.push(&format!(") AND {t} < toDateTime("))
+            .int(*to)
+            .push("))");
+    }
+    sql.push(")");
+    other_filters(
+        sql,
+        &format!("toHour({t})"),
+        &format!("toDayOfWeek({t})"),
+        f,
+        |d| table.dim(d),
+    );
+}
+
+/// The hour window, weekday and dimension parts of a `WHERE`, on the given hour and weekday
+/// expressions and dimension columns (dimensions a table lacks are left out: callers pick a
+/// table that has every filtered dimension).
+fn other_filters(
+    sql: &mut Sql,
+    hour: &str,
+    weekday: &str,
+    f: &Filter,
+    col: impl Fn(Dim) -> Option<&'static str>,
+) {
     if let Some(h) = f.hours {
         if h.start < h.end {
-            sql.push(&format!(" AND toHour({t}) >= "))
-                .int(h.start.into());
-            sql.push(&format!(" AND toHour({t}) < ")).int(h.end.into());
+            sql.push(&format!(" AND {hour} >= ")).int(h.start.into());
+            sql.push(&format!(" AND {hour} < ")).int(h.end.into());
         } else {
-            sql.push(&format!(" AND (toHour({t}) >= "))
-                .int(h.start.into());
-            sql.push(&format!(" OR toHour({t}) < "))
+            sql.push(&format!(" AND ({hour} >= ")).int(h.start.into());
+            sql.push(&format!(" OR {hour} < "))
                 .int(h.end.into())
                 .push(")");
         }
     }
     if f.weekdays_only {
-        sql.push(&format!(" AND toDayOfWeek({t}) <= 5"));
+        sql.push(&format!(" AND {weekday} <= 5"));
     }
     for (d, vals) in &f.dims {
-        if let Some(col) = table.dim(*d) {
-            sql.push(&format!(" AND {col} IN "));
+        if let Some(c) = col(*d) {
+            sql.push(&format!(" AND {c} IN "));
             sql.list(vals);
         }
     }
+}
+
+/// The sealed-day part of a counts query: the newest sealed value of every key in the day
+/// `runs` (re-seals may have left older, smaller rows that are not merged away yet), filtered.
+fn sealed_rows(sql: &mut Sql, table: SealedTable, runs: &[(NaiveDate, NaiveDate)], f: &Filter) {
+    sql.push(&format!(
+        "(SELECT {key}, max(events) AS e FROM {name} WHERE (",
+        key = table.key(),
+        name = table.name()
+    ));
+    for (i, (first, end)) in runs.iter().enumerate() {
+        if i > 0 {
+            sql.push(" OR ");
+        }
+        sql.push("(day >= toDate(").str(&first.to_string());
+        sql.push(") AND day < toDate(")
+            .str(&end.to_string())
+            .push("))");
+    }
+    sql.push(")");
+    other_filters(sql, "hod", "toDayOfWeek(day)", f, |d| table.dim(d));
+    sql.push(&format!(" GROUP BY {})", table.key()));
 }
 
 fn map_err(e: clickhouse::error::Error) -> StoreError {
@@ -304,6 +370,12 @@ impl std::fmt::Debug for ClickHouseStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClickHouseStore").finish_non_exhaustive()
     }
+}
+
+#[derive(Row, Deserialize)]
+struct DayTimeCh {
+    d: String,
+    t: u32,
 }
 
 #[derive(Row, Deserialize)]
@@ -446,14 +518,19 @@ impl ClickHouseStore {
     }
 
     async fn counts_impl(&self, spec: &CountsSpec) -> StoreResult<CountsResult> {
+        if let Some(st) = sealed::sealed_table(spec)
+            && let Some((first, end)) = sealed::whole_days(&spec.filter.range)
+        {
+            let fresh = self.fresh_days(first, end).await?;
+            if !fresh.is_empty() {
+                let split = sealed::split(&spec.filter.range, &fresh);
+                return self.counts_split(spec, st, &split).await;
+            }
+        }
         let table = counts_table(spec);
         let cols: Vec<&str> = spec.by.iter().filter_map(|d| table.dim(*d)).collect();
         let b = bucket_expr(spec.bucket, table.time());
-        let dims = if cols.is_empty() {
-            "emptyArrayString()".to_owned()
-        } else {
-            format!("[{}]", cols.join(", "))
-        };
+        let dims = dims_array(&cols);
         let mut sql = Sql::new(&format!(
             "SELECT {b} AS b, {dims} AS d, {} AS c FROM {}",
             table.count(),
@@ -474,9 +551,106 @@ impl ClickHouseStore {
             table.name()
         ));
         where_clause(&mut total_sql, table, &spec.filter);
+        self.count_rows(&sql, &total_sql).await
+    }
 
+    /// Days in `[first, end)` whose seal is newer than their last write.
+    async fn fresh_days(
+        &self,
+        first: NaiveDate,
+        end: NaiveDate,
+    ) -> StoreResult<BTreeSet<NaiveDate>> {
+        let times = |table: &str, col: &str| {
+            let mut sql = Sql::new(&format!(
+                "SELECT toString(day) AS d, toUInt32({col}) AS t FROM {table} WHERE day >= toDate("
+            ));
+            sql.str(&first.to_string())
+                .push(") AND day < toDate(")
+                .str(&end.to_string())
+                .push(") GROUP BY d");
+            sql
+        };
+        let writes = times("day_writes", "maxMerge(last_write)");
+        let seals = times("day_seals", "max(sealed_as_of)");
+        let (w, s) = futures::try_join!(
+            self.all::<DayTimeCh>(&writes),
+            self.all::<DayTimeCh>(&seals)
+        )?;
+        let map = |rows: Vec<DayTimeCh>| -> BTreeMap<NaiveDate, u32> {
+            rows.into_iter()
+                .filter_map(|r| {
+                    NaiveDate::parse_from_str(&r.d, "%Y-%m-%d")
+                        .ok()
+                        .map(|d| (d, r.t))
+                })
+                .collect()
+        };
+        Ok(sealed::fresh_days(&map(w), &map(s)))
+    }
+
+    /// Counts summed from sealed day runs and the rollups for the rest of the range.
+    async fn counts_split(
+        &self,
+        spec: &CountsSpec,
+        st: SealedTable,
+        split: &Split,
+    ) -> StoreResult<CountsResult> {
+        let sealed_cols: Vec<&str> = spec.by.iter().filter_map(|d| st.dim(*d)).collect();
+        let live = counts_table(spec);
+        let live_cols: Vec<&str> = spec.by.iter().filter_map(|d| live.dim(*d)).collect();
+        let f = &spec.filter;
+
+        let parts = |sql: &mut Sql, grouped: bool| {
+            let (sb, lb) = if grouped {
+                (
+                    format!(
+                        "{} AS b, {} AS d, ",
+                        bucket_expr(spec.bucket, "day"),
+                        dims_array(&sealed_cols)
+                    ),
+                    format!(
+                        "{} AS b, {} AS d, ",
+                        bucket_expr(spec.bucket, live.time()),
+                        dims_array(&live_cols)
+                    ),
+                )
+            } else {
+                (String::new(), String::new())
+            };
+            sql.push(&format!("SELECT {sb}sum(e) AS c FROM "));
+            sealed_rows(sql, st, &split.sealed, f);
+            if grouped {
+                let mut g = vec!["b"];
+                g.extend(sealed_cols.iter().copied());
+                sql.push(&format!(" GROUP BY {}", g.join(", ")));
+            }
+            if !split.live.is_empty() {
+                sql.push(&format!(
+                    " UNION ALL SELECT {lb}{} AS c FROM {}",
+                    live.count(),
+                    live.name()
+                ));
+                where_ranges(sql, live, &split.live, f);
+                if grouped {
+                    let mut g = vec!["b"];
+                    g.extend(live_cols.iter().copied());
+                    sql.push(&format!(" GROUP BY {}", g.join(", ")));
+                }
+            }
+        };
+        let mut sql = Sql::new("SELECT b, d, sum(c) AS c FROM (");
+        parts(&mut sql, true);
+        sql.push(") GROUP BY b, d ORDER BY b, c DESC, d LIMIT ");
+        sql.int(i64::try_from(spec.max_rows.saturating_add(1)).unwrap_or(i64::MAX));
+        let mut total_sql = Sql::new("SELECT sum(c) AS c FROM (");
+        parts(&mut total_sql, false);
+        total_sql.push(")");
+        self.count_rows(&sql, &total_sql).await
+    }
+
+    async fn count_rows(&self, sql: &Sql, total_sql: &Sql) -> StoreResult<CountsResult> {
         let (rows, total) =
-            futures::try_join!(self.all::<CountRowCh>(&sql), self.one_u64(&total_sql))?;
+            futures::try_join!(self.all::<CountRowCh>(sql), self.one_u64(total_sql))?;
         let rows = rows
             .into_iter()
             .map(|r| CountRow {
