@@ -451,6 +451,56 @@ async fn sealed_days_answer_the_same_and_late_events_unseal_them() {
 }
 
 #[tokio::test]
+async fn retention_drops_whole_months_older_than_configured() {
+    let f = Fixture::new().await;
+    assert!(!seal(&f).await.is_empty());
+    // Keep everything from 2019-12-15 on: January 2019 is wholly older and goes, December
+    // 2019 is only partly older and stays.
+    let today = chrono::Utc::now()
+        .with_timezone(&pingan_domain::time::shanghai())
+        .date_naive();
+    let cutoff = chrono::NaiveDate::from_ymd_opt(2019, 12, 15).unwrap();
+    let days = u32::try_from((today - cutoff).num_days()).unwrap();
+    let dropped = pingan_aggregator::maintenance::retention_pass(&f.client, days, None)
+        .await
+        .unwrap();
+    assert!(!dropped.is_empty());
+    assert!(dropped.iter().all(|(_, p)| p == "201901"), "{dropped:?}");
+    for table in ["incidents", "counts_hour", "counts_day", "day_seals"] {
+        assert!(
+            dropped.iter().any(|(t, _)| t == table),
+            "{table}: {dropped:?}"
+        );
+    }
+    let v = f
+        .ok("/v1/counts?from=2018-12-01T00:00:00%2B08:00&to=2020-02-01T00:00:00%2B08:00&bucket=month")
+        .await;
+    assert_eq!(
+        pairs(&v, "bucket"),
+        [
+            ("2019-12-01T00:00:00+08:00".to_owned(), 1),
+            ("2020-01-01T00:00:00+08:00".to_owned(), 6)
+        ],
+        "{v}"
+    );
+    let raw: u64 = f
+        .client
+        .query("SELECT count() FROM incidents WHERE toYYYYMM(event_time) = 201901")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(raw, 0);
+    // Nothing left to drop.
+    assert!(
+        pingan_aggregator::maintenance::retention_pass(&f.client, days, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    f.drop_db().await;
+}
+
+#[tokio::test]
 async fn malformed_parameters_get_400_with_a_clear_message() {
     let f = Fixture::new().await;
     for (uri, needle) in [

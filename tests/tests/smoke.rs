@@ -302,3 +302,36 @@ async fn clickhouse_insert_and_select_with_the_project_column_types() {
         .await
         .unwrap();
 }
+
+/// The same statements `tests/chdb` runs on a current release, on this server (18.16 in CI):
+/// the query API, the aggregator, alerting and maintenance, on a freshly migrated database.
+#[tokio::test]
+async fn every_sql_template_runs_on_the_server() {
+    let env = TestEnv::from_env();
+    let db = unique("pingan_t");
+    let settings = pingan_runtime::config::ClickHouseSettings {
+        url: env.clickhouse_url.clone(),
+        database: db.clone(),
+        ..Default::default()
+    };
+    pingan_aggregator::migrate::apply(&settings, |_| {})
+        .await
+        .unwrap();
+    let client = env.clickhouse().with_database(&db);
+    let templates = tokio::task::spawn_blocking(pingan_tests::all_sql_templates)
+        .await
+        .unwrap();
+    assert!(templates.len() > 30, "{}", templates.len());
+    let mut failed = Vec::new();
+    for (name, sql) in &templates {
+        // The client crate treats `?` as a placeholder; templates have none left.
+        if let Err(e) = client.query(sql).execute().await {
+            failed.push(format!("{name}: {e}"));
+        }
+    }
+    let _ = client
+        .query(&format!("DROP DATABASE IF EXISTS {db}"))
+        .execute()
+        .await;
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}

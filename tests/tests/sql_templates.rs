@@ -4,21 +4,7 @@
 
 #[test]
 fn sql_templates() {
-    let mut all: Vec<(String, String)> = pingan_aggregator::sink::sql_templates()
-        .into_iter()
-        .map(|(n, s)| (n.to_owned(), s))
-        .collect();
-    all.extend(
-        pingan_aggregator::alerting::sql_templates()
-            .into_iter()
-            .map(|(n, s)| (n.to_owned(), s)),
-    );
-    all.extend(
-        pingan_aggregator::maintenance::sql_templates()
-            .into_iter()
-            .map(|(n, s)| (n.to_owned(), s)),
-    );
-    all.extend(pingan_tests::query_sql_templates());
+    let all = pingan_tests::all_sql_templates();
     assert!(!all.is_empty());
     for (name, sql) in &all {
         assert!(!sql.trim().is_empty(), "{name}");

@@ -21,7 +21,7 @@ use super::{IncidentStore, StoreError, StoreResult};
 use crate::metrics::QueryMetrics;
 use crate::model::{
     Alert, Bucket, CellCount, CellsSpec, CountRow, CountsResult, CountsSpec, Dim, Filter, H3Res,
-    Incident, IncidentsSpec, LiveCounts, TermCounts, TermsSpec, shanghai_time,
+    Incident, IncidentsSpec, LiveCounts, TermCounts, TermsSpec, TimeRange, shanghai_time,
 };
 
 /// A table the store reads, with the SQL fragments that address it.
@@ -228,6 +228,27 @@ impl Sql {
         self.text.push(')');
         self
     }
+    /// The text with every argument inlined as a literal (for the SQL log, never for sending).
+    fn render(&self) -> String {
+        let mut out = String::with_capacity(self.text.len() + 16 * self.args.len());
+        let mut args = self.args.iter();
+        for ch in self.text.chars() {
+            match (ch, ch == '?') {
+                (_, true) => match args.next() {
+                    Some(Arg::Int(i)) => out.push_str(&i.to_string()),
+                    Some(Arg::Str(v)) => {
+                        out.push('\'');
+                        out.push_str(&v.replace('\\', "\\\\").replace('\'', "\\'"));
+                        out.push('\'');
+                    }
+                    None => out.push('?'),
+                },
+                (c, false) => out.push(c),
+            }
+        }
+        out
+    }
+
     fn build(&self, client: &Client) -> clickhouse::query::Query {
         let mut q = client.query(&self.text);
         for a in &self.args {
@@ -328,6 +349,166 @@ fn sealed_rows(sql: &mut Sql, table: SealedTable, runs: &[(NaiveDate, NaiveDate)
     sql.push(&format!(" GROUP BY {})", table.key()));
 }
 
+/// The rows and total queries of `/v1/counts` on one table.
+fn counts_sql(spec: &CountsSpec) -> (Sql, Sql) {
+    let table = counts_table(spec);
+    let cols: Vec<&str> = spec.by.iter().filter_map(|d| table.dim(*d)).collect();
+    let b = bucket_expr(spec.bucket, table.time());
+    let dims = dims_array(&cols);
+    let mut sql = Sql::new(&format!(
+        "SELECT {b} AS b, {dims} AS d, {} AS c FROM {}",
+        table.count(),
+        table.name()
+    ));
+    where_clause(&mut sql, table, &spec.filter);
+    let mut group = vec!["b"];
+    group.extend(cols.iter().copied());
+    sql.push(&format!(
+        " GROUP BY {} ORDER BY b, c DESC, d LIMIT ",
+        group.join(", ")
+    ));
+    sql.int(i64::try_from(spec.max_rows.saturating_add(1)).unwrap_or(i64::MAX));
+    let mut total_sql = Sql::new(&format!(
+        "SELECT {} AS c FROM {}",
+        table.count(),
+        table.name()
+    ));
+    where_clause(&mut total_sql, table, &spec.filter);
+    (sql, total_sql)
+}
+
+/// The rows and total queries of `/v1/counts` summed from sealed day runs and the rollups for the
+/// rest of the range.
+fn counts_split_sql(spec: &CountsSpec, st: SealedTable, split: &Split) -> (Sql, Sql) {
+    let sealed_cols: Vec<&str> = spec.by.iter().filter_map(|d| st.dim(*d)).collect();
+    let live = counts_table(spec);
+    let live_cols: Vec<&str> = spec.by.iter().filter_map(|d| live.dim(*d)).collect();
+    let f = &spec.filter;
+
+    let parts = |sql: &mut Sql, grouped: bool| {
+        let (sb, lb) = if grouped {
+            (
+                format!(
+                    "{} AS b, {} AS d, ",
+                    bucket_expr(spec.bucket, "day"),
+                    dims_array(&sealed_cols)
+                ),
+                format!(
+                    "{} AS b, {} AS d, ",
+                    bucket_expr(spec.bucket, live.time()),
+                    dims_array(&live_cols)
+                ),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        sql.push(&format!("SELECT {sb}sum(e) AS c FROM "));
+        sealed_rows(sql, st, &split.sealed, f);
+        if grouped {
+            let mut g = vec!["b"];
+            g.extend(sealed_cols.iter().copied());
+            sql.push(&format!(" GROUP BY {}", g.join(", ")));
+        }
+        if !split.live.is_empty() {
+            sql.push(&format!(
+                " UNION ALL SELECT {lb}{} AS c FROM {}",
+                live.count(),
+                live.name()
+            ));
+            where_ranges(sql, live, &split.live, f);
+            if grouped {
+                let mut g = vec!["b"];
+                g.extend(live_cols.iter().copied());
+                sql.push(&format!(" GROUP BY {}", g.join(", ")));
+            }
+        }
+    };
+    let mut sql = Sql::new("SELECT b, d, sum(c) AS c FROM (");
+    parts(&mut sql, true);
+    sql.push(") GROUP BY b, d ORDER BY b, c DESC, d LIMIT ");
+    sql.int(i64::try_from(spec.max_rows.saturating_add(1)).unwrap_or(i64::MAX));
+    let mut total_sql = Sql::new("SELECT sum(c) AS c FROM (");
+    parts(&mut total_sql, false);
+    total_sql.push(")");
+    (sql, total_sql)
+}
+
+/// The `/v1/counts` statements for every plan (raw, minute, hour, and sealed days with and
+/// without an hour window), rendered with sample parameters — the paths a store without data
+/// cannot reach — for the compatibility check on current ClickHouse (`tests/chdb`).
+pub fn counts_sql_templates() -> Vec<(String, String)> {
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc));
+    let spec = |from: &str, bucket: Bucket, hours: Option<&str>| -> Option<CountsSpec> {
+        let range = TimeRange::new(t(from).ok()?, t("2020-01-01T05:00:00+08:00").ok()?)?;
+        let mut filter = Filter::range(range)
+            .with(Dim::Town, &["310112102", "310112107"])
+            .with(Dim::Category, &["DSP"]);
+        filter.hours = hours.and_then(|h| pingan_domain::time::HourWindow::parse(h).ok());
+        Some(CountsSpec {
+            filter,
+            by: vec![Dim::Town, Dim::Subtype],
+            bucket,
+            max_rows: 100,
+        })
+    };
+    let fresh: BTreeSet<NaiveDate> = ["2019-01-02", "2019-01-03", "2019-06-01"]
+        .iter()
+        .filter_map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .collect();
+    let plans = [
+        (
+            "hour",
+            "2019-01-01T10:00:00+08:00",
+            Bucket::Month,
+            Some("21-3"),
+            false,
+        ),
+        (
+            "minute",
+            "2019-01-01T10:05:00+08:00",
+            Bucket::FiveMinutes,
+            None,
+            false,
+        ),
+        (
+            "raw",
+            "2019-01-01T10:05:07+08:00",
+            Bucket::None,
+            None,
+            false,
+        ),
+        (
+            "sealed_day",
+            "2019-01-01T10:00:00+08:00",
+            Bucket::Day,
+            None,
+            true,
+        ),
+        (
+            "sealed_hod",
+            "2019-01-01T10:00:00+08:00",
+            Bucket::Day,
+            Some("21-3"),
+            true,
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, from, bucket, hours, sealed_days) in plans {
+        let Some(spec) = spec(from, bucket, hours) else {
+            continue;
+        };
+        let (rows, total) = match sealed::sealed_table(&spec) {
+            Some(st) if sealed_days => {
+                counts_split_sql(&spec, st, &sealed::split(&spec.filter.range, &fresh))
+            }
+            _ => counts_sql(&spec),
+        };
+        out.push((format!("query_counts_{name}"), rows.render()));
+        out.push((format!("query_counts_{name}_total"), total.render()));
+    }
+    out
+}
+
 fn map_err(e: clickhouse::error::Error) -> StoreError {
     match e {
         clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
@@ -364,7 +545,11 @@ pub fn client(settings: &ClickHouseSettings) -> Client {
 pub struct ClickHouseStore {
     client: Client,
     metrics: QueryMetrics,
+    sql_log: Option<SqlLog>,
 }
+
+/// Every statement a store sent, with arguments inlined (see [`ClickHouseStore::with_sql_log`]).
+pub type SqlLog = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 impl std::fmt::Debug for ClickHouseStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -477,15 +662,32 @@ const INCIDENT_COLUMNS: &str = "SELECT toString(event_id) AS id, source, toInt64
 impl ClickHouseStore {
     /// A store over `settings`' database.
     pub fn new(settings: &ClickHouseSettings, metrics: QueryMetrics) -> ClickHouseStore {
-        ClickHouseStore {
-            client: client(settings),
-            metrics,
-        }
+        ClickHouseStore::from_client(client(settings), metrics)
     }
 
     /// A store over an existing client.
     pub fn from_client(client: Client, metrics: QueryMetrics) -> ClickHouseStore {
-        ClickHouseStore { client, metrics }
+        ClickHouseStore {
+            client,
+            metrics,
+            sql_log: None,
+        }
+    }
+
+    /// Also appends every statement to `log` before sending it: the compatibility check runs
+    /// what the API really sends on a current ClickHouse release (`tests/chdb`).
+    #[must_use]
+    pub fn with_sql_log(mut self, log: SqlLog) -> ClickHouseStore {
+        self.sql_log = Some(log);
+        self
+    }
+
+    fn log(&self, sql: &Sql) {
+        if let Some(log) = &self.sql_log
+            && let Ok(mut l) = log.lock()
+        {
+            l.push(sql.render());
+        }
     }
 
     async fn timed<T>(
@@ -504,6 +706,7 @@ impl ClickHouseStore {
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
+        self.log(sql);
         sql.build(&self.client)
             .fetch_all::<T>()
             .await
@@ -511,6 +714,7 @@ impl ClickHouseStore {
     }
 
     async fn one_u64(&self, sql: &Sql) -> StoreResult<u64> {
+        self.log(sql);
         sql.build(&self.client)
             .fetch_one::<u64>()
             .await
@@ -524,34 +728,12 @@ impl ClickHouseStore {
             let fresh = self.fresh_days(first, end).await?;
             if !fresh.is_empty() {
                 let split = sealed::split(&spec.filter.range, &fresh);
-                return self.counts_split(spec, st, &split).await;
+                let (sql, total) = counts_split_sql(spec, st, &split);
+                return self.count_rows(&sql, &total).await;
             }
         }
-        let table = counts_table(spec);
-        let cols: Vec<&str> = spec.by.iter().filter_map(|d| table.dim(*d)).collect();
-        let b = bucket_expr(spec.bucket, table.time());
-        let dims = dims_array(&cols);
-        let mut sql = Sql::new(&format!(
-            "SELECT {b} AS b, {dims} AS d, {} AS c FROM {}",
-            table.count(),
-            table.name()
-        ));
-        where_clause(&mut sql, table, &spec.filter);
-        let mut group = vec!["b"];
-        group.extend(cols.iter().copied());
-        sql.push(&format!(
-            " GROUP BY {} ORDER BY b, c DESC, d LIMIT ",
-            group.join(", ")
-        ));
-        sql.int(i64::try_from(spec.max_rows.saturating_add(1)).unwrap_or(i64::MAX));
-
-        let mut total_sql = Sql::new(&format!(
-            "SELECT {} AS c FROM {}",
-            table.count(),
-            table.name()
-        ));
-        where_clause(&mut total_sql, table, &spec.filter);
-        self.count_rows(&sql, &total_sql).await
+        let (sql, total) = counts_sql(spec);
+        self.count_rows(&sql, &total).await
     }
 
     /// Days in `[first, end)` whose seal is newer than their last write.
@@ -586,66 +768,6 @@ impl ClickHouseStore {
                 .collect()
         };
         Ok(sealed::fresh_days(&map(w), &map(s)))
-    }
-
-    /// Counts summed from sealed day runs and the rollups for the rest of the range.
-    async fn counts_split(
-        &self,
-        spec: &CountsSpec,
-        st: SealedTable,
-        split: &Split,
-    ) -> StoreResult<CountsResult> {
-        let sealed_cols: Vec<&str> = spec.by.iter().filter_map(|d| st.dim(*d)).collect();
-        let live = counts_table(spec);
-        let live_cols: Vec<&str> = spec.by.iter().filter_map(|d| live.dim(*d)).collect();
-        let f = &spec.filter;
-
-        let parts = |sql: &mut Sql, grouped: bool| {
-            let (sb, lb) = if grouped {
-                (
-                    format!(
-                        "{} AS b, {} AS d, ",
-                        bucket_expr(spec.bucket, "day"),
-                        dims_array(&sealed_cols)
-                    ),
-                    format!(
-                        "{} AS b, {} AS d, ",
-                        bucket_expr(spec.bucket, live.time()),
-                        dims_array(&live_cols)
-                    ),
-                )
-            } else {
-                (String::new(), String::new())
-            };
-            sql.push(&format!("SELECT {sb}sum(e) AS c FROM "));
-            sealed_rows(sql, st, &split.sealed, f);
-            if grouped {
-                let mut g = vec!["b"];
-                g.extend(sealed_cols.iter().copied());
-                sql.push(&format!(" GROUP BY {}", g.join(", ")));
-            }
-            if !split.live.is_empty() {
-                sql.push(&format!(
-                    " UNION ALL SELECT {lb}{} AS c FROM {}",
-                    live.count(),
-                    live.name()
-                ));
-                where_ranges(sql, live, &split.live, f);
-                if grouped {
-                    let mut g = vec!["b"];
-                    g.extend(live_cols.iter().copied());
-                    sql.push(&format!(" GROUP BY {}", g.join(", ")));
-                }
-            }
-        };
-        let mut sql = Sql::new("SELECT b, d, sum(c) AS c FROM (");
-        parts(&mut sql, true);
-        sql.push(") GROUP BY b, d ORDER BY b, c DESC, d LIMIT ");
-        sql.int(i64::try_from(spec.max_rows.saturating_add(1)).unwrap_or(i64::MAX));
-        let mut total_sql = Sql::new("SELECT sum(c) AS c FROM (");
-        parts(&mut total_sql, false);
-        total_sql.push(")");
-        self.count_rows(&sql, &total_sql).await
     }
 
     async fn count_rows(&self, sql: &Sql, total_sql: &Sql) -> StoreResult<CountsResult> {
