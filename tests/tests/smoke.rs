@@ -138,6 +138,7 @@ async fn kafka_round_trip_with_idempotent_producer_and_offsets_stored_after_the_
             max_events: 50,
             max_bytes: 1 << 20,
             max_age: Duration::from_millis(200),
+            pace: None,
             max_ready: 4,
             drain_timeout: Duration::from_secs(5),
         },

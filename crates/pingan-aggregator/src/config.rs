@@ -17,9 +17,15 @@ pub struct AggregatorConfig {
     /// … or this many payload bytes.
     pub batch_max_bytes: usize,
     /// … or when its oldest event is this old (ms). Low load: events are queryable within about
-    /// this long; high load: batches fill by size first, keeping inserts near ClickHouse's
-    /// one-per-second guidance.
+    /// this long. The age grows when many partitions are busy (see `max_inserts_per_s`).
     pub batch_max_age_ms: u64,
+    /// Age-triggered INSERTs per second this instance aims to stay under, near ClickHouse's
+    /// one-insert-per-second-per-table guidance: with `n` busy partitions each waits
+    /// `n / max_inserts_per_s` seconds (at least `batch_max_age_ms`, at most
+    /// `batch_age_ceiling_ms`). 0 disables the adaptation.
+    pub max_inserts_per_s: f64,
+    /// The longest a batch may wait for more events when the age adapts (ms).
+    pub batch_age_ceiling_ms: u64,
     /// Give up (exit 1) after retrying one batch for this long (s).
     pub retry_max_elapsed_s: u64,
     /// Timeout of one INSERT (ms); an expired insert is resolved by checking ClickHouse.
@@ -40,6 +46,8 @@ impl Default for AggregatorConfig {
             batch_max_events: 50_000,
             batch_max_bytes: 16 << 20,
             batch_max_age_ms: 500,
+            max_inserts_per_s: 2.0,
+            batch_age_ceiling_ms: 5_000,
             retry_max_elapsed_s: 600,
             insert_timeout_ms: 30_000,
             admin_listen: Some("127.0.0.1:8082".into()),
@@ -53,6 +61,13 @@ impl AggregatorConfig {
     /// Age limit of a batch.
     pub fn batch_max_age(&self) -> Duration {
         Duration::from_millis(self.batch_max_age_ms)
+    }
+    /// The adaptive-age policy, if enabled.
+    pub fn pace(&self) -> Option<pingan_pipeline::pace::Pace> {
+        (self.max_inserts_per_s > 0.0).then(|| pingan_pipeline::pace::Pace {
+            max_cuts_per_s: self.max_inserts_per_s,
+            ceiling: Duration::from_millis(self.batch_age_ceiling_ms),
+        })
     }
     /// Retry budget of one batch.
     pub fn retry_max_elapsed(&self) -> Duration {
@@ -68,6 +83,12 @@ impl AggregatorConfig {
                 "aggregator.batch_max_events, batch_max_bytes and batch_max_age_ms must be > 0"
                     .into(),
             );
+        }
+        if !self.max_inserts_per_s.is_finite() || self.max_inserts_per_s < 0.0 {
+            errors.push(format!(
+                "aggregator.max_inserts_per_s must be a number >= 0, got {}",
+                self.max_inserts_per_s
+            ));
         }
         self.maintenance.validate(self.insert_timeout_ms, errors);
         if let Some(a) = &self.admin_listen

@@ -95,6 +95,7 @@ pub async fn run(
             max_events: config.batch_max_events,
             max_bytes: config.batch_max_bytes,
             max_age: config.batch_max_age(),
+            pace: config.pace(),
             max_ready: 4,
             drain_timeout: Duration::from_secs(10),
         },

@@ -518,8 +518,11 @@ mod tests {
             assert!(!stmts.is_empty());
             for s in &stmts {
                 assert!(!s.contains("{db}"));
+                // A backfill into an aggregate-state table is safe to repeat: the same max
+                // state merges into the same value.
+                let rerunnable_backfill = s.starts_with("INSERT INTO") && s.contains("maxState(");
                 assert!(
-                    s.contains("IF NOT EXISTS"),
+                    s.contains("IF NOT EXISTS") || rerunnable_backfill,
                     "{} must be idempotent: {s}",
                     m.name
                 );

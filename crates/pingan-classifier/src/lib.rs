@@ -126,6 +126,7 @@ pub async fn run(
             max_events: config.batch_max_events,
             max_bytes: 8 << 20,
             max_age: Duration::from_millis(config.batch_max_age_ms),
+            pace: None,
             max_ready: 4,
             drain_timeout: Duration::from_secs(10),
         },

@@ -19,6 +19,7 @@
 //! * [`batch`]: records, batch identity.
 //! * [`stage`]: `Transform`, `Sink`, dispositions.
 //! * [`source`]: the consumer task: per-partition batching, backpressure, offset storing.
+//! * [`pace`]: the adaptive batch age that keeps inserts near ClickHouse's guidance.
 //! * [`runner`]: decode → transform → sink → dead letters → ack.
 //! * [`dlq`]: dead-letter envelopes on `<topic>.dlq`.
 //! * [`metrics`]: the standard stage metrics.
@@ -28,6 +29,7 @@ pub mod batch;
 pub mod client;
 pub mod dlq;
 pub mod metrics;
+pub mod pace;
 pub mod producer;
 pub mod runner;
 pub mod source;

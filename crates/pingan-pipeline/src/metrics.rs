@@ -1,6 +1,8 @@
 //! The standard stage metrics, emitted per batch by the runner only, so every stage is comparable.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// Metrics of every stage, labelled by `stage`.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct StageMetrics {
     pub stored_offset: IntGaugeVec,
     /// `pingan_stage_lag_events{stage,topic,partition}`: high watermark minus stored offset.
     pub lag: IntGaugeVec,
+    /// `pingan_stage_batch_age_seconds{stage}`: the age at which batches are cut now (adaptive).
+    pub batch_age: GaugeVec,
 }
 
 impl StageMetrics {
@@ -87,6 +91,17 @@ impl StageMetrics {
                 "pingan_stage_lag_events",
                 "High watermark minus the next offset to process.",
             )?,
+            batch_age: {
+                let g = GaugeVec::new(
+                    Opts::new(
+                        "pingan_stage_batch_age_seconds",
+                        "Age at which a partition's batch is cut now (grows with busy partitions).",
+                    ),
+                    &["stage"],
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
         })
     }
 }

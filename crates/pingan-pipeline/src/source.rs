@@ -36,8 +36,10 @@ pub struct SourceConfig {
     pub max_events: usize,
     /// … or this many payload bytes …
     pub max_bytes: usize,
-    /// … or when its oldest record is this old.
+    /// … or when its oldest record is this old (the floor when `pace` is set).
     pub max_age: Duration,
+    /// Lengthen the age as more partitions buffer, to bound the number of cuts per second.
+    pub pace: Option<crate::pace::Pace>,
     /// Batches cut but not yet taken by the runner before partitions are paused.
     pub max_ready: usize,
     /// How long shutdown waits for in-flight batches to be acknowledged.
@@ -225,9 +227,14 @@ impl KafkaSource {
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
+                    let age = self
+                        .cfg
+                        .pace
+                        .map_or(self.cfg.max_age, |p| p.age(self.cfg.max_age, buffers.len()));
+                    self.metrics.batch_age.with_label_values(&[stage]).set(age.as_secs_f64());
                     let aged: Vec<Tp> = buffers
                         .iter()
-                        .filter(|(_, b)| now.duration_since(b.started) >= self.cfg.max_age)
+                        .filter(|(_, b)| now.duration_since(b.started) >= age)
                         .map(|(tp, _)| tp.clone())
                         .collect();
                     for tp in aged {
