@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use clickhouse::{Client, Row};
 use pingan_domain::time::{shanghai_day, shanghai_day_start};
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+
+pub use crate::metrics::MaintenanceMetrics;
 
 /// `[aggregator.maintenance]` settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,55 +143,6 @@ pub fn sql_templates() -> Vec<(&'static str, String)> {
             PARTITIONS_SQL.replacen('?', &tables, 1),
         ),
     ]
-}
-
-/// `pingan_aggregator_maintenance_*` metrics.
-#[derive(Debug, Clone)]
-pub struct MaintenanceMetrics {
-    /// `pingan_aggregator_sealed_days_total`.
-    pub sealed_days: IntCounter,
-    /// `pingan_aggregator_unsealed_days`: closed days read from `counts_hour` after the last pass.
-    pub unsealed_days: IntGauge,
-    /// `pingan_aggregator_seal_seconds`: time to seal one day.
-    pub seal_seconds: Histogram,
-    /// `pingan_aggregator_partitions_dropped_total`.
-    pub partitions_dropped: IntCounter,
-    /// `pingan_aggregator_maintenance_errors_total`.
-    pub errors: IntCounter,
-}
-
-impl MaintenanceMetrics {
-    /// Creates and registers the metrics (once per registry).
-    pub fn register(registry: &Registry) -> prometheus::Result<MaintenanceMetrics> {
-        let m = MaintenanceMetrics {
-            sealed_days: IntCounter::new(
-                "pingan_aggregator_sealed_days_total",
-                "Days sealed (or re-sealed after late events) into counts_day.",
-            )?,
-            unsealed_days: IntGauge::new(
-                "pingan_aggregator_unsealed_days",
-                "Closed days with writes that are not sealed yet (read from counts_hour).",
-            )?,
-            seal_seconds: Histogram::with_opts(
-                HistogramOpts::new("pingan_aggregator_seal_seconds", "Time to seal one day.")
-                    .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
-            )?,
-            partitions_dropped: IntCounter::new(
-                "pingan_aggregator_partitions_dropped_total",
-                "Month partitions dropped by retention.",
-            )?,
-            errors: IntCounter::new(
-                "pingan_aggregator_maintenance_errors_total",
-                "Maintenance passes that failed (retried at the next interval).",
-            )?,
-        };
-        registry.register(Box::new(m.sealed_days.clone()))?;
-        registry.register(Box::new(m.unsealed_days.clone()))?;
-        registry.register(Box::new(m.seal_seconds.clone()))?;
-        registry.register(Box::new(m.partitions_dropped.clone()))?;
-        registry.register(Box::new(m.errors.clone()))?;
-        Ok(m)
-    }
 }
 
 /// The days a pass should (re)seal: closed (before the server's Shanghai `today`), quiet for
