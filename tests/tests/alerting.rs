@@ -1,14 +1,15 @@
 //! Spike alerting in the running aggregator: weeks of baseline history in ClickHouse, live
-//! baseline traffic plus an injected fraud spike in one town → an alert for that town's fraud
-//! series in ClickHouse, on the alerts topic and at a signed webhook; other towns stay quiet; a
-//! restart that replays the same events emits nothing new.
+//! baseline traffic plus an injected fraud spike in one town → exactly one alert (one key,
+//! escalations being versions of it) for that town's fraud series, created within two of its
+//! windows, and the same alert in ClickHouse, `/v1/alerts`, the alerts topic and at a signed
+//! webhook; other towns stay quiet; a restart that replays the same events emits nothing new.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::http::HeaderMap;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::post;
 use chrono::{TimeZone, Utc};
 use pingan_aggregator::AggregatorConfig;
@@ -18,6 +19,7 @@ use pingan_pipeline::producer::{OutRecord, Publisher};
 use pingan_runtime::config::{ClickHouseSettings, Sensitive};
 use pingan_tests::{TestEnv, unique, wait_until};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 /// (signature header, body) of every webhook call.
 type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
@@ -118,6 +120,8 @@ async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay
             ));
         }
     }
+    // The spike's first call; stored event times are whole seconds.
+    let spike_start = (now - chrono::Duration::seconds(30 + 20 * 24)).timestamp();
     for k in 0..25 {
         live.push(event(
             SPIKE_TOWN,
@@ -195,7 +199,76 @@ async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay
     assert_eq!(quiet, 0, "control towns stay quiet");
     let keys = count_alerts("SELECT uniqExact(alert_key) FROM alerts").await;
     let rows_before = count_alerts("SELECT count() FROM alerts").await;
-    assert!(keys >= 1);
+    assert_eq!(
+        keys, 1,
+        "one spike, one alert key (escalations are versions of it)"
+    );
+
+    // The query API shows that one alert: the spiking town's fraud series, created within two
+    // of its windows of the spike's first call.
+    let metrics = pingan_query::metrics::QueryMetrics::unregistered().unwrap();
+    let store = Arc::new(pingan_query::store::clickhouse::ClickHouseStore::new(
+        &ch,
+        metrics.clone(),
+    ));
+    let api = pingan_query::router(pingan_query::AppState::new(store, metrics));
+    let since = (now - chrono::Duration::days(1))
+        .to_rfc3339()
+        .replace('+', "%2B");
+    let resp = api
+        .oneshot(
+            Request::get(format!("/v1/alerts?since={since}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let listed = listed["alerts"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "/v1/alerts: {listed:?}");
+    let alert = &listed[0];
+    assert_eq!(
+        (
+            alert["area_level"].as_str(),
+            alert["area_code"].as_str(),
+            alert["category"].as_str()
+        ),
+        (Some("town"), Some(SPIKE_TOWN), Some("FRAUD")),
+        "{alert}"
+    );
+    let id = alert["id"].as_str().unwrap().to_owned();
+    let secs = |f: &str| {
+        chrono::DateTime::parse_from_rfc3339(alert[f].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    let window = secs("window_end") - secs("window_start");
+    let delay = secs("created_at") - spike_start;
+    assert!(
+        (0..=2 * window).contains(&delay),
+        "created {delay} s after the spike began, window {window} s: {alert}"
+    );
+
+    // The alerts topic carries only that alert (one message per version).
+    let (env2, alerts_topic2) = (env.clone(), alerts_topic.clone());
+    let want = usize::try_from(rows_before).unwrap();
+    let messages = tokio::task::spawn_blocking(move || {
+        pingan_tests::read_topic(&env2, &alerts_topic2, Duration::from_secs(20), |_| false)
+            .into_iter()
+            .map(|(payload, _)| serde_json::from_slice::<serde_json::Value>(&payload).unwrap())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(messages.len(), want, "one message per stored version");
+    for m in &messages {
+        assert_eq!(m["id"].as_str(), Some(id.as_str()), "topic: {m}");
+        assert_eq!(m["area_code"].as_str(), Some(SPIKE_TOWN), "topic: {m}");
+    }
     for (sig, body) in received.lock().unwrap().iter() {
         assert_eq!(
             sig,
@@ -204,6 +277,7 @@ async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay
         );
         let v: serde_json::Value = serde_json::from_slice(body).unwrap();
         assert_eq!(v["category"], "FRAUD");
+        assert_eq!(v["id"].as_str(), Some(id.as_str()), "webhook: {v}");
         for f in [
             "id",
             "area_level",

@@ -120,6 +120,7 @@ pub fn detect_event(row: &crate::rows::IncidentRow) -> DetectEvent {
             town_code: row.town_code.clone(),
             station_code: row.station_code.clone(),
             compound_id: row.compound_id.clone(),
+            h3_ring: ring(row.h3_r8.as_deref()),
             h3_r8: row.h3_r8.clone(),
         },
         category: row.category.clone(),
@@ -128,6 +129,19 @@ pub fn detect_event(row: &crate::rows::IncidentRow) -> DetectEvent {
         reporter_key: row.plate_id.clone(),
         keywords: row.keywords.clone(),
     }
+}
+
+/// The k = 1 disk of a res-8 cell: the centres of the disks (`h3_r8_k1` series) the event
+/// belongs to. Empty for an unknown or unparsable cell.
+fn ring(cell: Option<&str>) -> Vec<String> {
+    cell.and_then(|c| c.parse::<h3o::CellIndex>().ok())
+        .map(|c| {
+            c.grid_disk::<Vec<_>>(1)
+                .into_iter()
+                .map(|n| n.to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Row, Serialize)]
@@ -254,6 +268,7 @@ async fn prepare(client: &Client, now: DateTime<FixedOffset>) -> Result<Detector
             town_code: opt(town),
             station_code: opt(station),
             compound_id: opt(compound),
+            h3_ring: ring(Some(cell.as_str())),
             h3_r8: opt(cell),
         };
         if let Some(h) = tz.timestamp_opt(i64::from(hour), 0).single() {

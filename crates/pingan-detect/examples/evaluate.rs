@@ -47,7 +47,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
 use pingan_detect::{
-    AlertRecord, DetectConfig, DetectEvent, Detector, EventArea, MethodChoice, WindowLen,
+    AlertRecord, AreaLevel, DetectConfig, DetectEvent, Detector, EventArea, MethodChoice, WindowLen,
 };
 use pingan_domain::area::AreaIndex;
 use pingan_domain::taxonomy::Taxonomy;
@@ -185,13 +185,33 @@ fn time(t: i64) -> Result<DateTime<FixedOffset>, Box<dyn Error>> {
         .ok_or_else(|| "bad time".into())
 }
 
+fn grid(lat: f64, lon: f64) -> (i64, i64) {
+    ((lat / 0.0078).floor() as i64, (lon / 0.009).floor() as i64)
+}
+
 /// The ≈ H3 res-8 grid cell of a point.
 fn cell(lat: f64, lon: f64) -> String {
-    format!(
-        "g{}_{}",
-        (lat / 0.0078).floor() as i64,
-        (lon / 0.009).floor() as i64
-    )
+    let (i, j) = grid(lat, lon);
+    format!("g{i}_{j}")
+}
+
+/// The ≈ k = 1 disk of a point's cell: the grid read as hexagons in offset rows (odd rows
+/// shifted half a cell), so each cell has six neighbours like an H3 cell.
+fn ring(lat: f64, lon: f64) -> Vec<String> {
+    let (i, j) = grid(lat, lon);
+    let side = if i.rem_euclid(2) == 1 { 1 } else { -1 };
+    [
+        (0, 0),
+        (0, -1),
+        (0, 1),
+        (-1, 0),
+        (1, 0),
+        (-1, side),
+        (1, side),
+    ]
+    .iter()
+    .map(|(di, dj)| format!("g{}_{}", i + di, j + dj))
+    .collect()
 }
 
 fn poisson(rng: &mut ChaCha8Rng, lambda: f64) -> u32 {
@@ -423,6 +443,7 @@ impl Builder<'_> {
                 station_code: Some(place.station.clone()),
                 compound_id: place.compound.clone(),
                 h3_r8: Some(cell(place.lat, place.lon)),
+                h3_ring: ring(place.lat, place.lon),
             },
             category,
             subtype: subtype.to_owned(),
@@ -829,11 +850,37 @@ fn main() -> Result<(), Box<dyn Error>> {
         if let Some(x) = flag("--min-observed") {
             cfg.min_observed = x as u32;
         }
+        // Ablations: `--windows 15m,1h,1d,7d`, `--levels town,station,compound,h3_r8`.
+        let list = |name: &str| {
+            args.iter()
+                .position(|a| a == name)
+                .and_then(|i| args.get(i + 1))
+                .map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+        };
+        if let Some(ws) = list("--windows") {
+            cfg.windows = ws
+                .iter()
+                .map(|w| WindowLen::parse(w).ok_or(format!("unknown window {w}")))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(ls) = list("--levels") {
+            cfg.levels = ls
+                .iter()
+                .map(|l| AreaLevel::parse(l).ok_or(format!("unknown level {l}")))
+                .collect::<Result<_, _>>()?;
+        }
         let quiet = run(&cfg, &base, &[])?;
         let false_rate = quiet.alerts.iter().filter(|a| a.version == 1).count() as f64
             / towns
             / TEST_WEEKS as f64;
-        for k in [2.0, 3.0, 5.0] {
+        let sizes: Vec<f64> = args
+            .iter()
+            .position(|a| a == "--sizes")
+            .and_then(|i| args.get(i + 1))
+            .map_or(vec![2.0, 3.0, 5.0], |v| {
+                v.split(',').filter_map(|x| x.parse().ok()).collect()
+            });
+        for &k in &sizes {
             let extra = inject(&sim, &spikes, k, seed);
             let r = run(&cfg, &base, &extra)?;
             let (by, unmatched) = score(&r.alerts, &spikes);

@@ -4,6 +4,8 @@
 //! The defaults were picked with `examples/evaluate.rs`; the README explains each choice and
 //! shows the table they came from.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::DetectError;
@@ -97,9 +99,15 @@ fn default_red() -> LevelGate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectConfig {
-    /// Window lengths evaluated for every series.
+    /// Window lengths evaluated for every series, unless `windows_by_level` lists its level.
     #[serde(default = "default_windows")]
     pub windows: Vec<WindowLen>,
+    /// Window lengths for particular area levels, replacing `windows` there. Every extra
+    /// window is another test per series, so the long and hopping ones are kept where the
+    /// spikes they catch live: 3-day windows on compounds (a burglary series), and only short
+    /// windows on the overlapping H3 disks (a night-time burst on a street).
+    #[serde(default = "default_windows_by_level")]
+    pub windows_by_level: BTreeMap<AreaLevel, Vec<WindowLen>>,
     /// Area levels kept as series.
     #[serde(default = "default_levels")]
     pub levels: Vec<AreaLevel>,
@@ -181,7 +189,29 @@ fn yes() -> bool {
     true
 }
 fn default_windows() -> Vec<WindowLen> {
-    vec![WindowLen::M15, WindowLen::H1, WindowLen::D1, WindowLen::D7]
+    vec![
+        WindowLen::M15,
+        WindowLen::H1,
+        WindowLen::H2,
+        WindowLen::D1,
+        WindowLen::D7,
+    ]
+}
+fn default_windows_by_level() -> BTreeMap<AreaLevel, Vec<WindowLen>> {
+    BTreeMap::from([
+        (
+            AreaLevel::Compound,
+            vec![
+                WindowLen::M15,
+                WindowLen::H1,
+                WindowLen::H2,
+                WindowLen::D1,
+                WindowLen::D3,
+                WindowLen::D7,
+            ],
+        ),
+        (AreaLevel::Ring, vec![WindowLen::H1, WindowLen::H2]),
+    ])
 }
 fn default_levels() -> Vec<AreaLevel> {
     AreaLevel::ALL.to_vec()
@@ -248,6 +278,7 @@ impl Default for DetectConfig {
     fn default() -> Self {
         DetectConfig {
             windows: default_windows(),
+            windows_by_level: default_windows_by_level(),
             levels: default_levels(),
             per_category: true,
             per_subtype: true,
@@ -276,6 +307,23 @@ impl Default for DetectConfig {
 }
 
 impl DetectConfig {
+    /// The windows of series at `level`.
+    pub fn windows_for(&self, level: AreaLevel) -> &[WindowLen] {
+        self.windows_by_level.get(&level).unwrap_or(&self.windows)
+    }
+
+    /// Every window length used at any configured level.
+    pub fn all_windows(&self) -> Vec<WindowLen> {
+        let mut all: Vec<WindowLen> = self
+            .levels
+            .iter()
+            .flat_map(|l| self.windows_for(*l).iter().copied())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// Checks every constraint and reports all violations at once.
     pub fn validate(&self) -> Result<(), DetectError> {
         let mut problems = Vec::new();
@@ -285,6 +333,10 @@ impl DetectConfig {
             }
         };
         check(!self.windows.is_empty(), "windows must not be empty");
+        check(
+            self.windows_by_level.values().all(|w| !w.is_empty()),
+            "windows_by_level entries must not be empty",
+        );
         check(!self.levels.is_empty(), "levels must not be empty");
         check(
             self.per_category || self.per_subtype,
@@ -373,7 +425,7 @@ impl DetectConfig {
     /// weeks plus the look-back of EWMA and C2 on the longest window, plus a day of slack.
     pub fn history_seconds(&self) -> i64 {
         let longest = self
-            .windows
+            .all_windows()
             .iter()
             .map(|w| w.seconds())
             .max()

@@ -27,15 +27,21 @@ pub struct EventArea {
     pub compound_id: Option<String>,
     /// H3 resolution-8 cell.
     pub h3_r8: Option<String>,
+    /// The k = 1 disk of `h3_r8` (the cell and its neighbours): the centres of the
+    /// [`AreaLevel::Ring`] disks that contain this event. Empty when the cell is unknown. The
+    /// caller computes it, so the detector stays free of geo code and treats cells as opaque.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub h3_ring: Vec<String>,
 }
 
 impl EventArea {
-    fn code(&self, level: AreaLevel) -> Option<&str> {
+    fn codes(&self, level: AreaLevel) -> Vec<&str> {
         match level {
-            AreaLevel::Town => self.town_code.as_deref(),
-            AreaLevel::Station => self.station_code.as_deref(),
-            AreaLevel::Compound => self.compound_id.as_deref(),
-            AreaLevel::Cell => self.h3_r8.as_deref(),
+            AreaLevel::Town => self.town_code.as_deref().into_iter().collect(),
+            AreaLevel::Station => self.station_code.as_deref().into_iter().collect(),
+            AreaLevel::Compound => self.compound_id.as_deref().into_iter().collect(),
+            AreaLevel::Cell => self.h3_r8.as_deref().into_iter().collect(),
+            AreaLevel::Ring => self.h3_ring.iter().map(String::as_str).collect(),
         }
     }
 }
@@ -293,9 +299,9 @@ impl Detector {
         let horizon = now.timestamp() - self.lateness();
         let start = self
             .cfg
-            .windows
+            .all_windows()
             .iter()
-            .map(|w| w.start_of(horizon))
+            .map(|w| w.earliest_start_of(horizon))
             .min()
             .unwrap_or(horizon);
         to_time(start.div_euclid(3600) * 3600)
@@ -402,8 +408,12 @@ impl Detector {
                 s.history.add(t, 1.0);
             }
             let per_category = s.key.subtype.is_none();
-            for &len in &self.cfg.windows {
-                let start = len.start_of(t);
+            for (len, start) in self
+                .cfg
+                .windows_for(s.key.area_level)
+                .iter()
+                .flat_map(|&len| len.starts_containing(t).map(move |s| (len, s)))
+            {
                 if start + len.seconds() <= horizon {
                     late = true;
                     continue;
@@ -846,10 +856,10 @@ impl Detector {
     fn series_of(&mut self, area: &EventArea, category: &str, subtype: &str) -> Vec<u32> {
         let mut ids = Vec::with_capacity(self.cfg.levels.len() * 2);
         let levels = self.cfg.levels.clone();
-        for level in levels {
-            let Some(code) = area.code(level) else {
-                continue;
-            };
+        for (level, code) in levels
+            .into_iter()
+            .flat_map(|l| area.codes(l).into_iter().map(move |c| (l, c)))
+        {
             if self.cfg.per_category {
                 let k = SeriesKey::category(level, code, category);
                 ids.push(self.series_id(&k, area.town_code.as_deref()));
@@ -910,9 +920,9 @@ impl Detector {
         let today = WindowLen::D1.start_of(horizon);
         let oldest_open = self
             .cfg
-            .windows
+            .all_windows()
             .iter()
-            .map(|w| w.start_of(horizon))
+            .map(|w| w.earliest_start_of(horizon))
             .min()
             .unwrap_or(today);
         self.profiles

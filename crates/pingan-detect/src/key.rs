@@ -30,24 +30,32 @@ pub enum AreaLevel {
     /// H3 resolution-8 cell (about 0.74 km²), hex string.
     #[serde(rename = "h3_r8")]
     Cell,
+    /// The k = 1 disk around an H3 resolution-8 cell (7 cells, about 5 km²), named by its
+    /// centre cell. Disks overlap, so a cluster that straddles cell boundaries is still seen
+    /// whole by the disk centred on it: a small space–time scan (ANCHORS §5.4) with a fixed
+    /// radius, cheap enough to run in the stream.
+    #[serde(rename = "h3_r8_k1")]
+    Ring,
 }
 
 impl AreaLevel {
-    /// Every level, coarse to fine.
-    pub const ALL: [AreaLevel; 4] = [
+    /// Every level.
+    pub const ALL: [AreaLevel; 5] = [
         AreaLevel::Town,
         AreaLevel::Station,
         AreaLevel::Compound,
         AreaLevel::Cell,
+        AreaLevel::Ring,
     ];
 
-    /// Wire code: `town`, `station`, `compound`, `h3_r8`.
+    /// Wire code: `town`, `station`, `compound`, `h3_r8`, `h3_r8_k1`.
     pub fn as_str(self) -> &'static str {
         match self {
             AreaLevel::Town => "town",
             AreaLevel::Station => "station",
             AreaLevel::Compound => "compound",
             AreaLevel::Cell => "h3_r8",
+            AreaLevel::Ring => "h3_r8_k1",
         }
     }
 
@@ -56,7 +64,8 @@ impl AreaLevel {
         AreaLevel::ALL.into_iter().find(|l| l.as_str() == s)
     }
 
-    /// Levels whose sibling spikes are grouped into one town alert.
+    /// Levels whose sibling spikes are grouped into one town alert. Not disks: neighbouring
+    /// disks share cells, so one cluster lights up several of them and they are not siblings.
     pub fn is_groupable(self) -> bool {
         matches!(self, AreaLevel::Compound | AreaLevel::Cell)
     }
@@ -68,7 +77,9 @@ impl fmt::Display for AreaLevel {
     }
 }
 
-/// Length of a tumbling window, aligned in Asia/Shanghai.
+/// Length of a window, aligned in Asia/Shanghai. Most windows tumble; `2h` and `3d` hop by
+/// one hour and one day, so a burst that starts at any hour (a night out) or any day (a
+/// series of break-ins) lies wholly inside one of them instead of being cut in two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum WindowLen {
     /// 15 minutes.
@@ -77,9 +88,15 @@ pub enum WindowLen {
     /// One hour.
     #[serde(rename = "1h")]
     H1,
+    /// Two hours, starting every hour.
+    #[serde(rename = "2h")]
+    H2,
     /// One local day, 00:00–24:00.
     #[serde(rename = "1d")]
     D1,
+    /// Three local days, starting every day at 00:00.
+    #[serde(rename = "3d")]
+    D3,
     /// One local week, Monday 00:00 to the next Monday.
     #[serde(rename = "7d")]
     D7,
@@ -87,24 +104,44 @@ pub enum WindowLen {
 
 impl WindowLen {
     /// Every length, shortest first.
-    pub const ALL: [WindowLen; 4] = [WindowLen::M15, WindowLen::H1, WindowLen::D1, WindowLen::D7];
+    pub const ALL: [WindowLen; 6] = [
+        WindowLen::M15,
+        WindowLen::H1,
+        WindowLen::H2,
+        WindowLen::D1,
+        WindowLen::D3,
+        WindowLen::D7,
+    ];
 
     /// Length in seconds.
     pub fn seconds(self) -> i64 {
         match self {
             WindowLen::M15 => 900,
             WindowLen::H1 => 3600,
+            WindowLen::H2 => 2 * 3600,
             WindowLen::D1 => 86_400,
+            WindowLen::D3 => 3 * 86_400,
             WindowLen::D7 => 7 * 86_400,
         }
     }
 
-    /// Wire code: `15m`, `1h`, `1d`, `7d`.
+    /// Seconds between the starts of consecutive windows (the length, for tumbling ones).
+    pub fn hop(self) -> i64 {
+        match self {
+            WindowLen::H2 => 3600,
+            WindowLen::D3 => 86_400,
+            other => other.seconds(),
+        }
+    }
+
+    /// Wire code: `15m`, `1h`, `2h`, `1d`, `3d`, `7d`.
     pub fn as_str(self) -> &'static str {
         match self {
             WindowLen::M15 => "15m",
             WindowLen::H1 => "1h",
+            WindowLen::H2 => "2h",
             WindowLen::D1 => "1d",
+            WindowLen::D3 => "3d",
             WindowLen::D7 => "7d",
         }
     }
@@ -114,18 +151,32 @@ impl WindowLen {
         WindowLen::ALL.into_iter().find(|w| w.as_str() == s)
     }
 
-    /// Start (unix seconds) of the window containing `t` (unix seconds).
+    /// Start (unix seconds) of the latest window containing `t` (unix seconds); for a
+    /// tumbling window, the only one.
     pub fn start_of(self, t: i64) -> i64 {
         let local = t + SHANGHAI_OFFSET_SECS;
+        let hop = self.hop();
         let start_local = match self {
             // Weeks start on Monday: shift so that local day 0 is a Monday before flooring.
             WindowLen::D7 => {
                 let shift = EPOCH_WEEKDAY * 86_400;
-                (local + shift).div_euclid(self.seconds()) * self.seconds() - shift
+                (local + shift).div_euclid(hop) * hop - shift
             }
-            _ => local.div_euclid(self.seconds()) * self.seconds(),
+            _ => local.div_euclid(hop) * hop,
         };
         start_local - SHANGHAI_OFFSET_SECS
+    }
+
+    /// Start of the earliest window containing `t`.
+    pub fn earliest_start_of(self, t: i64) -> i64 {
+        self.start_of(t) - (self.seconds() - self.hop())
+    }
+
+    /// Starts of every window containing `t`, latest first.
+    pub fn starts_containing(self, t: i64) -> impl Iterator<Item = i64> {
+        let latest = self.start_of(t);
+        let hop = self.hop();
+        (0..self.seconds() / hop).map(move |k| latest - k * hop)
     }
 }
 
@@ -348,6 +399,40 @@ mod tests {
             WindowLen::D7.start_of(monday - 1),
             secs("2024-02-26T00:00:00+08:00")
         );
+    }
+
+    #[test]
+    fn hopping_windows_cover_every_instant_len_over_hop_times() {
+        let t = secs("2024-03-06T23:30:00+08:00");
+        let h2: Vec<i64> = WindowLen::H2.starts_containing(t).collect();
+        assert_eq!(
+            h2,
+            [
+                secs("2024-03-06T23:00:00+08:00"),
+                secs("2024-03-06T22:00:00+08:00")
+            ]
+        );
+        let d3: Vec<i64> = WindowLen::D3.starts_containing(t).collect();
+        assert_eq!(
+            d3,
+            [
+                secs("2024-03-06T00:00:00+08:00"),
+                secs("2024-03-05T00:00:00+08:00"),
+                secs("2024-03-04T00:00:00+08:00")
+            ]
+        );
+        assert_eq!(
+            WindowLen::D3.earliest_start_of(t),
+            secs("2024-03-04T00:00:00+08:00")
+        );
+        for w in WindowLen::ALL {
+            for s in w.starts_containing(t) {
+                assert!(s <= t && t < s + w.seconds(), "{w} {s}");
+                assert_eq!(w.start_of(s), s, "{w}: every start is aligned");
+            }
+            assert_eq!(WindowLen::parse(w.as_str()), Some(w));
+        }
+        assert_eq!(WindowLen::H1.starts_containing(t).count(), 1);
     }
 
     #[test]

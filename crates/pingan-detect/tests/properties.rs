@@ -34,6 +34,14 @@ fn area(town: usize, compound: Option<usize>) -> EventArea {
         station_code: Some(format!("PS-{t}")),
         compound_id: compound.map(|c| format!("CP-{t}-{c}")),
         h3_r8: compound.map(|c| format!("cell-{t}-{}", c / 2)),
+        // Neighbouring cells share disks, as H3 k-rings do.
+        h3_ring: compound
+            .map(|c| {
+                (c / 2..=c / 2 + 1)
+                    .map(|n| format!("cell-{t}-{n}"))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

@@ -15,6 +15,9 @@ fn area(town: &str, compound: Option<&str>) -> EventArea {
         station_code: Some(format!("PS-{town}")),
         compound_id: compound.map(str::to_owned),
         h3_r8: compound.map(|c| format!("cell-{c}")),
+        h3_ring: compound
+            .map(|c| vec![format!("cell-{c}"), "cell-shared".to_owned()])
+            .unwrap_or_default(),
     }
 }
 
@@ -360,10 +363,19 @@ fn replay_from_covers_the_oldest_open_window() {
     );
     let d = Detector::new(DetectConfig {
         windows: vec![WindowLen::M15, WindowLen::H1],
+        windows_by_level: Default::default(),
         ..DetectConfig::default()
     })
     .unwrap();
     assert_eq!(d.replay_from(now), at(MONDAY + 2 * 86_400 + 4 * 3600));
+    // A 2 h window hopping hourly that still holds 04:20 began at 03:00.
+    let d = Detector::new(DetectConfig {
+        windows: vec![WindowLen::H2],
+        windows_by_level: Default::default(),
+        ..DetectConfig::default()
+    })
+    .unwrap();
+    assert_eq!(d.replay_from(now), at(MONDAY + 2 * 86_400 + 3 * 3600));
 }
 
 #[test]
@@ -382,4 +394,79 @@ fn every_method_detects_a_strong_compound_spike() {
         let alerts = run(&mut d, &fraud_wave(1, 15, MONDAY + 10 * 3600, "CP-1"));
         assert!(!alerts.is_empty(), "{method:?}");
     }
+}
+
+/// Eight weeks of one dispute an hour in a compound, so that compound, cell and disk series
+/// have history even when town and station series are switched off.
+fn seeded_in_compounds(cfg: DetectConfig) -> Detector {
+    let mut d = Detector::new(cfg).unwrap();
+    let start = MONDAY - 8 * 7 * 86_400;
+    for h in 0..8 * 168 {
+        d.seed_hour(
+            &area(TOWN, Some("CP-Q")),
+            "DSP",
+            "DSP_NEIGHBOUR",
+            at(start + h * 3600),
+            1,
+        )
+        .unwrap();
+    }
+    d
+}
+
+#[test]
+fn a_cluster_split_between_two_cells_is_seen_whole_by_the_disk_they_share() {
+    let cfg = DetectConfig {
+        levels: vec![AreaLevel::Compound, AreaLevel::Cell, AreaLevel::Ring],
+        per_subtype: false,
+        ..DetectConfig::default()
+    };
+    let mut d = seeded_in_compounds(cfg);
+    let t0 = MONDAY + 10 * 3600;
+    // Three calls in each of two neighbouring compounds: below the minimum count of 5 in either
+    // compound or cell, six in the disk both belong to.
+    let mut events = fraud_wave(1, 3, t0, "CP-A");
+    events.extend(fraud_wave(10, 3, t0 + 60, "CP-B"));
+    events.sort_by_key(|e| e.event_time);
+    let alerts = run(&mut d, &events);
+    assert!(!alerts.is_empty());
+    for a in &alerts {
+        assert_eq!(
+            (a.area_level, a.area_code.as_str()),
+            (AreaLevel::Ring, "cell-shared"),
+            "{}",
+            a.summary()
+        );
+        assert_eq!(a.town_code.as_deref(), Some(TOWN));
+    }
+    // Each own-cell disk holds only three events.
+    assert!(alerts.iter().all(|a| a.observed >= 5));
+}
+
+#[test]
+fn a_burst_across_an_hour_boundary_alerts_in_the_hopping_window_that_holds_it() {
+    let cfg = DetectConfig {
+        windows: vec![WindowLen::H1, WindowLen::H2],
+        levels: vec![AreaLevel::Compound],
+        per_subtype: false,
+        ..DetectConfig::default()
+    };
+    let mut d = seeded_in_compounds(cfg);
+    // 10:54 … 11:04: three calls in each clock hour, six in the 2 h window from 10:00.
+    let t0 = MONDAY + 10 * 3600 + 54 * 60;
+    let alerts = run(&mut d, &fraud_wave(1, 6, t0, "CP-1"));
+    assert!(!alerts.is_empty());
+    for a in &alerts {
+        assert_eq!(a.window, WindowLen::H2, "{}", a.summary());
+        assert_eq!(a.window_start, at(MONDAY + 10 * 3600));
+        assert!(a.observed >= 5, "{}", a.summary());
+    }
+    // The window from 11:00 holds only the last three.
+    let later = AlertKey::new(
+        SeriesKey::category(AreaLevel::Compound, "CP-1", "FRAUD"),
+        WindowLen::H2,
+        at(MONDAY + 11 * 3600),
+    )
+    .unwrap();
+    assert_eq!(d.window_count(&later), Some(3));
 }
