@@ -46,10 +46,11 @@ test-chdb: ## Schema + every query template on a current ClickHouse engine (chDB
 	bash tests/chdb/run.sh
 
 .PHONY: test
-test: ## The full test suite: starts local services, runs unit + component + integration tests
+test: ## The full test suite: starts local services, runs unit + component + integration + browser tests
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-chdb
 	$(MAKE) --no-print-directory test-integration
+	$(MAKE) --no-print-directory test-browser
 
 .PHONY: doc
 doc: ## Build the API docs, warnings are errors

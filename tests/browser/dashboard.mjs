@@ -69,6 +69,10 @@ try {
     after = Number((await page.textContent('#today-total')).replace(/,/g, ''));
   } catch { /* reported below */ }
   check(after === before + 7, `counter changed ${before} → ${after} via SSE in ${Date.now() - t0} ms`);
+  // The feed is a separate SSE message from the counters: give it the same few seconds.
+  try {
+    await page.waitForFunction(() => (document.querySelector('#incidents li')?.textContent ?? '').includes('冒充公检法'), null, { timeout: 8000 });
+  } catch { /* reported below */ }
   const top = await page.textContent('#incidents li:first-child');
   check(top.includes('冒充公检法'), `new incident on top of the feed (${top.trim().slice(0, 40)})`);
   // A spike alert written by the aggregator reaches the alert feed through SSE.
