@@ -37,6 +37,22 @@ ENGINE = ReplacingMergeTree(events)
 PARTITION BY toYYYYMM(day)
 ORDER BY (day, town_code, category, subtype, hod, district_code);
 
+-- Heat-map cells of sealed days at resolutions 8 and 7 (resolution 9 stays on cells_hour: at
+-- that size a cell-day holds about one event and sealing would save nothing).
+CREATE TABLE IF NOT EXISTS {db}.cells_day
+(
+    day Date,
+    h3_r8 String,
+    h3_r7 String,
+    town_code String,
+    category String,
+    subtype String,
+    events UInt64
+)
+ENGINE = ReplacingMergeTree(events)
+PARTITION BY toYYYYMM(day)
+ORDER BY (day, category, subtype, h3_r8, town_code, h3_r7);
+
 -- The last time (server clock) any INSERT brought rows for a day, maintained inside that INSERT.
 CREATE TABLE IF NOT EXISTS {db}.day_writes
 (

@@ -394,6 +394,9 @@ async fn sealed_days_answer_the_same_and_late_events_unseal_them() {
         // the sealed one.
         "/v1/counts?from=2019-12-31T23:00:00%2B08:00&to=2020-01-02T01:00:00%2B08:00&by=source,department".to_owned(),
         "/v1/counts?from=2019-12-31T12:00:00%2B08:00&to=2020-01-01T12:00:00%2B08:00&hours=21-3".to_owned(),
+        format!("/v1/heatmap?{DAY_RANGE}&res=8"),
+        "/v1/heatmap?from=2019-12-31T10:00:00%2B08:00&to=2020-01-02T00:00:00%2B08:00&res=7&category=CRIM,DSP".to_owned(),
+        "/v1/heatmap?from=2019-12-31T10:00:07%2B08:00&to=2020-01-02T00:00:00%2B08:00&res=8".to_owned(),
     ];
     let mut before = Vec::new();
     for u in &uris {
@@ -407,6 +410,18 @@ async fn sealed_days_answer_the_same_and_late_events_unseal_them() {
     for (u, b) in uris.iter().zip(&before) {
         assert_eq!(&f.ok(u).await, b, "sealed days change the answer of {u}");
     }
+    let sealed_cells: u64 = f
+        .client
+        .query("SELECT count() FROM cells_day")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert!(sealed_cells > 0);
+    assert!(
+        before[8]["features"].as_array().is_some_and(|a| !a.is_empty()),
+        "{}",
+        before[8]
+    );
     assert!(seal(&f).await.is_empty(), "a second pass has nothing to do");
 
     // A marker row only the sealed table has shows the sealed day is what is read ...

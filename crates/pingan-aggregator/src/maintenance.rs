@@ -76,6 +76,7 @@ pub const RETAINED_TABLES: &[&str] = &[
     "terms_day",
     "counts_day",
     "counts_day_hod",
+    "cells_day",
     "day_writes",
     "day_seals",
     "alerts",
@@ -99,6 +100,11 @@ pub const SEAL_HOD_SQL: &str = "INSERT INTO counts_day_hod (day, hod, district_c
 SELECT toDate(hour) AS d, toUInt8(toHour(hour)) AS h, district_code, town_code, category, subtype, uniqExactMerge(events) AS n \
 FROM counts_hour WHERE hour >= toDateTime(?) AND hour < toDateTime(?) \
 GROUP BY d, h, district_code, town_code, category, subtype";
+/// One sealed day of heat-map cells (resolutions 8 and 7).
+pub const SEAL_CELLS_SQL: &str = "INSERT INTO cells_day (day, h3_r8, h3_r7, town_code, category, subtype, events) \
+SELECT toDate(hour) AS d, h3_r8, h3_r7, town_code, category, subtype, uniqExactMerge(events) AS n \
+FROM cells_hour WHERE hour >= toDateTime(?) AND hour < toDateTime(?) \
+GROUP BY d, h3_r8, h3_r7, town_code, category, subtype";
 /// Records a seal.
 pub const SEAL_MARK_SQL: &str =
     "INSERT INTO day_seals (day, sealed_as_of, sealed_at) SELECT toDate(?), toDateTime(?), now()";
@@ -129,6 +135,12 @@ pub fn sql_templates() -> Vec<(&'static str, String)> {
         (
             "maintenance_seal_hod",
             SEAL_HOD_SQL
+                .replacen('?', "1561910400", 1)
+                .replacen('?', "1561996800", 1),
+        ),
+        (
+            "maintenance_seal_cells",
+            SEAL_CELLS_SQL
                 .replacen('?', "1561910400", 1)
                 .replacen('?', "1561996800", 1),
         ),
@@ -204,7 +216,7 @@ pub async fn seal_day(
 ) -> clickhouse::error::Result<()> {
     let from = shanghai_day_start(day);
     let to = shanghai_day_start(day.succ_opt().unwrap_or(day));
-    for sql in [SEAL_DAY_SQL, SEAL_HOD_SQL] {
+    for sql in [SEAL_DAY_SQL, SEAL_HOD_SQL, SEAL_CELLS_SQL] {
         client.query(sql).bind(from).bind(to).execute().await?;
     }
     client

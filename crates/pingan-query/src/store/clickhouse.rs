@@ -433,6 +433,52 @@ fn counts_split_sql(spec: &CountsSpec, st: SealedTable, split: &Split) -> (Sql, 
     (sql, total_sql)
 }
 
+/// The heat-map query on one table.
+fn cells_sql(spec: &CellsSpec) -> Sql {
+    let table = cells_table(spec);
+    let mut sql = Sql::new(&format!(
+        "SELECT {} AS cell, {} AS c FROM {}",
+        table.cell(spec.res),
+        table.count(),
+        table.name()
+    ));
+    where_clause(&mut sql, table, &spec.filter);
+    if table == Table::Raw {
+        sql.push(" AND isNotNull(h3)");
+    }
+    sql.push(" GROUP BY cell HAVING cell != '' ORDER BY c DESC, cell LIMIT ");
+    sql.int(i64::try_from(spec.limit).unwrap_or(i64::MAX));
+    sql
+}
+
+/// The heat-map query summed from sealed cell days and `cells_hour` for the rest of the range.
+fn cells_split_sql(spec: &CellsSpec, split: &Split) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT cell, sum(c) AS c FROM (SELECT {} AS cell, sum(e) AS c FROM ",
+        Table::Cells.cell(spec.res)
+    ));
+    sealed_rows(&mut sql, SealedTable::Cells, &split.sealed, &spec.filter);
+    sql.push(" GROUP BY cell");
+    if !split.live.is_empty() {
+        // Unaligned ends need the raw table, exactly as without sealing.
+        let live = cells_table(spec);
+        sql.push(&format!(
+            " UNION ALL SELECT {} AS cell, {} AS c FROM {}",
+            live.cell(spec.res),
+            live.count(),
+            live.name()
+        ));
+        where_ranges(&mut sql, live, &split.live, &spec.filter);
+        if live == Table::Raw {
+            sql.push(" AND isNotNull(h3)");
+        }
+        sql.push(" GROUP BY cell");
+    }
+    sql.push(") GROUP BY cell HAVING cell != '' ORDER BY c DESC, cell LIMIT ");
+    sql.int(i64::try_from(spec.limit).unwrap_or(i64::MAX));
+    sql
+}
+
 /// The `/v1/counts` statements for every plan (raw, minute, hour, and sealed days with and
 /// without an hour window), rendered with sample parameters — the paths a store without data
 /// cannot reach — for the compatibility check on current ClickHouse (`tests/chdb`).
@@ -505,6 +551,29 @@ pub fn counts_sql_templates() -> Vec<(String, String)> {
         };
         out.push((format!("query_counts_{name}"), rows.render()));
         out.push((format!("query_counts_{name}_total"), total.render()));
+    }
+    for (name, from, res) in [
+        ("cells_sealed_r8", "2019-01-01T10:00:00+08:00", H3Res::R8),
+        (
+            "cells_sealed_r7_raw_ends",
+            "2019-01-01T10:00:07+08:00",
+            H3Res::R7,
+        ),
+    ] {
+        let Some(c) = spec(from, Bucket::None, None) else {
+            continue;
+        };
+        let mut filter = c.filter;
+        filter.dims.remove(&Dim::Town);
+        let cells = CellsSpec {
+            filter,
+            res,
+            limit: 500,
+        };
+        out.push((
+            format!("query_{name}"),
+            cells_split_sql(&cells, &sealed::split(&cells.filter.range, &fresh)).render(),
+        ));
     }
     out
 }
@@ -785,19 +854,19 @@ impl ClickHouseStore {
     }
 
     async fn cells_impl(&self, spec: &CellsSpec) -> StoreResult<Vec<CellCount>> {
-        let table = cells_table(spec);
-        let mut sql = Sql::new(&format!(
-            "SELECT {} AS cell, {} AS c FROM {}",
-            table.cell(spec.res),
-            table.count(),
-            table.name()
-        ));
-        where_clause(&mut sql, table, &spec.filter);
-        if table == Table::Raw {
-            sql.push(" AND isNotNull(h3)");
+        let mut plan = None;
+        if sealed::cells_sealable(spec)
+            && let Some((first, end)) = sealed::whole_days(&spec.filter.range)
+        {
+            let fresh = self.fresh_days(first, end).await?;
+            if !fresh.is_empty() {
+                plan = Some(sealed::split(&spec.filter.range, &fresh));
+            }
         }
-        sql.push(" GROUP BY cell HAVING cell != '' ORDER BY c DESC, cell LIMIT ");
-        sql.int(i64::try_from(spec.limit).unwrap_or(i64::MAX));
+        let sql = match &plan {
+            Some(split) => cells_split_sql(spec, split),
+            None => cells_sql(spec),
+        };
         let rows = self.all::<CellRowCh>(&sql).await?;
         Ok(rows
             .into_iter()

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use pingan_domain::time::{shanghai_day, shanghai_day_start};
 
-use crate::model::{Bucket, CountsSpec, Dim, TimeRange};
+use crate::model::{Bucket, CellsSpec, CountsSpec, Dim, H3Res, TimeRange};
 
 /// A sealed table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub enum SealedTable {
     Day,
     /// `counts_day_hod`: per hour of day; district, town, category, subtype.
     DayHod,
+    /// `cells_day`: H3 cells at resolutions 8 and 7; town, category, subtype.
+    Cells,
 }
 
 impl SealedTable {
@@ -30,12 +32,17 @@ impl SealedTable {
         match self {
             SealedTable::Day => "counts_day",
             SealedTable::DayHod => "counts_day_hod",
+            SealedTable::Cells => "cells_day",
         }
     }
 
     /// The column of a dimension; `None` when the table lacks it.
     pub fn dim(self, d: Dim) -> Option<&'static str> {
         match (self, d) {
+            (SealedTable::Cells, Dim::Town) => Some("town_code"),
+            (SealedTable::Cells, Dim::Category) => Some("category"),
+            (SealedTable::Cells, Dim::Subtype) => Some("subtype"),
+            (SealedTable::Cells, _) => None,
             (_, Dim::District) => Some("district_code"),
             (_, Dim::Town) => Some("town_code"),
             (_, Dim::Category) => Some("category"),
@@ -54,6 +61,7 @@ impl SealedTable {
                 "day, town_code, category, subtype, source, department, station_code, district_code"
             }
             SealedTable::DayHod => "day, town_code, category, subtype, hod, district_code",
+            SealedTable::Cells => "day, category, subtype, h3_r8, town_code, h3_r7",
         }
     }
 }
@@ -76,6 +84,20 @@ pub fn sealed_table(spec: &CountsSpec) -> Option<SealedTable> {
         .chain(spec.filter.dims.keys())
         .all(|d| table.dim(*d).is_some());
     dims_ok.then_some(table)
+}
+
+/// Whether `cells_day` can serve a heat map: resolution 8 or 7, no hour window, dimensions it
+/// has, and at least one whole Shanghai day in the range.
+pub fn cells_sealable(spec: &CellsSpec) -> bool {
+    !matches!(spec.res, H3Res::R9)
+        && spec.filter.hours.is_none()
+        && !spec.filter.weekdays_only
+        && spec
+            .filter
+            .dims
+            .keys()
+            .all(|d| SealedTable::Cells.dim(*d).is_some())
+        && whole_days(&spec.filter.range).is_some()
 }
 
 /// The whole Shanghai days inside `range`, as `[first, end)`; `None` when there is none.
