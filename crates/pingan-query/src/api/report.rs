@@ -56,6 +56,23 @@ fn share(n: u64, total: u64) -> Value {
     }
 }
 
+/// The compound whose centre is nearest to a point (equirectangular distance: spots are a few
+/// hundred metres across, far below where the approximation matters).
+fn nearest_compound(
+    areas: &pingan_domain::area::AreaIndex,
+    lat: f64,
+    lon: f64,
+) -> Option<&pingan_domain::area::Compound> {
+    let k = lat.to_radians().cos();
+    areas.compounds().iter().min_by(|a, b| {
+        let d = |c: &pingan_domain::area::Compound| {
+            let (dy, dx) = (c.lat - lat, (c.lon - lon) * k);
+            dy * dy + dx * dx
+        };
+        d(a).total_cmp(&d(b))
+    })
+}
+
 async fn top_compounds(
     store: &dyn IncidentStore,
     base: &Filter,
@@ -181,14 +198,33 @@ pub async fn handler(
             limit: 10,
         })
         .await?;
+    let areas = pingan_domain::area::AreaIndex::builtin();
     let spots: Vec<Value> = spots
         .iter()
         .map(|c| {
             let centre = cell_ring(&c.cell).map(|x| x.1);
-            let town = centre.and_then(|p| pingan_domain::area::AreaIndex::builtin().town_at(p[1], p[0]));
+            let town = centre.and_then(|p| areas.town_at(p[1], p[0]));
+            // Name the spot by the road of the nearest compound: a duty officer knows roads, not
+            // hexagon ids.
+            let road = centre.and_then(|p| nearest_compound(areas, p[1], p[0]));
             json!({"h3": c.cell, "count": c.count, "lat": centre.map(|p| p[1]), "lon": centre.map(|p| p[0]),
-                   "town": town.map(|t| t.code.clone()), "town_zh": town.map(|t| t.name_zh.clone()), "town_en": town.map(|t| t.name_en.clone())})
+                   "town": town.map(|t| t.code.clone()), "town_zh": town.map(|t| t.name_zh.clone()), "town_en": town.map(|t| t.name_en.clone()),
+                   "road_zh": road.map(|r| r.road_zh.clone()), "road_en": road.map(|r| r.road_en.clone())})
         })
+        .collect();
+    // Congestion per road: calls located at a compound count for the compound's road.
+    let mut per_road: HashMap<(&str, &str), u64> = HashMap::new();
+    for r in counts(store, &peak, &[Dim::Compound]).await?.rows {
+        if let Some(c) = r.dims.first().and_then(|id| areas.compound(id)) {
+            *per_road.entry((&c.road_zh, &c.road_en)).or_default() += r.count;
+        }
+    }
+    let mut roads: Vec<((&str, &str), u64)> = per_road.into_iter().collect();
+    roads.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let roads: Vec<Value> = roads
+        .into_iter()
+        .take(10)
+        .map(|((zh, en), n)| json!({"road_zh": zh, "road_en": en, "count": n}))
         .collect();
     let peak_total = counts(store, &peak, &[]).await?.total;
 
@@ -202,7 +238,7 @@ pub async fn handler(
         "fraud_mix": fraud_mix,
         "top_compounds": {"theft": theft, "burglary": burglary, "fraud": fraud_top},
         "night": {"hours": "21-3", "count": night.total, "share": share(night.total, now_cat.total), "top_towns": night_towns},
-        "morning_peak": {"hours": "7-9", "weekdays_only": true, "congestion_total": peak_total, "spots": spots},
+        "morning_peak": {"hours": "7-9", "weekdays_only": true, "congestion_total": peak_total, "spots": spots, "roads": roads},
         "min_count": min_count,
     }))
     .into_response())

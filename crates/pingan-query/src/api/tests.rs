@@ -308,3 +308,44 @@ async fn rankings_and_report_compose_counts() {
     assert_eq!(v["dispute_share"].as_f64(), Some(0.3333));
     assert_eq!(v["night"]["count"], 2);
 }
+
+#[tokio::test]
+async fn report_names_morning_peak_congestion_by_road() {
+    let s = MemoryStore::new();
+    // 2020-01-01 is a Wednesday: 07:30 and 08:10 are in the morning peak, 09:30 is not.
+    let jam = |id: &str, t: &str| {
+        let mut i = incident(id, t, 1);
+        i.category = "TRF".into();
+        i.subtype = "TRF_CONGESTION".into();
+        i
+    };
+    s.insert([
+        jam(
+            "00000000-0000-4000-8000-000000000011",
+            "2020-01-01T07:30:00+08:00",
+        ),
+        jam(
+            "00000000-0000-4000-8000-000000000012",
+            "2020-01-01T08:10:00+08:00",
+        ),
+        jam(
+            "00000000-0000-4000-8000-000000000013",
+            "2020-01-01T09:30:00+08:00",
+        ),
+    ]);
+    let (st, v) = json(&app(s), &format!("/v1/report?{RANGE}&min_count=1")).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let peak = &v["morning_peak"];
+    assert_eq!(peak["congestion_total"], 2, "{v}");
+    let road = &pingan_domain::area::AreaIndex::builtin()
+        .compound("MH-CP-102-001")
+        .unwrap()
+        .road_zh;
+    assert_eq!(
+        peak["roads"][0]["road_zh"].as_str(),
+        Some(road.as_str()),
+        "{peak}"
+    );
+    assert_eq!(peak["roads"][0]["count"], 2);
+    assert!(peak["spots"][0]["road_zh"].is_string(), "{peak}");
+}
