@@ -763,6 +763,8 @@ fn method_name(m: MethodChoice) -> &'static str {
         MethodChoice::NegBin => "negbin",
         MethodChoice::Ewma => "ewma",
         MethodChoice::C2 => "ears_c2",
+        MethodChoice::Cusum => "cusum",
+        MethodChoice::AutoCusum => "auto_cusum",
     }
 }
 
@@ -825,6 +827,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         MethodChoice::Poisson,
         MethodChoice::Ewma,
         MethodChoice::C2,
+        MethodChoice::Cusum,
+        MethodChoice::AutoCusum,
     ];
     for m in methods {
         if only.as_deref().is_some_and(|o| o != method_name(m)) {
@@ -850,6 +854,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         if let Some(x) = flag("--min-observed") {
             cfg.min_observed = x as u32;
         }
+        // CUSUM knobs: `--cusum-h X`, `--cusum-shift X`, `--cusum-rate X` (hourly bins from).
+        if let Some(x) = flag("--cusum-h") {
+            cfg.cusum_threshold = x;
+        }
+        if let Some(x) = flag("--cusum-shift") {
+            cfg.cusum_shift = x;
+        }
+        if let Some(x) = flag("--cusum-rate") {
+            cfg.cusum_hourly_min_rate = x;
+        }
         // Ablations: `--windows 15m,1h,1d,7d`, `--levels town,station,compound,h3_r8`.
         let list = |name: &str| {
             args.iter()
@@ -862,6 +876,20 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .iter()
                 .map(|w| WindowLen::parse(w).ok_or(format!("unknown window {w}")))
                 .collect::<Result<_, _>>()?;
+        }
+        // Per-level methods: `--level-methods h3_r8_k1=cusum,compound=auto_cusum`; `--method`
+        // then sets the others (the default's own per-level methods are kept unless named).
+        if let Some(ls) = list("--level-methods") {
+            for item in ls {
+                let (l, m) = item.split_once('=').ok_or(format!("bad {item}"))?;
+                let level = AreaLevel::parse(l).ok_or(format!("unknown level {l}"))?;
+                let method = methods
+                    .iter()
+                    .copied()
+                    .find(|x| method_name(*x) == m)
+                    .ok_or(format!("unknown method {m}"))?;
+                cfg.methods_by_level.insert(level, method);
+            }
         }
         if let Some(ls) = list("--levels") {
             cfg.levels = ls
@@ -903,7 +931,16 @@ fn main() -> Result<(), Box<dyn Error>> {
                             && a.window_start.timestamp() < s.end + 86_400
                             && a.window_end.timestamp() > s.start - 86_400
                     }) {
-                        eprintln!("   v{} {} @{}", a.version, a.summary(), a.created_at);
+                        eprintln!(
+                            "   v{} {} @{}{}",
+                            a.version,
+                            a.summary(),
+                            a.created_at,
+                            a.baseline.cusum.as_ref().map_or(String::new(), |c| format!(
+                                " (cusum {} from {}, S={:.1})",
+                                c.bin, c.span_start, c.statistic
+                            ))
+                        );
                     }
                     for x in r.suppressed.iter().filter(|x| {
                         x.alert_key.contains(s.town.as_str())
@@ -943,24 +980,32 @@ fn main() -> Result<(), Box<dyn Error>> {
                 unmatched as f64 / towns / TEST_WEEKS as f64,
             );
             eprintln!(
-                "  {} {k}×: streamed {} events in {:.1}s",
+                "  {} {k}×: streamed {} events in {:.1}s ({:.0} events/s, seeding included)",
                 method_name(m),
                 r.events,
-                r.secs
+                r.secs,
+                r.events as f64 / r.secs.max(1e-9)
             );
         }
         eprintln!(
-            "{}: quiet run {} events in {:.1}s",
+            "{}: quiet run {} events in {:.1}s ({:.0} events/s, seeding included)",
             method_name(m),
             quiet.events,
-            quiet.secs
+            quiet.secs,
+            quiet.events as f64 / quiet.secs.max(1e-9)
         );
-        if m == MethodChoice::Auto {
+        {
             // What the false alerts of the default look like.
-            let mut by_kind: HashMap<(String, WindowLen, String), usize> = HashMap::new();
+            // CUSUM alerts are listed by their bin (`cusum:1h`), window alerts by window.
+            let mut by_kind: HashMap<(String, String, String), usize> = HashMap::new();
             for a in quiet.alerts.iter().filter(|a| a.version == 1) {
+                let window = a
+                    .baseline
+                    .cusum
+                    .as_ref()
+                    .map_or(a.window.to_string(), |c| format!("cusum:{}", c.bin));
                 *by_kind
-                    .entry((a.area_level.to_string(), a.window, a.level.to_string()))
+                    .entry((a.area_level.to_string(), window, a.level.to_string()))
                     .or_insert(0) += 1;
             }
             let mut v: Vec<_> = by_kind.into_iter().collect();

@@ -252,6 +252,9 @@ pub struct BaselineInfo {
     /// For EARS C2: the standard deviation used (after the minSigma floor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lagged_sd: Option<f64>,
+    /// For the CUSUM: its bins, excursion and statistic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cusum: Option<crate::cusum::CusumInfo>,
 }
 
 #[cfg(test)]

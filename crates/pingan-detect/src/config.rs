@@ -27,6 +27,33 @@ pub enum MethodChoice {
     Ewma,
     /// EARS C2 on deseasonalised counts (mean/sd of windows 3–9 back) everywhere.
     C2,
+    /// Poisson CUSUM on hourly (dense series) or daily (sparse series) bins against the
+    /// hour-of-week expectation, *instead of* the window tests: evidence accumulates across
+    /// bins, so a 2–3× rise that no single window proves is still caught. See
+    /// [`DetectConfig::cusum_shift`].
+    Cusum,
+    /// `auto`'s window tests plus the CUSUM.
+    AutoCusum,
+}
+
+impl MethodChoice {
+    /// Whether fixed windows are tested.
+    pub fn tests_windows(self) -> bool {
+        self != MethodChoice::Cusum
+    }
+
+    /// Whether the CUSUM runs.
+    pub fn runs_cusum(self) -> bool {
+        matches!(self, MethodChoice::Cusum | MethodChoice::AutoCusum)
+    }
+
+    /// The window test behind this choice (`auto` for the CUSUM combinations).
+    pub(crate) fn window_method(self) -> MethodChoice {
+        match self {
+            MethodChoice::Cusum | MethodChoice::AutoCusum => MethodChoice::Auto,
+            other => other,
+        }
+    }
 }
 
 /// The gates for one alert level: the p-value must be at most `max_p` and observed/expected
@@ -117,9 +144,33 @@ pub struct DetectConfig {
     /// Keep a series per area × subtype.
     #[serde(default = "yes")]
     pub per_subtype: bool,
-    /// Which statistic decides.
+    /// Which statistic decides, unless `methods_by_level` names the level.
     #[serde(default = "default_method")]
     pub method: MethodChoice,
+    /// Method per area level, replacing `method` there.
+    #[serde(default = "default_methods_by_level")]
+    pub methods_by_level: BTreeMap<AreaLevel, MethodChoice>,
+    /// CUSUM: the rate multiple ρ the chart is designed to detect. The per-bin increment is
+    /// the Poisson log-likelihood ratio of ρ·e against e, `x ln ρ − (ρ − 1) e`, so the
+    /// reference value is k = (ρ − 1)/ln ρ times the expectation.
+    #[serde(default = "default_cusum_shift")]
+    pub cusum_shift: f64,
+    /// CUSUM decision threshold h for yellow, in natural-log likelihood-ratio units; orange
+    /// and red need h + ln 100 and h + ln 10⁴ (the factor 100 between the window p-gates).
+    #[serde(default = "default_cusum_threshold")]
+    pub cusum_threshold: f64,
+    /// Series whose flat rate is at least this many events per hour get hourly bins; sparser
+    /// ones daily bins, where subtracting k·e hour by hour would forget an event before the
+    /// next one arrives.
+    #[serde(default = "default_cusum_hourly_min_rate")]
+    pub cusum_hourly_min_rate: f64,
+    /// Hourly bins looked back over (the chart restarts from 0 there, so its value is a
+    /// function of the events in this span only: the same after a replay or a restart).
+    #[serde(default = "default_cusum_lookback_hours")]
+    pub cusum_lookback_hours: u32,
+    /// Daily bins looked back over.
+    #[serde(default = "default_cusum_lookback_days")]
+    pub cusum_lookback_days: u32,
     /// Trailing weeks of the hour-of-week baseline.
     #[serde(default = "default_baseline_weeks")]
     pub baseline_weeks: u32,
@@ -219,6 +270,24 @@ fn default_levels() -> Vec<AreaLevel> {
 fn default_method() -> MethodChoice {
     MethodChoice::Auto
 }
+fn default_methods_by_level() -> BTreeMap<AreaLevel, MethodChoice> {
+    BTreeMap::new()
+}
+fn default_cusum_shift() -> f64 {
+    2.5
+}
+fn default_cusum_threshold() -> f64 {
+    7.0
+}
+fn default_cusum_hourly_min_rate() -> f64 {
+    0.1
+}
+fn default_cusum_lookback_hours() -> u32 {
+    48
+}
+fn default_cusum_lookback_days() -> u32 {
+    7
+}
 fn default_baseline_weeks() -> u32 {
     8
 }
@@ -283,6 +352,12 @@ impl Default for DetectConfig {
             per_category: true,
             per_subtype: true,
             method: default_method(),
+            methods_by_level: default_methods_by_level(),
+            cusum_shift: default_cusum_shift(),
+            cusum_threshold: default_cusum_threshold(),
+            cusum_hourly_min_rate: default_cusum_hourly_min_rate(),
+            cusum_lookback_hours: default_cusum_lookback_hours(),
+            cusum_lookback_days: default_cusum_lookback_days(),
             baseline_weeks: default_baseline_weeks(),
             shrink_weeks: default_shrink_weeks(),
             shrink_days: default_shrink_days(),
@@ -310,6 +385,19 @@ impl DetectConfig {
     /// The windows of series at `level`.
     pub fn windows_for(&self, level: AreaLevel) -> &[WindowLen] {
         self.windows_by_level.get(&level).unwrap_or(&self.windows)
+    }
+
+    /// The method at `level`.
+    pub fn method_for(&self, level: AreaLevel) -> MethodChoice {
+        self.methods_by_level
+            .get(&level)
+            .copied()
+            .unwrap_or(self.method)
+    }
+
+    /// Whether any configured level runs the CUSUM.
+    pub fn any_cusum(&self) -> bool {
+        self.levels.iter().any(|l| self.method_for(*l).runs_cusum())
     }
 
     /// Every window length used at any configured level.
@@ -411,6 +499,26 @@ impl DetectConfig {
         check(
             self.group_min_members != 1,
             "group_min_members must be 0 (off) or >= 2",
+        );
+        check(
+            self.cusum_shift.is_finite() && self.cusum_shift > 1.0,
+            "cusum_shift must be > 1",
+        );
+        check(
+            self.cusum_threshold.is_finite() && self.cusum_threshold > 0.0,
+            "cusum_threshold must be > 0",
+        );
+        check(
+            self.cusum_hourly_min_rate.is_finite() && self.cusum_hourly_min_rate >= 0.0,
+            "cusum_hourly_min_rate must be >= 0",
+        );
+        check(
+            (2..=24 * 14).contains(&self.cusum_lookback_hours),
+            "cusum_lookback_hours must be 2..=336",
+        );
+        check(
+            (2..=28).contains(&self.cusum_lookback_days),
+            "cusum_lookback_days must be 2..=28",
         );
         check(self.max_per_reporter >= 1, "max_per_reporter must be >= 1");
         check(self.top_n <= 20, "top_n must be <= 20");

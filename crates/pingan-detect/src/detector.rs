@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{
     AlertBook, AlertRecord, Count, GroupMember, Suppression, SuppressionReason, family,
 };
+use crate::baseline::BaselineInfo;
 use crate::baseline::{History, Profile};
 use crate::config::DetectConfig;
+use crate::cusum::{self, Bin, CusumInfo};
 use crate::error::DetectError;
 use crate::key::{AlertKey, AreaLevel, Level, SeriesKey, WindowLen, to_time};
-use crate::method::{Assessment, Frozen, assess};
+use crate::method::{Assessment, Frozen, Method, assess};
 
 /// The area codes of one event at each level the detector knows (`None` when unknown).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -140,6 +142,29 @@ struct Series {
     /// Town of the series' events (its own code for town series).
     town: Option<String>,
     history: History,
+    /// Live events of a series whose level runs the CUSUM.
+    cusum: Option<Box<CusumLive>>,
+}
+
+/// The live part of a CUSUM series: history holds counts only, but the alarm time, the
+/// reporter cap and the explanation need the events.
+#[derive(Debug, Default)]
+struct CusumLive {
+    /// (time, subtype, keywords) of every counted event, ascending in time.
+    events: Vec<(i64, Sym, Vec<Sym>)>,
+    /// Events per (local day, reporter), for the reporter cap.
+    per_reporter: HashMap<(i64, Sym), u32>,
+    dirty: bool,
+}
+
+/// What a CUSUM candidate carries into its record.
+#[derive(Debug, Clone)]
+struct CusumHit {
+    observed: u32,
+    expected: f64,
+    info: BaselineInfo,
+    top_subtypes: Vec<Count>,
+    top_keywords: Vec<Count>,
 }
 
 #[derive(Debug, Default)]
@@ -203,6 +228,8 @@ struct Candidate {
     assessment: Assessment,
     level: Level,
     at: i64,
+    /// Set for a CUSUM episode; `win` is then (series, 1d, local day of its first alarm).
+    cusum: Option<Box<CusumHit>>,
 }
 
 /// The spike detector. Pure: no clock, no I/O; time comes from event times and the
@@ -222,6 +249,7 @@ pub struct Detector {
     series: Vec<Series>,
     windows: HashMap<WinKey, WindowState>,
     dirty: Vec<WinKey>,
+    cusum_dirty: Vec<u32>,
     profiles: HashMap<(u32, i64), Profile>,
     seen: HashMap<u128, i64>,
     book: AlertBook,
@@ -252,6 +280,7 @@ impl Detector {
             series: Vec::new(),
             windows: HashMap::new(),
             dirty: Vec::new(),
+            cusum_dirty: Vec::new(),
             profiles: HashMap::new(),
             seen: HashMap::new(),
             book,
@@ -407,6 +436,32 @@ impl Detector {
             if t >= self.seeded_until {
                 s.history.add(t, 1.0);
             }
+            let choice = self.cfg.method_for(s.key.area_level);
+            if choice.runs_cusum() && t >= self.seeded_until {
+                let live = s.cusum.get_or_insert_with(Box::default);
+                let counts = match reporter {
+                    Some(r) => {
+                        let c = live
+                            .per_reporter
+                            .entry((WindowLen::D1.start_of(t), r))
+                            .or_insert(0);
+                        *c += 1;
+                        *c <= cap
+                    }
+                    None => true,
+                };
+                if counts {
+                    let pos = live.events.partition_point(|e| e.0 <= t);
+                    live.events.insert(pos, (t, subtype, keywords.clone()));
+                }
+                if !live.dirty {
+                    live.dirty = true;
+                    self.cusum_dirty.push(id);
+                }
+            }
+            if !choice.tests_windows() {
+                continue;
+            }
             let per_category = s.key.subtype.is_none();
             for (len, start) in self
                 .cfg
@@ -470,6 +525,11 @@ impl Detector {
             if let Some(c) = self.judge(win, &mut out) {
                 candidates.push(c);
             }
+        }
+        let mut cusum_dirty = std::mem::take(&mut self.cusum_dirty);
+        cusum_dirty.sort_unstable();
+        for id in cusum_dirty {
+            candidates.extend(self.judge_cusum(id));
         }
         candidates.sort_by(|a, b| {
             (a.at, Reverse(a.level))
@@ -550,7 +610,148 @@ impl Detector {
             assessment: a,
             level,
             at,
+            cusum: None,
         })
+    }
+
+    /// The profile of series `id` for the local day starting at `day`, built once.
+    fn profile(&mut self, id: u32, day: i64) -> &Profile {
+        let coverage = self.coverage_start.unwrap_or(day);
+        let (series, cfg) = (&self.series, &self.cfg);
+        self.profiles
+            .entry((id, day))
+            .or_insert_with(|| Profile::build(&series[id as usize].history, day, coverage, cfg))
+    }
+
+    /// Runs the CUSUM of series `id` over its look-back; a candidate for every episode that
+    /// reached a level on live events.
+    fn judge_cusum(&mut self, id: u32) -> Vec<Candidate> {
+        let Some(latest) = self.series[id as usize].cusum.as_mut().and_then(|c| {
+            c.dirty = false;
+            c.events.last().map(|e| e.0)
+        }) else {
+            return Vec::new();
+        };
+        // One profile, as of the newest event's day, prices every bin of the look-back: a
+        // profile per bin's day would cost a profile build per day looked back for every
+        // sparse series, and the choice depends only on the events, so it is the same after a
+        // replay. Days inside the look-back are then part of the profile's history, which can
+        // only raise the expectation of a multi-day rise (conservative).
+        let today = WindowLen::D1.start_of(latest);
+        let profile = self.profile(id, today).clone();
+        if profile.days < self.cfg.min_history_days {
+            return Vec::new();
+        }
+        // Dense series on hourly bins, sparse ones on daily bins.
+        let (len, nbins) = if profile.rate >= self.cfg.cusum_hourly_min_rate {
+            (WindowLen::H1, i64::from(self.cfg.cusum_lookback_hours))
+        } else {
+            (WindowLen::D1, i64::from(self.cfg.cusum_lookback_days))
+        };
+        let step = len.seconds();
+        let end = len.start_of(latest);
+        let coverage = self.coverage_start.unwrap_or(end);
+        let first = (end - (nbins - 1) * step).max(len.start_of(coverage));
+        let mut bins = Vec::with_capacity(nbins as usize);
+        let mut b = first;
+        while b <= end {
+            let expected = profile.expected(b, len, &self.cfg);
+            let s = &self.series[id as usize];
+            let base = if b < self.seeded_until {
+                s.history.sum(b, (b + step).min(self.seeded_until)).round() as u32
+            } else {
+                0
+            };
+            let from = b.max(self.seeded_until);
+            let times = s.cusum.as_ref().map_or_else(Vec::new, |c| {
+                let lo = c.events.partition_point(|e| e.0 < from);
+                let hi = c.events.partition_point(|e| e.0 < b + step);
+                c.events[lo..hi.max(lo)].iter().map(|e| e.0).collect()
+            });
+            bins.push(Bin {
+                start: b,
+                expected,
+                base,
+                times,
+            });
+            b += step;
+        }
+        let retained = self
+            .horizon()
+            .saturating_sub((i64::from(self.cfg.cooldown_minutes) * 60).max(86_400));
+        let mut out = Vec::new();
+        for ep in cusum::run(&bins, len, &self.cfg) {
+            let (Some(level), Some(first_alarm)) = (ep.level(), ep.first_alarm()) else {
+                continue;
+            };
+            // Episodes that alarmed on seeded history were judged before the restart; keys
+            // older than the book keeps could not be recognised again.
+            let day = WindowLen::D1.start_of(first_alarm);
+            if first_alarm < self.seeded_until || day + 86_400 < retained {
+                continue;
+            }
+            let at = ep.reached_at(level).unwrap_or(first_alarm);
+            let weeks = profile.weeks(end, len);
+            let s = &self.series[id as usize];
+            let (mut subtypes, mut keywords) = (HashMap::new(), HashMap::new());
+            if let Some(c) = s.cusum.as_ref() {
+                let lo = c.events.partition_point(|e| e.0 < ep.span_start);
+                let hi = c.events.partition_point(|e| e.0 < ep.span_end);
+                for (_, st, kws) in &c.events[lo..hi.max(lo)] {
+                    if s.key.subtype.is_none() {
+                        *subtypes.entry(*st).or_insert(0) += 1;
+                    }
+                    for k in kws {
+                        *keywords.entry(*k).or_insert(0) += 1;
+                    }
+                }
+            }
+            let top = WindowState::default();
+            let info = BaselineInfo {
+                kind: if weeks > 0 {
+                    "hour_of_week"
+                } else {
+                    "smoothed_rate"
+                }
+                .to_owned(),
+                weeks,
+                history_days: profile.days,
+                rate_per_hour: profile.rate,
+                dispersion: profile.phi,
+                profile_expected: ep.expected,
+                lagged_mean: None,
+                lagged_sd: None,
+                cusum: Some(CusumInfo {
+                    bin: len,
+                    span_start: to_time(ep.span_start),
+                    span_end: to_time(ep.span_end),
+                    shift: self.cfg.cusum_shift,
+                    threshold: self.cfg.cusum_threshold,
+                    statistic: ep.max_stat,
+                }),
+            };
+            let hit = CusumHit {
+                observed: ep.observed,
+                expected: ep.expected,
+                info,
+                top_subtypes: top.top(&subtypes, &self.names, self.cfg.top_n),
+                top_keywords: top.top(&keywords, &self.names, self.cfg.top_n),
+            };
+            out.push(Candidate {
+                win: (id, WindowLen::D1, day),
+                assessment: Assessment {
+                    method: Method::Cusum,
+                    expected: ep.expected,
+                    // The likelihood-ratio bound: for a fixed start, P(LR ≥ e^S) ≤ e^−S.
+                    p_value: (-ep.max_stat).exp(),
+                    level: Some(level),
+                },
+                level,
+                at,
+                cusum: Some(Box::new(hit)),
+            });
+        }
+        out
     }
 
     /// Computes the window's history-dependent part once.
@@ -569,7 +770,9 @@ impl Detector {
             .profiles
             .entry((id, day))
             .or_insert_with(|| Profile::build(&s.history, day, coverage, &self.cfg));
-        let frozen = Frozen::build(&s.history, profile, start, len, coverage, &self.cfg);
+        let choice = self.cfg.method_for(s.key.area_level);
+        let frozen =
+            Frozen::build_for(&s.history, profile, start, len, coverage, &self.cfg, choice);
         if let Some(w) = self.windows.get_mut(&win) {
             w.frozen = Some(frozen);
         }
@@ -723,6 +926,7 @@ impl Detector {
             assessment: town_assessment,
             level: prior.map_or(level, |p| p.0.max(level)),
             at: c.at,
+            cusum: None,
         };
         let (created, version) = prior.map_or((c.at, 1), |(_, v, cr)| (cr, v + 1));
         if let Some(rec) = self.record(&gkey, &gc, Some(town), created, version) {
@@ -790,6 +994,35 @@ impl Detector {
         created_at: i64,
         version: u64,
     ) -> Option<AlertRecord> {
+        if let Some(h) = c.cusum.as_deref() {
+            let a = &c.assessment;
+            return Some(AlertRecord {
+                id: key.id(),
+                alert_key: key.canonical(),
+                area_level: key.series.area_level,
+                area_code: key.series.area_code.clone(),
+                town_code: town.map(str::to_owned),
+                category: key.series.category.clone(),
+                subtype: key.series.subtype.clone(),
+                window: key.window,
+                window_start: to_time(key.window_start),
+                window_end: to_time(key.window_end()),
+                observed: h.observed,
+                raw_count: h.observed,
+                expected: h.expected,
+                baseline: h.info.clone(),
+                method: a.method,
+                score: a.score(),
+                p_value: a.p_value,
+                level: c.level,
+                top_subtypes: h.top_subtypes.clone(),
+                top_keywords: h.top_keywords.clone(),
+                members: town.map(|t| self.members_of(key, t)).unwrap_or_default(),
+                created_at: to_time(created_at),
+                updated_at: to_time(c.at.max(created_at)),
+                version,
+            });
+        }
         let w = self.windows.get(&c.win)?;
         let frozen = w.frozen.as_ref()?;
         let a = &c.assessment;
@@ -890,9 +1123,20 @@ impl Detector {
             key: key.clone(),
             town,
             history: History::default(),
+            cusum: None,
         });
         self.series_ids.insert(key.clone(), id);
         id
+    }
+
+    /// How far back the CUSUM looks (0 when no level runs it), plus a day of slack.
+    fn cusum_lookback(&self) -> i64 {
+        if !self.cfg.any_cusum() {
+            return 0;
+        }
+        let hours = i64::from(self.cfg.cusum_lookback_hours) * 3600;
+        let days = i64::from(self.cfg.cusum_lookback_days) * 86_400;
+        hours.max(days) + 86_400
     }
 
     fn lateness(&self) -> i64 {
@@ -925,12 +1169,18 @@ impl Detector {
             .map(|w| w.earliest_start_of(horizon))
             .min()
             .unwrap_or(today);
+        let cusum_from = today - self.cusum_lookback();
         self.profiles
             .retain(|(_, day), _| *day >= oldest_open.min(today - 86_400));
         let keep_from = horizon - self.cfg.history_seconds();
         for s in &mut self.series {
             if !s.history.is_empty() {
                 s.history.prune_before(keep_from);
+            }
+            if let Some(c) = s.cusum.as_mut() {
+                let drop = c.events.partition_point(|e| e.0 < cusum_from);
+                c.events.drain(..drop);
+                c.per_reporter.retain(|(day, _), _| *day >= cusum_from);
             }
         }
         self.seen.retain(|_, t| *t >= keep_from);

@@ -55,6 +55,7 @@
 mod alert;
 mod baseline;
 mod config;
+mod cusum;
 mod detector;
 mod error;
 mod key;
@@ -64,6 +65,7 @@ pub mod stats;
 pub use alert::{AlertBook, AlertRecord, Count, GroupMember, Suppression, SuppressionReason};
 pub use baseline::BaselineInfo;
 pub use config::{DetectConfig, LevelGate, LevelGates, MethodChoice};
+pub use cusum::CusumInfo;
 pub use detector::{DetectEvent, Detector, DetectorStats, Evaluation, EventArea, Ingested};
 pub use error::DetectError;
 pub use key::{AlertKey, AreaLevel, Level, SeriesKey, WindowLen};

@@ -27,6 +27,8 @@ pub enum Method {
     /// EARS C2 on deseasonalised lagged windows.
     #[serde(rename = "ears_c2")]
     C2,
+    /// Poisson CUSUM over hourly or daily bins; the score is the chart's log-likelihood ratio.
+    Cusum,
 }
 
 impl Method {
@@ -37,6 +39,7 @@ impl Method {
             Method::NegBin => "negbin",
             Method::Ewma => "ewma",
             Method::C2 => "ears_c2",
+            Method::Cusum => "cusum",
         }
     }
 }
@@ -65,11 +68,14 @@ pub(crate) struct Frozen {
     ewma: Vec<EwmaPast>,
     /// EARS C2 lagged mean and (floored) sd, when enough lagged windows exist.
     c2: Option<(f64, f64)>,
+    /// The window test of the series' level.
+    method: MethodChoice,
 }
 
 impl Frozen {
     /// Freezes the window `[start, start + len)` of a series with `history`, using `profile`
     /// (the series' profile as of the window's day) to deseasonalise past windows.
+    #[cfg(test)]
     pub(crate) fn build(
         history: &History,
         profile: &Profile,
@@ -78,6 +84,28 @@ impl Frozen {
         coverage_start: i64,
         cfg: &DetectConfig,
     ) -> Frozen {
+        Frozen::build_for(
+            history,
+            profile,
+            start,
+            len,
+            coverage_start,
+            cfg,
+            cfg.method,
+        )
+    }
+
+    /// [`Frozen::build`] for the window test of `choice` (the level's method).
+    pub(crate) fn build_for(
+        history: &History,
+        profile: &Profile,
+        start: i64,
+        len: WindowLen,
+        coverage_start: i64,
+        cfg: &DetectConfig,
+        choice: MethodChoice,
+    ) -> Frozen {
+        let method = choice.window_method();
         let expected = profile.expected(start, len, cfg);
         let weeks = profile.weeks(start, len);
         // The profile's hour cells stand on (weeks + pseudo-weeks) observations of each hour;
@@ -98,8 +126,8 @@ impl Frozen {
             })
         };
 
-        let needs_ewma = matches!(cfg.method, MethodChoice::Ewma | MethodChoice::Auto);
-        let needs_c2 = cfg.method == MethodChoice::C2;
+        let needs_ewma = matches!(method, MethodChoice::Ewma | MethodChoice::Auto);
+        let needs_c2 = method == MethodChoice::C2;
 
         let mut ewma = Vec::new();
         if needs_ewma {
@@ -145,6 +173,7 @@ impl Frozen {
             support,
             ewma,
             c2,
+            method,
         }
     }
 
@@ -168,6 +197,7 @@ impl Frozen {
             profile_expected: self.expected,
             lagged_mean,
             lagged_sd,
+            cusum: None,
         }
     }
 }
@@ -191,7 +221,7 @@ impl Assessment {
 
 /// Judges `count` events against a frozen window.
 pub(crate) fn assess(frozen: &Frozen, count: u32, cfg: &DetectConfig) -> Assessment {
-    if cfg.method == MethodChoice::Auto {
+    if frozen.method == MethodChoice::Auto {
         // Sparse windows: the negative binomial alone (a normal approximation would be wrong
         // there). Dense ones: also the EWMA, which accumulates a rise over several windows,
         // and the smaller p-value decides.
@@ -205,8 +235,8 @@ pub(crate) fn assess(frozen: &Frozen, count: u32, cfg: &DetectConfig) -> Assessm
         let ewma = assess_with(Method::Ewma, frozen, count, cfg);
         return if ewma.p_value < nb.p_value { ewma } else { nb };
     }
-    let method = match cfg.method {
-        MethodChoice::Auto => Method::NegBin,
+    let method = match frozen.method {
+        MethodChoice::Auto | MethodChoice::Cusum | MethodChoice::AutoCusum => Method::NegBin,
         MethodChoice::Poisson => Method::Poisson,
         MethodChoice::NegBin => Method::NegBin,
         MethodChoice::Ewma => Method::Ewma,
@@ -238,6 +268,8 @@ fn assess_with(method: Method, frozen: &Frozen, count: u32, cfg: &DetectConfig) 
             let (mean, sd) = frozen.c2.unwrap_or((e, e.sqrt().max(1.0)));
             (mean, normal_sf((x - mean) / sd))
         }
+        // Not a window test; a window never asks for it.
+        Method::Cusum => (e, poisson_sf(count, e)),
     };
     let level = level_of(count, expected, p_value, cfg);
     Assessment {
