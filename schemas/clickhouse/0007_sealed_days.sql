@@ -3,12 +3,14 @@
 -- The aggregator's maintenance task ("sealer") computes a day from counts_hour once the day has
 -- been quiet for a while and records it in day_seals; readers use a day's sealed rows only when
 -- no write reached that day after it was sealed (day_writes), and counts_hour otherwise.
--- Re-sealing a day inserts its rows again: counts only grow, so the largest value per key is
--- the current one (ReplacingMergeTree keeps it; readers take max() until parts merge).
+-- Every sealing of a day writes its rows under a new random `seal` id and then its mark; readers
+-- take only the rows of the day's newest mark, so a re-seal (after late events), a sealer that
+-- crashed before its mark, or two sealers at once never add up: no read-time deduplication.
 
 CREATE TABLE IF NOT EXISTS {db}.counts_day
 (
     day Date,
+    seal UInt64,
     district_code String,
     town_code String,
     station_code String,
@@ -18,7 +20,7 @@ CREATE TABLE IF NOT EXISTS {db}.counts_day
     department String,
     events UInt64
 )
-ENGINE = ReplacingMergeTree(events)
+ENGINE = MergeTree
 PARTITION BY toYYYYMM(day)
 ORDER BY (day, town_code, category, subtype, source, department, station_code, district_code);
 
@@ -26,6 +28,7 @@ ORDER BY (day, town_code, category, subtype, source, department, station_code, d
 CREATE TABLE IF NOT EXISTS {db}.counts_day_hod
 (
     day Date,
+    seal UInt64,
     hod UInt8,
     district_code String,
     town_code String,
@@ -33,7 +36,7 @@ CREATE TABLE IF NOT EXISTS {db}.counts_day_hod
     subtype String,
     events UInt64
 )
-ENGINE = ReplacingMergeTree(events)
+ENGINE = MergeTree
 PARTITION BY toYYYYMM(day)
 ORDER BY (day, town_code, category, subtype, hod, district_code);
 
@@ -42,6 +45,7 @@ ORDER BY (day, town_code, category, subtype, hod, district_code);
 CREATE TABLE IF NOT EXISTS {db}.cells_day
 (
     day Date,
+    seal UInt64,
     h3_r8 String,
     h3_r7 String,
     town_code String,
@@ -49,7 +53,7 @@ CREATE TABLE IF NOT EXISTS {db}.cells_day
     subtype String,
     events UInt64
 )
-ENGINE = ReplacingMergeTree(events)
+ENGINE = MergeTree
 PARTITION BY toYYYYMM(day)
 ORDER BY (day, category, subtype, h3_r8, town_code, h3_r7);
 
@@ -70,16 +74,18 @@ SELECT
 FROM {db}.incidents
 GROUP BY day;
 
--- Which days are sealed: every write to the day stamped before sealed_as_of is in counts_day.
+-- Seal marks: the rows of `seal` hold every write to `day` stamped before `sealed_as_of`.
+-- The newest mark of a day (largest sealed_as_of, then seal) is the one readers use.
 CREATE TABLE IF NOT EXISTS {db}.day_seals
 (
     day Date,
+    seal UInt64,
     sealed_as_of DateTime,
     sealed_at DateTime
 )
-ENGINE = ReplacingMergeTree(sealed_as_of)
+ENGINE = MergeTree
 PARTITION BY toYYYYMM(day)
-ORDER BY day;
+ORDER BY (day, sealed_as_of, seal);
 
 -- Days written before this migration: mark them written now, so the sealer picks them up.
 INSERT INTO {db}.day_writes

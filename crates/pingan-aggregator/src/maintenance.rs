@@ -6,8 +6,9 @@
 //! numbers. A day is sealed once it has been quiet for `seal_quiet_s`; the seal records the
 //! server time `as_of` before which every write to the day is included, and readers trust a
 //! sealed day only while `day_writes` shows no later write (a late event makes the day "dirty"
-//! and it is read from `counts_hour` until the next pass re-seals it). Everything here is
-//! idempotent, so several aggregator instances may run it at once.
+//! and it is read from `counts_hour` until the next pass re-seals it). Each sealing writes under a
+//! new random seal id and readers take only the newest mark's rows, so repeating a pass, crashing
+//! half-way or running several aggregator instances at once never double-counts.
 //!
 //! Retention drops whole month partitions (`ALTER TABLE … DROP PARTITION`), which works the same
 //! on ClickHouse 18.16 (no table TTL) and on current servers, and is what a TTL with
@@ -91,23 +92,22 @@ pub const DAY_WRITES_SQL: &str =
 pub const DAY_SEALS_SQL: &str =
     "SELECT toString(day) AS d, toUInt32(max(sealed_as_of)) AS t FROM day_seals GROUP BY d";
 /// One sealed day, all dimensions but the compound.
-pub const SEAL_DAY_SQL: &str = "INSERT INTO counts_day (day, district_code, town_code, station_code, category, subtype, source, department, events) \
-SELECT toDate(hour) AS d, district_code, town_code, station_code, category, subtype, source, department, uniqExactMerge(events) AS n \
+pub const SEAL_DAY_SQL: &str = "INSERT INTO counts_day (day, seal, district_code, town_code, station_code, category, subtype, source, department, events) \
+SELECT toDate(hour) AS d, toUInt64(?) AS s, district_code, town_code, station_code, category, subtype, source, department, uniqExactMerge(events) AS n \
 FROM counts_hour WHERE hour >= toDateTime(?) AND hour < toDateTime(?) \
 GROUP BY d, district_code, town_code, station_code, category, subtype, source, department";
 /// One sealed day per hour of day.
-pub const SEAL_HOD_SQL: &str = "INSERT INTO counts_day_hod (day, hod, district_code, town_code, category, subtype, events) \
-SELECT toDate(hour) AS d, toUInt8(toHour(hour)) AS h, district_code, town_code, category, subtype, uniqExactMerge(events) AS n \
+pub const SEAL_HOD_SQL: &str = "INSERT INTO counts_day_hod (day, seal, hod, district_code, town_code, category, subtype, events) \
+SELECT toDate(hour) AS d, toUInt64(?) AS s, toUInt8(toHour(hour)) AS h, district_code, town_code, category, subtype, uniqExactMerge(events) AS n \
 FROM counts_hour WHERE hour >= toDateTime(?) AND hour < toDateTime(?) \
 GROUP BY d, h, district_code, town_code, category, subtype";
 /// One sealed day of heat-map cells (resolutions 8 and 7).
-pub const SEAL_CELLS_SQL: &str = "INSERT INTO cells_day (day, h3_r8, h3_r7, town_code, category, subtype, events) \
-SELECT toDate(hour) AS d, h3_r8, h3_r7, town_code, category, subtype, uniqExactMerge(events) AS n \
+pub const SEAL_CELLS_SQL: &str = "INSERT INTO cells_day (day, seal, h3_r8, h3_r7, town_code, category, subtype, events) \
+SELECT toDate(hour) AS d, toUInt64(?) AS s, h3_r8, h3_r7, town_code, category, subtype, uniqExactMerge(events) AS n \
 FROM cells_hour WHERE hour >= toDateTime(?) AND hour < toDateTime(?) \
 GROUP BY d, h3_r8, h3_r7, town_code, category, subtype";
 /// Records a seal.
-pub const SEAL_MARK_SQL: &str =
-    "INSERT INTO day_seals (day, sealed_as_of, sealed_at) SELECT toDate(?), toDateTime(?), now()";
+pub const SEAL_MARK_SQL: &str = "INSERT INTO day_seals (day, seal, sealed_as_of, sealed_at) SELECT toDate(?), toUInt64(?), toDateTime(?), now()";
 /// Active month partitions of the retained tables in the current database.
 pub const PARTITIONS_SQL: &str = "SELECT DISTINCT table, partition FROM system.parts WHERE active AND database = currentDatabase() AND has(?, table)";
 
@@ -129,18 +129,21 @@ pub fn sql_templates() -> Vec<(&'static str, String)> {
         (
             "maintenance_seal_day",
             SEAL_DAY_SQL
+                .replacen('?', "1234567890123", 1)
                 .replacen('?', "1561910400", 1)
                 .replacen('?', "1561996800", 1),
         ),
         (
             "maintenance_seal_hod",
             SEAL_HOD_SQL
+                .replacen('?', "1234567890123", 1)
                 .replacen('?', "1561910400", 1)
                 .replacen('?', "1561996800", 1),
         ),
         (
             "maintenance_seal_cells",
             SEAL_CELLS_SQL
+                .replacen('?', "1234567890123", 1)
                 .replacen('?', "1561910400", 1)
                 .replacen('?', "1561996800", 1),
         ),
@@ -148,6 +151,7 @@ pub fn sql_templates() -> Vec<(&'static str, String)> {
             "maintenance_seal_mark",
             SEAL_MARK_SQL
                 .replacen('?', "'2019-07-01'", 1)
+                .replacen('?', "1234567890123", 1)
                 .replacen('?', "1562000000", 1),
         ),
         (
@@ -207,8 +211,9 @@ async fn day_times(
         .collect())
 }
 
-/// Seals one day as of `as_of` (server Unix time): its rows first, the mark last, so a crash in
-/// between leaves the day unsealed (readers ignore unmarked rows; the next pass redoes them).
+/// Seals one day as of `as_of` (server Unix time) under a new seal id: its rows first, the mark
+/// last, so a crash in between leaves the day as it was (readers ignore rows without a mark; the
+/// next pass seals it again under another id).
 pub async fn seal_day(
     client: &Client,
     day: NaiveDate,
@@ -216,12 +221,22 @@ pub async fn seal_day(
 ) -> clickhouse::error::Result<()> {
     let from = shanghai_day_start(day);
     let to = shanghai_day_start(day.succ_opt().unwrap_or(day));
+    // A fresh id per sealing: rows of an attempt that never got its mark, or of an older seal,
+    // are simply not the ones readers select.
+    let seal = uuid::Uuid::new_v4().as_u64_pair().0;
     for sql in [SEAL_DAY_SQL, SEAL_HOD_SQL, SEAL_CELLS_SQL] {
-        client.query(sql).bind(from).bind(to).execute().await?;
+        client
+            .query(sql)
+            .bind(seal)
+            .bind(from)
+            .bind(to)
+            .execute()
+            .await?;
     }
     client
         .query(SEAL_MARK_SQL)
         .bind(day.to_string())
+        .bind(seal)
         .bind(as_of)
         .execute()
         .await

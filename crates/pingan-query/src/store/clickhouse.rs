@@ -5,7 +5,7 @@
 //! bound `?` parameter. The SQL runs unchanged on ClickHouse 18.16 and current releases: no
 //! `toStartOfInterval`, no window functions, no tuple comparison.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Instant;
 
@@ -327,15 +327,11 @@ fn other_filters(
     }
 }
 
-/// The sealed-day part of a counts query: the newest sealed value of every key in the day
-/// `runs` (re-seals may have left older, smaller rows that are not merged away yet), filtered.
-fn sealed_rows(sql: &mut Sql, table: SealedTable, runs: &[(NaiveDate, NaiveDate)], f: &Filter) {
-    sql.push(&format!(
-        "(SELECT {key}, max(events) AS e FROM {name} WHERE (",
-        key = table.key(),
-        name = table.name()
-    ));
-    for (i, (first, end)) in runs.iter().enumerate() {
+/// The sealed-day source of a query: `<table> WHERE` the day `runs`, only the rows of each day's
+/// current seal (`split.seals`), and the filters.
+fn sealed_rows(sql: &mut Sql, table: SealedTable, split: &Split, f: &Filter) {
+    sql.push(&format!("{} WHERE (", table.name()));
+    for (i, (first, end)) in split.sealed.iter().enumerate() {
         if i > 0 {
             sql.push(" OR ");
         }
@@ -344,9 +340,17 @@ fn sealed_rows(sql: &mut Sql, table: SealedTable, runs: &[(NaiveDate, NaiveDate)
             .str(&end.to_string())
             .push("))");
     }
+    sql.push(") AND seal IN (");
+    for (i, seal) in split.seals.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        // Seal ids are random 64-bit numbers; bound as text and converted, since the bound
+        // integer type is signed.
+        sql.push("toUInt64(").str(&seal.to_string()).push(")");
+    }
     sql.push(")");
     other_filters(sql, "hod", "toDayOfWeek(day)", f, |d| table.dim(d));
-    sql.push(&format!(" GROUP BY {})", table.key()));
 }
 
 /// The rows and total queries of `/v1/counts` on one table.
@@ -402,8 +406,8 @@ fn counts_split_sql(spec: &CountsSpec, st: SealedTable, split: &Split) -> (Sql, 
         } else {
             (String::new(), String::new())
         };
-        sql.push(&format!("SELECT {sb}sum(e) AS c FROM "));
-        sealed_rows(sql, st, &split.sealed, f);
+        sql.push(&format!("SELECT {sb}sum(events) AS c FROM "));
+        sealed_rows(sql, st, split, f);
         if grouped {
             let mut g = vec!["b"];
             g.extend(sealed_cols.iter().copied());
@@ -454,10 +458,10 @@ fn cells_sql(spec: &CellsSpec) -> Sql {
 /// The heat-map query summed from sealed cell days and `cells_hour` for the rest of the range.
 fn cells_split_sql(spec: &CellsSpec, split: &Split) -> Sql {
     let mut sql = Sql::new(&format!(
-        "SELECT cell, sum(c) AS c FROM (SELECT {} AS cell, sum(e) AS c FROM ",
+        "SELECT cell, sum(c) AS c FROM (SELECT {} AS cell, sum(events) AS c FROM ",
         Table::Cells.cell(spec.res)
     ));
-    sealed_rows(&mut sql, SealedTable::Cells, &split.sealed, &spec.filter);
+    sealed_rows(&mut sql, SealedTable::Cells, split, &spec.filter);
     sql.push(" GROUP BY cell");
     if !split.live.is_empty() {
         // Unaligned ends need the raw table, exactly as without sealing.
@@ -497,9 +501,10 @@ pub fn counts_sql_templates() -> Vec<(String, String)> {
             max_rows: 100,
         })
     };
-    let fresh: BTreeSet<NaiveDate> = ["2019-01-02", "2019-01-03", "2019-06-01"]
+    let fresh: BTreeMap<NaiveDate, u64> = ["2019-01-02", "2019-01-03", "2019-06-01"]
         .iter()
         .filter_map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .zip([u64::MAX, 1, 9_876_543_210_123])
         .collect();
     let plans = [
         (
@@ -624,6 +629,13 @@ impl std::fmt::Debug for ClickHouseStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClickHouseStore").finish_non_exhaustive()
     }
+}
+
+#[derive(Row, Deserialize)]
+struct SealMarkCh {
+    d: String,
+    t: u32,
+    seal: u64,
 }
 
 #[derive(Row, Deserialize)]
@@ -810,33 +822,37 @@ impl ClickHouseStore {
         &self,
         first: NaiveDate,
         end: NaiveDate,
-    ) -> StoreResult<BTreeSet<NaiveDate>> {
-        let times = |table: &str, col: &str| {
-            let mut sql = Sql::new(&format!(
-                "SELECT toString(day) AS d, toUInt32({col}) AS t FROM {table} WHERE day >= toDate("
-            ));
-            sql.str(&first.to_string())
-                .push(") AND day < toDate(")
-                .str(&end.to_string())
-                .push(") GROUP BY d");
-            sql
-        };
-        let writes = times("day_writes", "maxMerge(last_write)");
-        let seals = times("day_seals", "max(sealed_as_of)");
-        let (w, s) = futures::try_join!(
+    ) -> StoreResult<BTreeMap<NaiveDate, u64>> {
+        let mut writes = Sql::new(
+            "SELECT toString(day) AS d, toUInt32(maxMerge(last_write)) AS t FROM day_writes WHERE day >= toDate(",
+        );
+        writes
+            .str(&first.to_string())
+            .push(") AND day < toDate(")
+            .str(&end.to_string())
+            .push(") GROUP BY d");
+        let mut marks = Sql::new(
+            "SELECT toString(day) AS d, toUInt32(sealed_as_of) AS t, seal FROM day_seals WHERE day >= toDate(",
+        );
+        marks
+            .str(&first.to_string())
+            .push(") AND day < toDate(")
+            .str(&end.to_string())
+            .push(")");
+        let (w, m) = futures::try_join!(
             self.all::<DayTimeCh>(&writes),
-            self.all::<DayTimeCh>(&seals)
+            self.all::<SealMarkCh>(&marks)
         )?;
-        let map = |rows: Vec<DayTimeCh>| -> BTreeMap<NaiveDate, u32> {
-            rows.into_iter()
-                .filter_map(|r| {
-                    NaiveDate::parse_from_str(&r.d, "%Y-%m-%d")
-                        .ok()
-                        .map(|d| (d, r.t))
-                })
-                .collect()
-        };
-        Ok(sealed::fresh_days(&map(w), &map(s)))
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        let writes: BTreeMap<NaiveDate, u32> = w
+            .into_iter()
+            .filter_map(|r| day(&r.d).map(|d| (d, r.t)))
+            .collect();
+        let marks: Vec<(NaiveDate, u32, u64)> = m
+            .into_iter()
+            .filter_map(|r| day(&r.d).map(|d| (d, r.t, r.seal)))
+            .collect();
+        Ok(sealed::fresh_days(&writes, &marks))
     }
 
     async fn count_rows(&self, sql: &Sql, total_sql: &Sql) -> StoreResult<CountsResult> {

@@ -8,7 +8,7 @@
 //! `uniqExact` rollups as before. The parts are disjoint in event time, so their sum is the exact
 //! distinct count.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use pingan_domain::time::{shanghai_day, shanghai_day_start};
@@ -51,17 +51,6 @@ impl SealedTable {
             (SealedTable::Day, Dim::Source) => Some("source"),
             (SealedTable::Day, Dim::Department) => Some("department"),
             _ => None,
-        }
-    }
-
-    /// Every key column, in sorting-key order (the rows a re-seal may repeat).
-    pub fn key(self) -> &'static str {
-        match self {
-            SealedTable::Day => {
-                "day, town_code, category, subtype, source, department, station_code, district_code"
-            }
-            SealedTable::DayHod => "day, town_code, category, subtype, hod, district_code",
-            SealedTable::Cells => "day, category, subtype, h3_r8, town_code, h3_r7",
         }
     }
 }
@@ -113,15 +102,24 @@ pub fn whole_days(range: &TimeRange) -> Option<(NaiveDate, NaiveDate)> {
     (first < end).then_some((first, end))
 }
 
-/// Days whose newest seal is later than their last write.
+/// The current seal id of every fresh day: of each day's marks `(day, sealed_as_of, seal)` the
+/// newest (by `sealed_as_of`, then id, so every reader picks the same one), when it is later than
+/// the day's last write.
 pub fn fresh_days(
     writes: &BTreeMap<NaiveDate, u32>,
-    seals: &BTreeMap<NaiveDate, u32>,
-) -> BTreeSet<NaiveDate> {
-    seals
-        .iter()
-        .filter(|(day, as_of)| writes.get(day).is_none_or(|w| w < as_of))
-        .map(|(day, _)| *day)
+    marks: &[(NaiveDate, u32, u64)],
+) -> BTreeMap<NaiveDate, u64> {
+    let mut newest: BTreeMap<NaiveDate, (u32, u64)> = BTreeMap::new();
+    for &(day, as_of, seal) in marks {
+        let e = newest.entry(day).or_insert((as_of, seal));
+        if (as_of, seal) > *e {
+            *e = (as_of, seal);
+        }
+    }
+    newest
+        .into_iter()
+        .filter(|(day, (as_of, _))| writes.get(day).is_none_or(|w| w < as_of))
+        .map(|(day, (_, seal))| (day, seal))
         .collect()
 }
 
@@ -130,12 +128,14 @@ pub fn fresh_days(
 pub struct Split {
     /// Runs of fresh sealed days, `[first, end)`.
     pub sealed: Vec<(NaiveDate, NaiveDate)>,
+    /// The current seal id of every day in `sealed`.
+    pub seals: Vec<u64>,
     /// The rest as Unix-time ranges `[from, to)`.
     pub live: Vec<(i64, i64)>,
 }
 
 /// Splits `range` into runs of `fresh` whole days and the time between them.
-pub fn split(range: &TimeRange, fresh: &BTreeSet<NaiveDate>) -> Split {
+pub fn split(range: &TimeRange, fresh: &BTreeMap<NaiveDate, u64>) -> Split {
     let mut out = Split::default();
     let (from, to) = (range.from().timestamp(), range.to().timestamp());
     let Some((first, end)) = whole_days(range) else {
@@ -147,7 +147,8 @@ pub fn split(range: &TimeRange, fresh: &BTreeSet<NaiveDate>) -> Split {
     let mut day = first;
     while day < end {
         let next = day.succ_opt().unwrap_or(end);
-        if fresh.contains(&day) {
+        if let Some(seal) = fresh.get(&day) {
+            out.seals.push(*seal);
             if run.is_none() {
                 let start = shanghai_day_start(day);
                 if cursor < start {
@@ -217,9 +218,10 @@ mod tests {
     #[test]
     fn split_covers_the_range_exactly_once() {
         let r = range("2019-07-01T10:00:00+08:00", "2019-07-06T05:00:00+08:00");
-        let fresh: BTreeSet<_> = ["2019-07-02", "2019-07-03", "2019-07-05", "2019-07-06"]
+        let fresh: BTreeMap<_, _> = ["2019-07-02", "2019-07-03", "2019-07-05", "2019-07-06"]
             .iter()
-            .map(|s| d(s))
+            .zip(1..)
+            .map(|(s, i)| (d(s), i))
             .collect();
         let s = split(&r, &fresh);
         // 07-06 is only partly inside the range, so it is read live although it is sealed.
@@ -230,6 +232,7 @@ mod tests {
                 (d("2019-07-05"), d("2019-07-06"))
             ]
         );
+        assert_eq!(s.seals, [1, 2, 3]);
         assert_eq!(
             s.live,
             vec![
@@ -249,7 +252,7 @@ mod tests {
         );
         // Nothing sealed: one live range, as before.
         assert_eq!(
-            split(&r, &BTreeSet::new()).live,
+            split(&r, &BTreeMap::new()).live,
             vec![(
                 at("2019-07-01T10:00:00+08:00"),
                 at("2019-07-06T05:00:00+08:00")
@@ -263,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn a_write_after_the_seal_makes_the_day_stale() {
+    fn the_newest_seal_counts_and_a_later_write_makes_the_day_stale() {
         let writes: BTreeMap<_, _> = [
             (d("2019-07-01"), 100),
             (d("2019-07-02"), 300),
@@ -271,16 +274,19 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let seals: BTreeMap<_, _> = [
-            (d("2019-07-01"), 150),
-            (d("2019-07-02"), 250),
-            (d("2019-07-03"), 200),
-        ]
-        .into_iter()
-        .collect();
+        let marks = [
+            (d("2019-07-01"), 120, 7),
+            (d("2019-07-01"), 150, 5), // re-sealed later: this one
+            (d("2019-07-01"), 150, 4), // same second, smaller id: not this one
+            (d("2019-07-02"), 250, 9), // written after its seal
+            (d("2019-07-03"), 200, 9), // written in the seal's own second
+            (d("2019-07-04"), 100, 3), // sealed, no write recorded
+        ];
         assert_eq!(
-            fresh_days(&writes, &seals),
-            [d("2019-07-01")].into_iter().collect()
+            fresh_days(&writes, &marks),
+            [(d("2019-07-01"), 5), (d("2019-07-04"), 3)]
+                .into_iter()
+                .collect()
         );
     }
 
