@@ -19,13 +19,16 @@ pub struct AggregatorConfig {
     /// … or when its oldest event is this old (ms). Low load: events are queryable within about
     /// this long. The age grows when many partitions are busy (see `max_inserts_per_s`).
     pub batch_max_age_ms: u64,
-    /// Age-triggered INSERTs per second this instance aims to stay under, near ClickHouse's
-    /// one-insert-per-second-per-table guidance: with `n` busy partitions each waits
+    /// Under load, age-triggered INSERTs per second this instance aims to stay under, near
+    /// ClickHouse's one-insert-per-second-per-table guidance: with `n` busy partitions each waits
     /// `n / max_inserts_per_s` seconds (at least `batch_max_age_ms`, at most
     /// `batch_age_ceiling_ms`). 0 disables the adaptation.
     pub max_inserts_per_s: f64,
     /// The longest a batch may wait for more events when the age adapts (ms).
     pub batch_age_ceiling_ms: u64,
+    /// The age adapts only while more events than this arrive per second; below it,
+    /// `batch_max_age_ms` holds and events stay fresh.
+    pub pace_above_events_per_s: f64,
     /// Give up (exit 1) after retrying one batch for this long (s).
     pub retry_max_elapsed_s: u64,
     /// Timeout of one INSERT (ms); an expired insert is resolved by checking ClickHouse.
@@ -48,6 +51,7 @@ impl Default for AggregatorConfig {
             batch_max_age_ms: 500,
             max_inserts_per_s: 2.0,
             batch_age_ceiling_ms: 5_000,
+            pace_above_events_per_s: 1_000.0,
             retry_max_elapsed_s: 600,
             insert_timeout_ms: 30_000,
             admin_listen: Some("127.0.0.1:8082".into()),
@@ -67,6 +71,7 @@ impl AggregatorConfig {
         (self.max_inserts_per_s > 0.0).then(|| pingan_pipeline::pace::Pace {
             max_cuts_per_s: self.max_inserts_per_s,
             ceiling: Duration::from_millis(self.batch_age_ceiling_ms),
+            above_per_s: self.pace_above_events_per_s,
         })
     }
     /// Retry budget of one batch.

@@ -207,6 +207,8 @@ impl KafkaSource {
         let mut paused = false;
         let mut tick = tokio::time::interval((self.cfg.max_age / 4).max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut rate = crate::pace::RateMeter::default();
+        let mut last_tick = Instant::now();
         loop {
             self.apply_rebalance_events(&mut buffers, &mut resume_at, &mut ready, paused);
             last_seen.retain(|tp, _| resume_at.contains_key(tp));
@@ -227,10 +229,12 @@ impl KafkaSource {
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
+                    let rate = rate.tick(now.duration_since(last_tick));
+                    last_tick = now;
                     let age = self
                         .cfg
                         .pace
-                        .map_or(self.cfg.max_age, |p| p.age(self.cfg.max_age, buffers.len()));
+                        .map_or(self.cfg.max_age, |p| p.age(self.cfg.max_age, buffers.len(), rate));
                     self.metrics.batch_age.with_label_values(&[stage]).set(age.as_secs_f64());
                     let aged: Vec<Tp> = buffers
                         .iter()
@@ -264,6 +268,7 @@ impl KafkaSource {
                             continue;
                         }
                     };
+                    rate.record();
                     let topic: Arc<str> = Arc::from(m.topic());
                     let tp: Tp = (topic.clone(), m.partition());
                     let offset = m.offset();
