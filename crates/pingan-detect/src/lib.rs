@@ -16,8 +16,10 @@
 //! * The **baseline** is an hour-of-week profile over the trailing weeks, shrunk towards the
 //!   series' hour-of-day and flat rates when sparse ([`baseline`](crate::BaselineInfo)).
 //! * **Methods**: negative-binomial (Gamma–Poisson predictive) or Poisson tails for sparse
-//!   windows, ESSENCE-style EWMA or EARS C2 for dense ones ([`MethodChoice`]). Levels need
-//!   minimum counts, a p-value and an observed/expected ratio ([`LevelGates`]).
+//!   windows, ESSENCE-style EWMA or EARS C2 for dense ones, or a Poisson CUSUM over hourly or
+//!   daily bins that accumulates evidence across windows ([`MethodChoice`], chosen per area
+//!   level). Levels need minimum counts, a p-value (for the CUSUM: a likelihood-ratio
+//!   threshold) and an observed/expected ratio ([`LevelGates`]).
 //! * **Alerts** have a stable key (series × window) and a deterministic id; an escalation
 //!   re-emits the same key with a higher version; the [`AlertBook`] makes replays emit
 //!   nothing twice. Noise control: cooldown per town × category, grouping of sibling

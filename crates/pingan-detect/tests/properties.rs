@@ -227,6 +227,10 @@ proptest! {
         for method in [MethodChoice::Auto, MethodChoice::Poisson, MethodChoice::NegBin, MethodChoice::Ewma] {
             let cfg = DetectConfig {
                 method,
+                // Window tests on every level, disks included. (A CUSUM alert is keyed by the
+                // day of its episode's first alarm, and more events can move that alarm to an
+                // earlier day, i.e. to another key; its own properties are below.)
+                methods_by_level: std::collections::BTreeMap::new(),
                 cooldown_minutes: 0,
                 group_min_members: 0,
                 // Keep every window in memory so its count can be read back.

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use super::*;
 use crate::config::MethodChoice;
 
@@ -419,6 +421,9 @@ fn a_cluster_split_between_two_cells_is_seen_whole_by_the_disk_they_share() {
     let cfg = DetectConfig {
         levels: vec![AreaLevel::Compound, AreaLevel::Cell, AreaLevel::Ring],
         per_subtype: false,
+        // The window tests on disks; six events are far below what the CUSUM's threshold
+        // needs in a near-empty series (h / ln ρ ≈ 10).
+        methods_by_level: BTreeMap::from([(AreaLevel::Ring, MethodChoice::Auto)]),
         ..DetectConfig::default()
     };
     let mut d = seeded_in_compounds(cfg);
