@@ -95,7 +95,7 @@ impl Frozen {
         )
     }
 
-    /// [`Frozen::build`] for the window test of `choice` (the level's method).
+    /// `Frozen::build` for the window test of `choice` (the level's method).
     pub(crate) fn build_for(
         history: &History,
         profile: &Profile,
