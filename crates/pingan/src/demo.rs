@@ -473,9 +473,12 @@ pub(crate) fn demo(config: &PinganConfig, args: DemoArgs) -> ExitCode {
         // Run until Ctrl-C or until a service stops on its own (then stop the rest).
         let mut failures = Vec::new();
         tokio::select! {
+            // Ctrl-C also stops the services themselves: when both are ready, it was Ctrl-C.
+            biased;
             () = shutdown.cancelled() => {}
             Some(done) = services.join_next() => {
                 match done {
+                    Ok((_, Ok(()))) if shutdown.is_cancelled() => {}
                     Ok((name, Ok(()))) => failures.push(format!("{name} stopped unexpectedly")),
                     Ok((name, Err(e))) => failures.push(format!("{name}: {e}")),
                     Err(e) => failures.push(format!("a service panicked: {e}")),
