@@ -250,7 +250,8 @@ async function loadRankings() {
   for (const r of v.rows) {
     const li = document.createElement('li');
     const pct = r.change_pct;
-    const cls = pct == null ? '' : pct > 0 ? 'up' : pct < 0 ? 'down' : '';
+    // Colour only changes beyond chance (the API's binomial test); the rest stay muted.
+    const cls = pct == null || !r.change_significant ? 'flat' : pct > 0 ? 'up' : pct < 0 ? 'down' : '';
     const arrow = pct == null ? '–' : `${pct > 0 ? '▲' : pct < 0 ? '▼' : ''}${Math.abs(pct)}%`;
     li.innerHTML = `<span class="rk">${r.rank}</span><span class="nm"></span><span class="n">${r.count}</span><span class="d ${cls}" title="${t('vs_prev')}">${arrow}</span>`;
     li.querySelector('.nm').textContent = name(r);

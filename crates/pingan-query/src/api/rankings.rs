@@ -95,6 +95,34 @@ pub fn pct(now: u64, base: u64) -> Value {
     }
 }
 
+/// Whether `now` events differ from `base` events in a period of the same length by more than
+/// chance: the two-sided conditional binomial test of equal Poisson rates (given `now + base`
+/// events, `now` is Binomial(n, ½) when nothing changed) at the 5 % level. Keeps a duty officer
+/// from reading "+400 %" on 1 → 5 as news: that is not significant, 10 → 50 is.
+pub fn significant(now: u64, base: u64) -> bool {
+    let n = now + base;
+    if n == 0 {
+        return false;
+    }
+    let k = now.max(base);
+    if n > 1000 {
+        // Normal approximation with continuity correction; exact sums get slow and add nothing.
+        let z = (k as f64 - 0.5 - n as f64 / 2.0) / (n as f64 / 4.0).sqrt();
+        return z > 1.959_964;
+    }
+    // P(X >= k) for X ~ Bin(n, 1/2), summed in log space.
+    let ln_half_n = n as f64 * std::f64::consts::LN_2;
+    let mut ln_choose = 0.0_f64; // ln C(n, 0)
+    let mut tail = 0.0_f64;
+    for i in 0..=n {
+        if i >= k {
+            tail += (ln_choose - ln_half_n).exp();
+        }
+        ln_choose += ((n - i) as f64).ln() - ((i + 1) as f64).ln();
+    }
+    (2.0 * tail).min(1.0) < 0.05
+}
+
 /// The handler.
 pub async fn handler(
     State(s): State<AppState>,
@@ -164,8 +192,10 @@ pub async fn handler(
                 .put("previous", r.previous)
                 .put("change", r.count as i64 - r.previous as i64)
                 .put("change_pct", pct(r.count, r.previous))
+                .put("change_significant", significant(r.count, r.previous))
                 .put("last_year", r.last_year)
-                .put("yoy_pct", pct(r.count, r.last_year));
+                .put("yoy_pct", pct(r.count, r.last_year))
+                .put("yoy_significant", significant(r.count, r.last_year));
             let per_10k = (level == Dim::Compound)
                 .then(|| areas.compound(&r.code))
                 .flatten()
@@ -188,8 +218,10 @@ pub async fn handler(
         "previous",
         "change",
         "change_pct",
+        "change_significant",
         "last_year",
         "yoy_pct",
+        "yoy_significant",
         "per_10k_households",
     ]
     .iter()
@@ -224,6 +256,17 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(rfc3339(one_year_earlier(t)), "2019-01-01T00:00:00+08:00");
+    }
+
+    #[test]
+    fn only_changes_beyond_chance_are_significant() {
+        assert!(!significant(5, 1), "1 → 5 is noise");
+        assert!(significant(50, 10));
+        assert!(!significant(0, 0));
+        assert!(significant(0, 9) && !significant(0, 5));
+        // The exact test agrees with the approximation across its switch point.
+        assert_eq!(significant(531, 469), significant(532, 470));
+        assert!(significant(600, 500) && !significant(520, 500));
     }
 
     #[test]
