@@ -122,6 +122,8 @@ pub fn detect_event(row: &crate::rows::IncidentRow) -> DetectEvent {
             compound_id: row.compound_id.clone(),
             h3_ring: ring(row.h3_r8.as_deref()),
             h3_r8: row.h3_r8.clone(),
+            // The classifier already located the call in a POI footprint (`poi_at`).
+            poi_id: row.poi_id.clone(),
         },
         category: row.category.clone(),
         subtype: row.subtype.clone(),
@@ -223,15 +225,26 @@ pub fn sql_templates() -> Vec<(&'static str, String)> {
 }
 
 const RESTORE_SQL: &str = "SELECT record FROM alerts FINAL WHERE window_end >= toDateTime(?)";
-const SEED_SQL: &str = "SELECT ifNull(town_code, ''), ifNull(station_code, ''), ifNull(compound_id, ''), ifNull(h3_r8, ''), \
+const SEED_SQL: &str = "SELECT ifNull(town_code, ''), ifNull(station_code, ''), ifNull(compound_id, ''), ifNull(h3_r8, ''), ifNull(poi_id, ''), \
      category, subtype, toUInt32(toStartOfHour(event_time)) AS h, toUInt32(uniqExact(event_id)) \
      FROM incidents WHERE repeat_of IS NULL AND event_time >= toDateTime(?) AND event_time < toDateTime(?) \
-     GROUP BY town_code, station_code, compound_id, h3_r8, category, subtype, h";
+     GROUP BY town_code, station_code, compound_id, h3_r8, poi_id, category, subtype, h";
 const REPLAY_SQL: &str =
     "SELECT ?fields FROM incidents FINAL WHERE event_time >= toDateTime(?) ORDER BY event_time";
 
-/// (town, station, compound, h3_r8, category, subtype, hour start, events) of one seeded hour.
-type SeedRow = (String, String, String, String, String, String, u32, u32);
+/// (town, station, compound, h3_r8, poi, category, subtype, hour start, events) of one seeded
+/// hour.
+type SeedRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    u32,
+    u32,
+);
 
 fn opt(s: String) -> Option<String> {
     if s.is_empty() { None } else { Some(s) }
@@ -263,13 +276,14 @@ async fn prepare(client: &Client, now: DateTime<FixedOffset>) -> Result<Detector
         .await
         .map_err(|e| e.to_string())?;
     let tz = pingan_domain::time::shanghai();
-    for (town, station, compound, cell, category, subtype, hour, n) in hours.iter().cloned() {
+    for (town, station, compound, cell, poi, category, subtype, hour, n) in hours.iter().cloned() {
         let area = EventArea {
             town_code: opt(town),
             station_code: opt(station),
             compound_id: opt(compound),
             h3_ring: ring(Some(cell.as_str())),
             h3_r8: opt(cell),
+            poi_id: opt(poi),
         };
         if let Some(h) = tz.timestamp_opt(i64::from(hour), 0).single() {
             let _ = det.seed_hour(&area, &category, &subtype, h, n);

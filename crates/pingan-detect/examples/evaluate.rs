@@ -444,6 +444,11 @@ impl Builder<'_> {
                 compound_id: place.compound.clone(),
                 h3_r8: Some(cell(place.lat, place.lon)),
                 h3_ring: ring(place.lat, place.lon),
+                // From the simulated location, as the classifier does for real calls: baseline
+                // and spike events alike land in a hot spot only if their point lies in it.
+                poi_id: AreaIndex::builtin()
+                    .poi_at(place.lat, place.lon)
+                    .map(|p| p.id.clone()),
             },
             category,
             subtype: subtype.to_owned(),
@@ -896,6 +901,34 @@ fn main() -> Result<(), Box<dyn Error>> {
                     .find(|x| method_name(*x) == m)
                     .ok_or(format!("unknown method {m}"))?;
                 cfg.methods_by_level.insert(level, method);
+            }
+        }
+        // Hot-spot knobs: `--poi-yellow-p X`, `--poi-orange-p X`, `--poi-cusum-h X`, and
+        // `--level-windows poi=1h+2h+1d` (windows per level, `+`-separated).
+        if let Some(x) = flag("--poi-yellow-p") {
+            let g = cfg.gates_by_level.entry(AreaLevel::Poi).or_default();
+            g.yellow.max_p = x;
+            g.orange.max_p = g.orange.max_p.min(x);
+        }
+        if let Some(x) = flag("--poi-orange-p") {
+            cfg.gates_by_level
+                .entry(AreaLevel::Poi)
+                .or_default()
+                .orange
+                .max_p = x;
+        }
+        if let Some(x) = flag("--poi-cusum-h") {
+            cfg.cusum_threshold_by_level.insert(AreaLevel::Poi, x);
+        }
+        if let Some(ls) = list("--level-windows") {
+            for item in ls {
+                let (l, ws) = item.split_once('=').ok_or(format!("bad {item}"))?;
+                let level = AreaLevel::parse(l).ok_or(format!("unknown level {l}"))?;
+                let ws = ws
+                    .split('+')
+                    .map(|w| WindowLen::parse(w).ok_or(format!("unknown window {w}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                cfg.windows_by_level.insert(level, ws);
             }
         }
         if let Some(ls) = list("--levels") {

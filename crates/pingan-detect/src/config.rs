@@ -159,6 +159,9 @@ pub struct DetectConfig {
     /// and red need h + ln 100 and h + ln 10⁴ (the factor 100 between the window p-gates).
     #[serde(default = "default_cusum_threshold")]
     pub cusum_threshold: f64,
+    /// CUSUM threshold h for particular area levels, replacing `cusum_threshold` there.
+    #[serde(default = "default_cusum_threshold_by_level")]
+    pub cusum_threshold_by_level: BTreeMap<AreaLevel, f64>,
     /// Series whose flat rate is at least this many events per hour get hourly bins; sparser
     /// ones daily bins, where subtracting k·e hour by hour would forget an event before the
     /// next one arrives.
@@ -200,6 +203,12 @@ pub struct DetectConfig {
     /// p-value and ratio gates per level.
     #[serde(default)]
     pub levels_gates: LevelGates,
+    /// Gates for particular area levels, replacing `levels_gates` there (the minimum counts
+    /// stay). The declared hot spots get a looser p-value gate: a dozen pre-declared places
+    /// watched prospectively need far less protection against multiple testing than the
+    /// ~10⁵ scanned series (README, Evaluation).
+    #[serde(default = "default_gates_by_level")]
+    pub gates_by_level: BTreeMap<AreaLevel, LevelGates>,
     /// EWMA smoothing weights; the smallest p-value over the weights is used (ESSENCE uses
     /// 0.4 for gradual and 0.9 for sudden events).
     #[serde(default = "default_ewma_weights")]
@@ -262,6 +271,7 @@ fn default_windows_by_level() -> BTreeMap<AreaLevel, Vec<WindowLen>> {
             ],
         ),
         (AreaLevel::Ring, vec![WindowLen::H1, WindowLen::H2]),
+        (AreaLevel::Poi, vec![WindowLen::H1, WindowLen::H2]),
     ])
 }
 fn default_levels() -> Vec<AreaLevel> {
@@ -275,6 +285,29 @@ fn default_methods_by_level() -> BTreeMap<AreaLevel, MethodChoice> {
     // most false alerts (7 disks per event), and the CUSUM both pages less and catches more
     // drunk-fight nights eventually (README, Evaluation).
     BTreeMap::from([(AreaLevel::Ring, MethodChoice::Cusum)])
+}
+fn default_gates_by_level() -> BTreeMap<AreaLevel, LevelGates> {
+    BTreeMap::from([(AreaLevel::Poi, poi_gates())])
+}
+/// The hot spots' gates: yellow and orange two decades looser than elsewhere, red unchanged
+/// (a red page should mean the same everywhere); the ratio floors are the common ones.
+fn poi_gates() -> LevelGates {
+    LevelGates {
+        yellow: LevelGate {
+            max_p: POI_YELLOW_P,
+            ..default_yellow()
+        },
+        orange: LevelGate {
+            max_p: POI_ORANGE_P,
+            ..default_orange()
+        },
+        red: default_red(),
+    }
+}
+const POI_YELLOW_P: f64 = 1e-2;
+const POI_ORANGE_P: f64 = 1e-4;
+fn default_cusum_threshold_by_level() -> BTreeMap<AreaLevel, f64> {
+    BTreeMap::new()
 }
 fn default_cusum_shift() -> f64 {
     2.5
@@ -358,6 +391,7 @@ impl Default for DetectConfig {
             methods_by_level: default_methods_by_level(),
             cusum_shift: default_cusum_shift(),
             cusum_threshold: default_cusum_threshold(),
+            cusum_threshold_by_level: default_cusum_threshold_by_level(),
             cusum_hourly_min_rate: default_cusum_hourly_min_rate(),
             cusum_lookback_hours: default_cusum_lookback_hours(),
             cusum_lookback_days: default_cusum_lookback_days(),
@@ -370,6 +404,7 @@ impl Default for DetectConfig {
             min_observed: default_min_observed(),
             min_excess: default_min_excess(),
             levels_gates: LevelGates::default(),
+            gates_by_level: default_gates_by_level(),
             ewma_weights: default_ewma_weights(),
             ewma_lags: default_ewma_lags(),
             c2_guard: default_c2_guard(),
@@ -396,6 +431,21 @@ impl DetectConfig {
             .get(&level)
             .copied()
             .unwrap_or(self.method)
+    }
+
+    /// The gates at `level`.
+    pub fn gates_for(&self, level: AreaLevel) -> &LevelGates {
+        self.gates_by_level
+            .get(&level)
+            .unwrap_or(&self.levels_gates)
+    }
+
+    /// The CUSUM threshold h at `level`.
+    pub fn cusum_threshold_for(&self, level: AreaLevel) -> f64 {
+        self.cusum_threshold_by_level
+            .get(&level)
+            .copied()
+            .unwrap_or(self.cusum_threshold)
     }
 
     /// Whether any configured level runs the CUSUM.
@@ -462,25 +512,31 @@ impl DetectConfig {
             self.min_excess.is_finite() && self.min_excess >= 0.0,
             "min_excess must be >= 0",
         );
-        let g = &self.levels_gates;
-        for (name, gate) in [("yellow", g.yellow), ("orange", g.orange), ("red", g.red)] {
+        let all_gates = std::iter::once(("levels_gates".to_owned(), &self.levels_gates)).chain(
+            self.gates_by_level
+                .iter()
+                .map(|(l, g)| (format!("gates_by_level.{l}"), g)),
+        );
+        for (what, g) in all_gates {
+            for (name, gate) in [("yellow", g.yellow), ("orange", g.orange), ("red", g.red)] {
+                check(
+                    gate.max_p > 0.0 && gate.max_p < 1.0,
+                    &format!("{what}.{name}.max_p must be in (0, 1)"),
+                );
+                check(
+                    gate.min_ratio.is_finite() && gate.min_ratio >= 1.0,
+                    &format!("{what}.{name}.min_ratio must be >= 1"),
+                );
+            }
             check(
-                gate.max_p > 0.0 && gate.max_p < 1.0,
-                &format!("levels_gates.{name}.max_p must be in (0, 1)"),
+                g.yellow.max_p >= g.orange.max_p && g.orange.max_p >= g.red.max_p,
+                &format!("{what}: p-value gates must tighten from yellow to red"),
             );
             check(
-                gate.min_ratio.is_finite() && gate.min_ratio >= 1.0,
-                &format!("levels_gates.{name}.min_ratio must be >= 1"),
+                g.yellow.min_ratio <= g.orange.min_ratio && g.orange.min_ratio <= g.red.min_ratio,
+                &format!("{what}: ratio gates must rise from yellow to red"),
             );
         }
-        check(
-            g.yellow.max_p >= g.orange.max_p && g.orange.max_p >= g.red.max_p,
-            "level p-value gates must tighten from yellow to red",
-        );
-        check(
-            g.yellow.min_ratio <= g.orange.min_ratio && g.orange.min_ratio <= g.red.min_ratio,
-            "level ratio gates must rise from yellow to red",
-        );
         check(
             !self.ewma_weights.is_empty()
                 && self.ewma_weights.iter().all(|w| *w > 0.0 && *w <= 1.0),
@@ -510,6 +566,12 @@ impl DetectConfig {
         check(
             self.cusum_threshold.is_finite() && self.cusum_threshold > 0.0,
             "cusum_threshold must be > 0",
+        );
+        check(
+            self.cusum_threshold_by_level
+                .values()
+                .all(|h| h.is_finite() && *h > 0.0),
+            "cusum_threshold_by_level entries must be > 0",
         );
         check(
             self.cusum_hourly_min_rate.is_finite() && self.cusum_hourly_min_rate >= 0.0,
@@ -574,5 +636,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(serde_json::from_str::<DetectConfig>(r#"{"nope": 1}"#).is_err());
+    }
+
+    #[test]
+    fn hot_spots_have_their_own_checked_gates() {
+        let c = DetectConfig::default();
+        let poi = c.gates_for(AreaLevel::Poi);
+        assert!(poi.yellow.max_p > c.levels_gates.yellow.max_p);
+        assert_eq!(poi.red, c.levels_gates.red);
+        assert_eq!(c.gates_for(AreaLevel::Ring), &c.levels_gates);
+        assert_eq!(c.cusum_threshold_for(AreaLevel::Poi), c.cusum_threshold);
+        let json = r#"{"gates_by_level": {"poi": {"yellow": {"max_p": 1e-7, "min_ratio": 1.5}}},
+                      "cusum_threshold_by_level": {"poi": 0.0}}"#;
+        let bad: DetectConfig = serde_json::from_str(json).unwrap();
+        match bad.validate() {
+            Err(DetectError::Config(p)) => {
+                assert_eq!(p.len(), 2, "{p:?}");
+                assert!(p[0].starts_with("gates_by_level.poi"), "{p:?}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

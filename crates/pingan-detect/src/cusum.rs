@@ -11,8 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::DetectConfig;
-use crate::key::{Level, WindowLen};
+use crate::config::{DetectConfig, LevelGates};
+use crate::key::{AreaLevel, Level, WindowLen};
 
 /// One bin of the chart.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,12 +93,29 @@ pub struct CusumInfo {
     pub statistic: f64,
 }
 
+/// The rules of the series' area level: the yellow threshold h and the ratio floors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Thresholds {
+    pub(crate) h: f64,
+    pub(crate) gates: LevelGates,
+}
+
+impl Thresholds {
+    pub(crate) fn at(level: AreaLevel, cfg: &DetectConfig) -> Thresholds {
+        Thresholds {
+            h: cfg.cusum_threshold_for(level),
+            gates: *cfg.gates_for(level),
+        }
+    }
+}
+
 /// The level that `stat` with `observed`/`expected` over the excursion reaches: the chart's
 /// thresholds plus the same minimum counts and ratio floors as the window tests.
 pub(crate) fn level_at(
     stat: f64,
     observed: u32,
     expected: f64,
+    th: Thresholds,
     cfg: &DetectConfig,
 ) -> Option<Level> {
     let x = f64::from(observed);
@@ -106,14 +123,14 @@ pub(crate) fn level_at(
         return None;
     }
     let ratio = x / expected.max(1e-9);
-    let h = cfg.cusum_threshold;
+    let h = th.h;
     [
         (Level::Red, h + (1e4_f64).ln()),
         (Level::Orange, h + (100.0_f64).ln()),
         (Level::Yellow, h),
     ]
     .into_iter()
-    .find(|(l, t)| stat >= *t && ratio >= cfg.levels_gates.gate(*l).min_ratio)
+    .find(|(l, t)| stat >= *t && ratio >= th.gates.gate(*l).min_ratio)
     .map(|(l, _)| l)
 }
 
@@ -121,7 +138,12 @@ pub(crate) fn level_at(
 /// reached a level. Inside a bin the chart is checked after every event against the bin's
 /// whole expectation — conservative (the rest of the bin can only add events) and it makes
 /// the alarm time the time of an event.
-pub(crate) fn run(bins: &[Bin], len: WindowLen, cfg: &DetectConfig) -> Vec<Episode> {
+pub(crate) fn run(
+    bins: &[Bin],
+    len: WindowLen,
+    th: Thresholds,
+    cfg: &DetectConfig,
+) -> Vec<Episode> {
     let rho: f64 = cfg.cusum_shift;
     let (ln_rho, drift) = (rho.ln(), rho - 1.0);
     let mut out = Vec::new();
@@ -150,7 +172,7 @@ pub(crate) fn run(bins: &[Bin], len: WindowLen, cfg: &DetectConfig) -> Vec<Episo
             );
         for (n, t) in points {
             let stat = before + f64::from(n) * ln_rho - sub;
-            let Some(level) = level_at(stat, obs + n, bin_exp, cfg) else {
+            let Some(level) = level_at(stat, obs + n, bin_exp, th, cfg) else {
                 continue;
             };
             let ep = cur.get_or_insert(Episode {
@@ -213,6 +235,10 @@ mod tests {
             .collect()
     }
 
+    fn town(c: &DetectConfig) -> Thresholds {
+        Thresholds::at(AreaLevel::Town, c)
+    }
+
     fn cfg() -> DetectConfig {
         DetectConfig {
             cusum_shift: 2.5,
@@ -224,7 +250,7 @@ mod tests {
     #[test]
     fn counts_at_the_expectation_never_alarm() {
         let bins = hourly(2.0, &[2, 3, 1, 2, 2, 4, 2, 1, 2, 3, 2, 2]);
-        assert!(run(&bins, WindowLen::H1, &cfg()).is_empty());
+        assert!(run(&bins, WindowLen::H1, town(&cfg()), &cfg()).is_empty());
     }
 
     #[test]
@@ -232,7 +258,7 @@ mod tests {
         let c = cfg();
         // 2.5× for four hours: 5 against 2 per hour. One hour alone is P(X ≥ 5 | 2) ≈ 0.05.
         let bins = hourly(2.0, &[2, 1, 5, 5, 5, 5, 2]);
-        let eps = run(&bins, WindowLen::H1, &c);
+        let eps = run(&bins, WindowLen::H1, town(&c), &c);
         assert_eq!(eps.len(), 1, "{eps:?}");
         let ep = &eps[0];
         assert_eq!(ep.level(), Some(Level::Yellow));
@@ -254,11 +280,15 @@ mod tests {
         let bins = hourly(0.01, &[0, 4, 0]);
         let mut c = cfg();
         c.cusum_threshold = 1.0;
-        assert!(run(&bins, WindowLen::H1, &c).is_empty());
+        assert!(run(&bins, WindowLen::H1, town(&c), &c).is_empty());
         let bins = hourly(0.01, &[0, 5, 0]);
-        assert_eq!(run(&bins, WindowLen::H1, &c).len(), 1);
-        assert_eq!(level_at(100.0, 4, 0.01, &c), None);
-        assert_eq!(level_at(100.0, 5, 2.5, &c), None, "excess below 3");
+        assert_eq!(run(&bins, WindowLen::H1, town(&c), &c).len(), 1);
+        assert_eq!(level_at(100.0, 4, 0.01, town(&c), &c), None);
+        assert_eq!(
+            level_at(100.0, 5, 2.5, town(&c), &c),
+            None,
+            "excess below 3"
+        );
     }
 
     #[test]
@@ -267,8 +297,8 @@ mod tests {
         let tail = [2, 6, 6, 6, 2];
         let mut long = vec![2, 2, 8, 0, 0, 0, 0, 0];
         long.extend(tail);
-        let a = run(&hourly(2.0, &long), WindowLen::H1, &c);
-        let b = run(&hourly(2.0, &tail), WindowLen::H1, &c);
+        let a = run(&hourly(2.0, &long), WindowLen::H1, town(&c), &c);
+        let b = run(&hourly(2.0, &tail), WindowLen::H1, town(&c), &c);
         // The chart returned to 0 in the quiet hours, so the look-back's start is irrelevant.
         let last = a.last().unwrap();
         assert_eq!(b.len(), 1);
@@ -284,7 +314,7 @@ mod tests {
         for extra in 0..6 {
             let mut counts = base.to_vec();
             counts[2] += extra;
-            let eps = run(&hourly(1.5, &counts), WindowLen::H1, &c);
+            let eps = run(&hourly(1.5, &counts), WindowLen::H1, town(&c), &c);
             let level = eps.iter().filter_map(Episode::level).max();
             let first = eps.iter().filter_map(Episode::first_alarm).min();
             if let Some((pl, _)) = prev {
@@ -300,7 +330,7 @@ mod tests {
         let c = cfg();
         let mut bins = hourly(0.2, &[0, 0]);
         bins[1].base = 9;
-        let eps = run(&bins, WindowLen::H1, &c);
+        let eps = run(&bins, WindowLen::H1, town(&c), &c);
         assert_eq!(eps.len(), 1);
         assert_eq!(eps[0].first_alarm(), Some(T0 + 2 * 3600 - 1));
     }

@@ -34,6 +34,10 @@ pub struct EventArea {
     /// caller computes it, so the detector stays free of geo code and treats cells as opaque.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub h3_ring: Vec<String>,
+    /// The declared hot spot (POI id) whose footprint contains the event, if any
+    /// (`AreaIndex::poi_at` on the event's location).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poi_id: Option<String>,
 }
 
 impl EventArea {
@@ -44,6 +48,7 @@ impl EventArea {
             AreaLevel::Compound => self.compound_id.as_deref().into_iter().collect(),
             AreaLevel::Cell => self.h3_r8.as_deref().into_iter().collect(),
             AreaLevel::Ring => self.h3_ring.iter().map(String::as_str).collect(),
+            AreaLevel::Poi => self.poi_id.as_deref().into_iter().collect(),
         }
     }
 }
@@ -680,7 +685,9 @@ impl Detector {
             .horizon()
             .saturating_sub((i64::from(self.cfg.cooldown_minutes) * 60).max(86_400));
         let mut out = Vec::new();
-        for ep in cusum::run(&bins, len, &self.cfg) {
+        let area_level = self.series[id as usize].key.area_level;
+        let th = cusum::Thresholds::at(area_level, &self.cfg);
+        for ep in cusum::run(&bins, len, th, &self.cfg) {
             let (Some(level), Some(first_alarm)) = (ep.level(), ep.first_alarm()) else {
                 continue;
             };
@@ -726,7 +733,7 @@ impl Detector {
                     span_start: to_time(ep.span_start),
                     span_end: to_time(ep.span_end),
                     shift: self.cfg.cusum_shift,
-                    threshold: self.cfg.cusum_threshold,
+                    threshold: th.h,
                     statistic: ep.max_stat,
                 }),
             };
@@ -770,9 +777,12 @@ impl Detector {
             .profiles
             .entry((id, day))
             .or_insert_with(|| Profile::build(&s.history, day, coverage, &self.cfg));
-        let choice = self.cfg.method_for(s.key.area_level);
-        let frozen =
-            Frozen::build_for(&s.history, profile, start, len, coverage, &self.cfg, choice);
+        let level = s.key.area_level;
+        let choice = self.cfg.method_for(level);
+        let gates = *self.cfg.gates_for(level);
+        let frozen = Frozen::build_for(
+            &s.history, profile, start, len, coverage, &self.cfg, choice, gates,
+        );
         if let Some(w) = self.windows.get_mut(&win) {
             w.frozen = Some(frozen);
         }

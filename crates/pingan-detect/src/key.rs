@@ -36,19 +36,25 @@ pub enum AreaLevel {
     /// radius, cheap enough to run in the stream.
     #[serde(rename = "h3_r8_k1")]
     Ring,
+    /// A declared hot spot (point of interest: a nightlife strip, a scenic street), by POI id
+    /// from the reference data. A short, fixed watch-list tested prospectively, so it needs far
+    /// less multiple-testing protection than the scanned cells and disks and has its own gates
+    /// (`gates_by_level`, `cusum_threshold_by_level`).
+    Poi,
 }
 
 impl AreaLevel {
     /// Every level.
-    pub const ALL: [AreaLevel; 5] = [
+    pub const ALL: [AreaLevel; 6] = [
         AreaLevel::Town,
         AreaLevel::Station,
         AreaLevel::Compound,
         AreaLevel::Cell,
         AreaLevel::Ring,
+        AreaLevel::Poi,
     ];
 
-    /// Wire code: `town`, `station`, `compound`, `h3_r8`, `h3_r8_k1`.
+    /// Wire code: `town`, `station`, `compound`, `h3_r8`, `h3_r8_k1`, `poi`.
     pub fn as_str(self) -> &'static str {
         match self {
             AreaLevel::Town => "town",
@@ -56,6 +62,7 @@ impl AreaLevel {
             AreaLevel::Compound => "compound",
             AreaLevel::Cell => "h3_r8",
             AreaLevel::Ring => "h3_r8_k1",
+            AreaLevel::Poi => "poi",
         }
     }
 

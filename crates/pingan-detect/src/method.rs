@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::{BaselineInfo, History, Profile};
-use crate::config::{DetectConfig, MethodChoice};
+use crate::config::{DetectConfig, LevelGates, MethodChoice};
 use crate::key::{Level, WindowLen};
 use crate::stats::{negbin_sf, normal_sf, poisson_sf};
 
@@ -70,6 +70,8 @@ pub(crate) struct Frozen {
     c2: Option<(f64, f64)>,
     /// The window test of the series' level.
     method: MethodChoice,
+    /// The gates of the series' level.
+    gates: LevelGates,
 }
 
 impl Frozen {
@@ -92,10 +94,12 @@ impl Frozen {
             coverage_start,
             cfg,
             cfg.method,
+            cfg.levels_gates,
         )
     }
 
-    /// `Frozen::build` for the window test of `choice` (the level's method).
+    /// `Frozen::build` for the window test of `choice` and the `gates` of the series' level.
+    #[allow(clippy::too_many_arguments)] // the window, its series' history and its level's rules
     pub(crate) fn build_for(
         history: &History,
         profile: &Profile,
@@ -104,6 +108,7 @@ impl Frozen {
         coverage_start: i64,
         cfg: &DetectConfig,
         choice: MethodChoice,
+        gates: LevelGates,
     ) -> Frozen {
         let method = choice.window_method();
         let expected = profile.expected(start, len, cfg);
@@ -174,6 +179,7 @@ impl Frozen {
             ewma,
             c2,
             method,
+            gates,
         }
     }
 
@@ -271,7 +277,7 @@ fn assess_with(method: Method, frozen: &Frozen, count: u32, cfg: &DetectConfig) 
         // Not a window test; a window never asks for it.
         Method::Cusum => (e, poisson_sf(count, e)),
     };
-    let level = level_of(count, expected, p_value, cfg);
+    let level = level_of(count, expected, p_value, &frozen.gates, cfg);
     Assessment {
         method,
         expected,
@@ -285,6 +291,7 @@ pub(crate) fn level_of(
     count: u32,
     expected: f64,
     p_value: f64,
+    gates: &LevelGates,
     cfg: &DetectConfig,
 ) -> Option<Level> {
     let x = f64::from(count);
@@ -295,7 +302,7 @@ pub(crate) fn level_of(
     [Level::Red, Level::Orange, Level::Yellow]
         .into_iter()
         .find(|l| {
-            let g = cfg.levels_gates.gate(*l);
+            let g = gates.gate(*l);
             p_value <= g.max_p && ratio >= g.min_ratio
         })
 }
@@ -417,15 +424,33 @@ mod tests {
     #[test]
     fn levels_need_both_p_value_and_ratio() {
         let c = DetectConfig::default();
-        assert_eq!(level_of(5, 0.1, 1e-12, &c), Some(Level::Red));
-        assert_eq!(level_of(5, 2.2, 1e-12, &c), None, "excess below 3");
-        assert_eq!(level_of(30, 15.0, 1e-7, &c), Some(Level::Orange));
         assert_eq!(
-            level_of(30, 15.0, 1e-9, &c),
+            level_of(5, 0.1, 1e-12, &c.levels_gates, &c),
+            Some(Level::Red)
+        );
+        assert_eq!(
+            level_of(5, 2.2, 1e-12, &c.levels_gates, &c),
+            None,
+            "excess below 3"
+        );
+        assert_eq!(
+            level_of(30, 15.0, 1e-7, &c.levels_gates, &c),
+            Some(Level::Orange)
+        );
+        assert_eq!(
+            level_of(30, 15.0, 1e-9, &c.levels_gates, &c),
             Some(Level::Orange),
             "ratio 2 < 3 caps at orange"
         );
-        assert_eq!(level_of(20, 15.0, 1e-9, &c), None, "ratio 1.33 < 1.5");
-        assert_eq!(level_of(4, 0.01, 1e-20, &c), None, "below min_observed");
+        assert_eq!(
+            level_of(20, 15.0, 1e-9, &c.levels_gates, &c),
+            None,
+            "ratio 1.33 < 1.5"
+        );
+        assert_eq!(
+            level_of(4, 0.01, 1e-20, &c.levels_gates, &c),
+            None,
+            "below min_observed"
+        );
     }
 }

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::config::MethodChoice;
+use crate::config::{LevelGate, LevelGates, MethodChoice};
 
 const MONDAY: i64 = 1_709_481_600; // 2024-03-04T00:00:00+08:00
 const TOWN: &str = "310112102";
@@ -20,6 +20,7 @@ fn area(town: &str, compound: Option<&str>) -> EventArea {
         h3_ring: compound
             .map(|c| vec![format!("cell-{c}"), "cell-shared".to_owned()])
             .unwrap_or_default(),
+        poi_id: None,
     }
 }
 
@@ -538,5 +539,156 @@ fn cusum_ignores_one_reporter_calling_again_and_again() {
         e.reporter_key = Some("plate-1".into());
     }
     let mut d = seeded(cusum_only());
+    assert!(run(&mut d, &events).is_empty());
+}
+
+const HOT_SPOT: &str = "POI-STRIP";
+
+fn hot_spot() -> EventArea {
+    EventArea {
+        poi_id: Some(HOT_SPOT.to_owned()),
+        ..area(TOWN, None)
+    }
+}
+
+/// `seeded`, plus one street fight an hour in the hot spot for eight weeks.
+fn seeded_hot_spot(cfg: DetectConfig) -> Detector {
+    let mut d = seeded(cfg);
+    let start = MONDAY - 8 * 7 * 86_400;
+    for h in 0..8 * 168 {
+        d.seed_hour(&hot_spot(), "PUB", "PUB_FIGHT", at(start + h * 3600), 1)
+            .unwrap();
+    }
+    d
+}
+
+/// `n` fights in the hot spot, `gap` seconds apart from `t0`.
+fn brawl(first_id: u128, n: u32, t0: i64, gap: i64) -> Vec<DetectEvent> {
+    (0..n)
+        .map(|i| {
+            event(
+                first_id + u128::from(i),
+                t0 + i64::from(i) * gap,
+                hot_spot(),
+                "PUB_FIGHT",
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_hot_spot_pages_on_a_burst_below_the_city_wide_gate_once_per_key() {
+    // Five in an hour against one expected: P ≈ 5·10⁻³, inside the hot spot's yellow gate
+    // and far outside the town's.
+    let t0 = MONDAY + 22 * 3600;
+    // Twelve minutes apart, so no 15-minute window of the town is unusual either.
+    let events = brawl(1, 5, t0, 720);
+    let mut d = seeded_hot_spot(DetectConfig::default());
+    let alerts = run(&mut d, &events);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let a = &alerts[0];
+    assert_eq!(a.area_level, AreaLevel::Poi);
+    assert_eq!(a.area_code, HOT_SPOT);
+    assert_eq!(a.town_code.as_deref(), Some(TOWN));
+    assert_eq!(a.level, Level::Yellow);
+    assert!(a.p_value > d.config().levels_gates.yellow.max_p);
+    assert!(a.p_value <= d.config().gates_for(AreaLevel::Poi).yellow.max_p);
+    assert_eq!(a.created_at, at(t0 + 4 * 720), "at the minimum count");
+    // The same events replayed, with duplicates, emit nothing.
+    assert!(run(&mut d, &events).is_empty());
+
+    // Without the hot spot's own gates the same burst is silent everywhere.
+    let mut strict = DetectConfig::default();
+    strict.gates_by_level.clear();
+    assert!(run(&mut seeded_hot_spot(strict), &events).is_empty());
+}
+
+#[test]
+fn a_hot_spot_never_pages_below_the_minimum_counts() {
+    let mut cfg = DetectConfig::default();
+    let loose = LevelGate {
+        max_p: 0.5,
+        min_ratio: 1.0,
+    };
+    cfg.gates_by_level.insert(
+        AreaLevel::Poi,
+        LevelGates {
+            yellow: loose,
+            orange: loose,
+            red: loose,
+        },
+    );
+    cfg.cusum_threshold_by_level.insert(AreaLevel::Poi, 0.1);
+    cfg.methods_by_level
+        .insert(AreaLevel::Poi, MethodChoice::AutoCusum);
+    let mut d = seeded_hot_spot(cfg);
+    // Four calls against one expected: every gate passes but the minimum of five.
+    assert!(run(&mut d, &brawl(1, 4, MONDAY + 22 * 3600, 120)).is_empty());
+}
+
+#[test]
+fn a_hot_spot_alert_escalates_monotonically_under_one_key() {
+    let t0 = MONDAY + 22 * 3600;
+    // The town's short windows page too; without cooldown the hot spot's first, yellow
+    // version is not held back by them.
+    let mut d = seeded_hot_spot(DetectConfig {
+        cooldown_minutes: 0,
+        ..DetectConfig::default()
+    });
+    let alerts = run(&mut d, &brawl(1, 25, t0, 120));
+    let mut by_key: BTreeMap<&str, Vec<&AlertRecord>> = BTreeMap::new();
+    for a in alerts.iter().filter(|a| a.area_level == AreaLevel::Poi) {
+        by_key.entry(a.alert_key.as_str()).or_default().push(a);
+    }
+    let hour = by_key
+        .get("poi|POI-STRIP|PUB|*|1h|2024-03-04T22:00:00+08:00")
+        .expect("the hot spot's hour alerts");
+    assert!(hour.len() >= 2, "{hour:#?}");
+    assert_eq!(hour[0].level, Level::Yellow);
+    assert_eq!(hour[hour.len() - 1].level, Level::Red);
+    for versions in by_key.values() {
+        for pair in versions.windows(2) {
+            assert!(pair[1].level > pair[0].level);
+            assert_eq!(pair[1].version, pair[0].version + 1);
+            assert_eq!(pair[1].created_at, pair[0].created_at);
+        }
+    }
+    assert!(run(&mut d, &brawl(1, 25, t0, 120)).is_empty());
+    // Red keeps the city-wide gate: a red page means the same everywhere.
+    assert_eq!(
+        d.config().gates_for(AreaLevel::Poi).red,
+        d.config().levels_gates.red
+    );
+}
+
+#[test]
+fn a_hot_spot_cusum_uses_its_own_threshold() {
+    // Three an hour against one expected for four hours: S ≈ 4 × (3 ln 2.5 − 1.5) ≈ 5,
+    // below the city-wide h = 9, above a hot spot's h = 4.
+    let t0 = MONDAY + 20 * 3600;
+    let events: Vec<DetectEvent> = (0..12)
+        .map(|i| event(1 + i as u128, t0 + i * 1200 + 30, hot_spot(), "PUB_FIGHT"))
+        .collect();
+    let cfg = |h: Option<f64>| {
+        let mut c = DetectConfig::default();
+        c.gates_by_level.clear();
+        c.methods_by_level
+            .insert(AreaLevel::Poi, MethodChoice::Cusum);
+        if let Some(h) = h {
+            c.cusum_threshold_by_level.insert(AreaLevel::Poi, h);
+        }
+        c
+    };
+    assert!(run(&mut seeded_hot_spot(cfg(None)), &events).is_empty());
+    let mut d = seeded_hot_spot(cfg(Some(4.0)));
+    let alerts = run(&mut d, &events);
+    let poi: Vec<&AlertRecord> = alerts
+        .iter()
+        .filter(|a| a.area_level == AreaLevel::Poi)
+        .collect();
+    assert_eq!(poi.len(), 1, "{alerts:#?}");
+    let info = poi[0].baseline.cusum.as_ref().unwrap();
+    assert_eq!(info.threshold, 4.0);
+    assert!(info.statistic >= 4.0 && info.statistic < 9.0);
     assert!(run(&mut d, &events).is_empty());
 }
