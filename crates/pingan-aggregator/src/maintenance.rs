@@ -122,31 +122,19 @@ pub fn sql_templates() -> Vec<(&'static str, String)> {
             .collect::<Vec<_>>()
             .join(",")
     );
+    // Sample parameters: seal id, then the day's [start, end) as Unix times.
+    let sealed = |sql: &str| {
+        sql.replacen('?', "1234567890123", 1)
+            .replacen('?', "1561910400", 1)
+            .replacen('?', "1561996800", 1)
+    };
     vec![
         ("maintenance_now", "SELECT toUInt32(now())".into()),
         ("maintenance_day_writes", DAY_WRITES_SQL.into()),
         ("maintenance_day_seals", DAY_SEALS_SQL.into()),
-        (
-            "maintenance_seal_day",
-            SEAL_DAY_SQL
-                .replacen('?', "1234567890123", 1)
-                .replacen('?', "1561910400", 1)
-                .replacen('?', "1561996800", 1),
-        ),
-        (
-            "maintenance_seal_hod",
-            SEAL_HOD_SQL
-                .replacen('?', "1234567890123", 1)
-                .replacen('?', "1561910400", 1)
-                .replacen('?', "1561996800", 1),
-        ),
-        (
-            "maintenance_seal_cells",
-            SEAL_CELLS_SQL
-                .replacen('?', "1234567890123", 1)
-                .replacen('?', "1561910400", 1)
-                .replacen('?', "1561996800", 1),
-        ),
+        ("maintenance_seal_day", sealed(SEAL_DAY_SQL)),
+        ("maintenance_seal_hod", sealed(SEAL_HOD_SQL)),
+        ("maintenance_seal_cells", sealed(SEAL_CELLS_SQL)),
         (
             "maintenance_seal_mark",
             SEAL_MARK_SQL

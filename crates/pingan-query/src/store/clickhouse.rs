@@ -823,22 +823,23 @@ impl ClickHouseStore {
         first: NaiveDate,
         end: NaiveDate,
     ) -> StoreResult<BTreeMap<NaiveDate, u64>> {
-        let mut writes = Sql::new(
-            "SELECT toString(day) AS d, toUInt32(maxMerge(last_write)) AS t FROM day_writes WHERE day >= toDate(",
+        let days = |select: &str, tail: &str| {
+            let mut sql = Sql::new(&format!("{select} WHERE day >= toDate("));
+            sql.str(&first.to_string())
+                .push(") AND day < toDate(")
+                .str(&end.to_string())
+                .push(")")
+                .push(tail);
+            sql
+        };
+        let writes = days(
+            "SELECT toString(day) AS d, toUInt32(maxMerge(last_write)) AS t FROM day_writes",
+            " GROUP BY d",
         );
-        writes
-            .str(&first.to_string())
-            .push(") AND day < toDate(")
-            .str(&end.to_string())
-            .push(") GROUP BY d");
-        let mut marks = Sql::new(
-            "SELECT toString(day) AS d, toUInt32(sealed_as_of) AS t, seal FROM day_seals WHERE day >= toDate(",
+        let marks = days(
+            "SELECT toString(day) AS d, toUInt32(sealed_as_of) AS t, seal FROM day_seals",
+            "",
         );
-        marks
-            .str(&first.to_string())
-            .push(") AND day < toDate(")
-            .str(&end.to_string())
-            .push(")");
         let (w, m) = futures::try_join!(
             self.all::<DayTimeCh>(&writes),
             self.all::<SealMarkCh>(&marks)
