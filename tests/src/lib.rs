@@ -82,6 +82,19 @@ impl TestEnv {
             .with_validation(false)
     }
 
+    /// Settings of a fresh database with a unique name, migrated like `pingan migrate` does.
+    pub async fn migrated_database(&self) -> pingan_runtime::config::ClickHouseSettings {
+        let settings = pingan_runtime::config::ClickHouseSettings {
+            url: self.clickhouse_url.clone(),
+            database: unique("pingan_t"),
+            ..Default::default()
+        };
+        pingan_aggregator::migrate::apply(&settings, |_| {})
+            .await
+            .expect("migrate a test database");
+        settings
+    }
+
     /// Creates a topic with `partitions` partitions (replication 1) and waits until it exists.
     pub async fn create_topic(&self, name: &str, partitions: i32) {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()

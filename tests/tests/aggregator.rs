@@ -68,14 +68,7 @@ impl Fixture {
         let topic = unique("pingan_t_enriched");
         env.create_topic(&topic, 4).await;
         env.create_topic(&format!("{topic}.dlq"), 1).await;
-        let ch = ClickHouseSettings {
-            url: env.clickhouse_url.clone(),
-            database: unique("pingan_t"),
-            ..Default::default()
-        };
-        pingan_aggregator::migrate::apply(&ch, |_| {})
-            .await
-            .unwrap();
+        let ch = env.migrated_database().await;
         Fixture {
             env,
             topic,

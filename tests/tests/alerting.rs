@@ -16,7 +16,7 @@ use pingan_aggregator::AggregatorConfig;
 use pingan_domain::events::EnrichedEvent;
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_pipeline::producer::{OutRecord, Publisher};
-use pingan_runtime::config::{ClickHouseSettings, Sensitive};
+use pingan_runtime::config::Sensitive;
 use pingan_tests::{TestEnv, unique, wait_until};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -52,14 +52,7 @@ async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay
     for t in [&topic, &format!("{topic}.dlq"), &alerts_topic] {
         env.create_topic(t, if t == &topic { 4 } else { 1 }).await;
     }
-    let ch = ClickHouseSettings {
-        url: env.clickhouse_url.clone(),
-        database: unique("pingan_t"),
-        ..Default::default()
-    };
-    pingan_aggregator::migrate::apply(&ch, |_| {})
-        .await
-        .unwrap();
+    let ch = env.migrated_database().await;
     let client = pingan_aggregator::sink::client(&ch);
 
     // Three weeks of history: PUB fights every 10 minutes in each town, a fraud call every 2 hours.

@@ -16,7 +16,6 @@ use pingan_domain::time::shanghai;
 use pingan_ingest::publish::KafkaPublisher;
 use pingan_ingest::{AppState, IngestSettings};
 use pingan_pipeline::metrics::StageMetrics;
-use pingan_runtime::config::ClickHouseSettings;
 use pingan_sim::target::{call_record, qr_record};
 use pingan_sim::{
     Body, Generator, GeneratorConfig, HttpTarget, Ledger, Pacing, RetryPolicy, RunOptions,
@@ -79,14 +78,7 @@ async fn simulated_traffic_is_stored_exactly_once_as_classified_and_rolled_up() 
         env.create_topic(t, p).await;
         env.create_topic(&format!("{t}.dlq"), 1).await;
     }
-    let ch = ClickHouseSettings {
-        url: env.clickhouse_url.clone(),
-        database: unique("pingan_t"),
-        ..Default::default()
-    };
-    pingan_aggregator::migrate::apply(&ch, |_| {})
-        .await
-        .unwrap();
+    let ch = env.migrated_database().await;
 
     // Services, each on its own registry (metric names would clash in one).
     let shutdown = CancellationToken::new();

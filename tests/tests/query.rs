@@ -11,8 +11,7 @@ use pingan_domain::area::AreaIndex;
 use pingan_query::metrics::QueryMetrics;
 use pingan_query::store::clickhouse::ClickHouseStore;
 use pingan_query::{AppState, router};
-use pingan_runtime::config::ClickHouseSettings;
-use pingan_tests::{TestEnv, unique};
+use pingan_tests::TestEnv;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -165,15 +164,8 @@ struct Fixture {
 impl Fixture {
     async fn new() -> Fixture {
         let env = TestEnv::from_env();
-        let db = unique("pingan_t");
-        let settings = ClickHouseSettings {
-            url: env.clickhouse_url.clone(),
-            database: db.clone(),
-            ..Default::default()
-        };
-        pingan_aggregator::migrate::apply(&settings, |_| {})
-            .await
-            .unwrap();
+        let settings = env.migrated_database().await;
+        let db = settings.database.clone();
         let client = env.clickhouse().with_database(&db);
         let all = events();
         let refs: Vec<&Ev> = all.iter().collect();

@@ -309,15 +309,8 @@ async fn clickhouse_insert_and_select_with_the_project_column_types() {
 #[tokio::test]
 async fn every_sql_template_runs_on_the_server() {
     let env = TestEnv::from_env();
-    let db = unique("pingan_t");
-    let settings = pingan_runtime::config::ClickHouseSettings {
-        url: env.clickhouse_url.clone(),
-        database: db.clone(),
-        ..Default::default()
-    };
-    pingan_aggregator::migrate::apply(&settings, |_| {})
-        .await
-        .unwrap();
+    let settings = env.migrated_database().await;
+    let db = settings.database.clone();
     let client = env.clickhouse().with_database(&db);
     let templates = tokio::task::spawn_blocking(pingan_tests::all_sql_templates)
         .await

@@ -157,16 +157,26 @@ pub fn days_to_seal(
     now: u32,
     quiet: u32,
 ) -> Vec<NaiveDate> {
+    stale_days(writes, seals, now)
+        .filter(|(_, last)| last.saturating_add(quiet) < now)
+        .map(|(day, _)| day)
+        .collect()
+}
+
+/// Closed days (before the server's Shanghai `today`) written since their last seal, with their
+/// last write.
+fn stale_days<'a>(
+    writes: &'a BTreeMap<NaiveDate, u32>,
+    seals: &'a BTreeMap<NaiveDate, u32>,
+    now: u32,
+) -> impl Iterator<Item = (NaiveDate, u32)> + 'a {
     let today = shanghai_day(i64::from(now));
     writes
         .iter()
-        .filter(|(day, last)| {
-            **day < today
-                && last.saturating_add(quiet) < now
-                && seals.get(day).is_none_or(|as_of| as_of <= last)
+        .filter(move |(day, last)| {
+            **day < today && seals.get(day).is_none_or(|as_of| as_of <= last)
         })
-        .map(|(day, _)| *day)
-        .collect()
+        .map(|(day, last)| (*day, *last))
 }
 
 /// What one sealing pass did.
@@ -257,15 +267,8 @@ pub async fn seal_pass(
         report.sealed.push(*day);
         progress(i + 1, days.len(), *day);
     }
-    let today = shanghai_day(i64::from(now));
-    report.pending = writes
-        .iter()
-        .filter(|(day, last)| {
-            **day < today
-                && !report.sealed.contains(day)
-                && seals.get(day).is_none_or(|s| s <= last)
-        })
-        .count();
+    // Every day sealed now was stale; the rest are waiting to become quiet.
+    report.pending = stale_days(&writes, &seals, now).count() - report.sealed.len();
     if let Some(m) = metrics {
         m.unsealed_days
             .set(i64::try_from(report.pending).unwrap_or(i64::MAX));

@@ -1004,38 +1004,30 @@ impl Detector {
         created_at: i64,
         version: u64,
     ) -> Option<AlertRecord> {
-        if let Some(h) = c.cusum.as_deref() {
-            let a = &c.assessment;
-            return Some(AlertRecord {
-                id: key.id(),
-                alert_key: key.canonical(),
-                area_level: key.series.area_level,
-                area_code: key.series.area_code.clone(),
-                town_code: town.map(str::to_owned),
-                category: key.series.category.clone(),
-                subtype: key.series.subtype.clone(),
-                window: key.window,
-                window_start: to_time(key.window_start),
-                window_end: to_time(key.window_end()),
-                observed: h.observed,
-                raw_count: h.observed,
-                expected: h.expected,
-                baseline: h.info.clone(),
-                method: a.method,
-                score: a.score(),
-                p_value: a.p_value,
-                level: c.level,
-                top_subtypes: h.top_subtypes.clone(),
-                top_keywords: h.top_keywords.clone(),
-                members: town.map(|t| self.members_of(key, t)).unwrap_or_default(),
-                created_at: to_time(created_at),
-                updated_at: to_time(c.at.max(created_at)),
-                version,
-            });
-        }
-        let w = self.windows.get(&c.win)?;
-        let frozen = w.frozen.as_ref()?;
         let a = &c.assessment;
+        // What differs between a CUSUM alarm and a window test: where the evidence comes from.
+        let (observed, raw_count, expected, baseline, top_subtypes, top_keywords) =
+            if let Some(h) = c.cusum.as_deref() {
+                (
+                    h.observed,
+                    h.observed,
+                    h.expected,
+                    h.info.clone(),
+                    h.top_subtypes.clone(),
+                    h.top_keywords.clone(),
+                )
+            } else {
+                let w = self.windows.get(&c.win)?;
+                let frozen = w.frozen.as_ref()?;
+                (
+                    w.effective,
+                    w.raw,
+                    a.expected,
+                    frozen.info(a.method),
+                    w.top(&w.subtypes, &self.names, self.cfg.top_n),
+                    w.top(&w.keywords, &self.names, self.cfg.top_n),
+                )
+            };
         Some(AlertRecord {
             id: key.id(),
             alert_key: key.canonical(),
@@ -1047,16 +1039,16 @@ impl Detector {
             window: key.window,
             window_start: to_time(key.window_start),
             window_end: to_time(key.window_end()),
-            observed: w.effective,
-            raw_count: w.raw,
-            expected: a.expected,
-            baseline: frozen.info(a.method),
+            observed,
+            raw_count,
+            expected,
+            baseline,
             method: a.method,
             score: a.score(),
             p_value: a.p_value,
             level: c.level,
-            top_subtypes: w.top(&w.subtypes, &self.names, self.cfg.top_n),
-            top_keywords: w.top(&w.keywords, &self.names, self.cfg.top_n),
+            top_subtypes,
+            top_keywords,
             members: town.map(|t| self.members_of(key, t)).unwrap_or_default(),
             created_at: to_time(created_at),
             updated_at: to_time(c.at.max(created_at)),
