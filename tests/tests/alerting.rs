@@ -159,12 +159,13 @@ async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay
         let sd = shutdown.clone();
         let registry = prometheus::Registry::new();
         let stage = StageMetrics::register(&registry).unwrap();
+        let reg = registry.clone();
         let task = tokio::spawn(async move {
             pingan_aggregator::run(cfg, &kafka, &ch, registry, stage, sd).await
         });
-        (shutdown, task)
+        (shutdown, task, reg)
     };
-    let (shutdown, task) = run(cfg.clone());
+    let (shutdown, task, _) = run(cfg.clone());
     let count_alerts = |sql: &'static str| {
         let client = client.clone();
         async move { client.query(sql).fetch_one::<u64>().await.unwrap_or(0) }
@@ -289,8 +290,11 @@ async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay
     }
 
     // Restart (the detector rebuilds itself from ClickHouse) and re-send every live event with the
-    // same ids, as a client retrying after a timeout would: nothing new is emitted.
-    let (shutdown, task) = run(cfg);
+    // same ids, as a client retrying after a timeout would: nothing new is emitted. The detection
+    // queue holds one event, so the sink outruns detection and the detector rebuilds itself
+    // from ClickHouse mid-stream too: that path must not page twice either.
+    cfg.alerts.queue_events = 1;
+    let (shutdown, task, registry) = run(cfg);
     p.publish(payloads.iter().map(|(k, v)| OutRecord {
         topic: &topic,
         key: Some(k),
@@ -311,6 +315,16 @@ async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay
         count_alerts("SELECT count() FROM alerts").await,
         rows_before,
         "a replay never pages twice"
+    );
+    let resyncs: f64 = registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == "pingan_alerts_resyncs_total")
+        .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value()))
+        .sum();
+    assert!(
+        resyncs >= 1.0,
+        "with a one-event queue the detector must have rebuilt itself from ClickHouse"
     );
     let _ = client
         .query(&format!("DROP DATABASE IF EXISTS {}", ch.database))

@@ -6,8 +6,12 @@
 //! INSERT), and the detector runs on event time, so what it decides does not depend on when the
 //! process started. At start-up it restores the alerts it had emitted (from their stored JSON),
 //! seeds hourly history from `incidents`, and replays the stored events of the still-open windows;
-//! the alert book then refuses to emit a key twice, across restarts and across replays.
+//! the alert book then refuses to emit a key twice, across restarts and across replays. The
+//! same rebuild runs whenever detection falls behind the sink ([`DetectFeed`]): the sink never
+//! waits for detection, and detection never loses an event ClickHouse has.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
@@ -15,13 +19,16 @@ use clickhouse::{Client, Row};
 use hmac::{Hmac, Mac};
 use pingan_detect::{AlertBook, AlertRecord, DetectConfig, DetectEvent, Detector, EventArea};
 use pingan_pipeline::producer::{OutRecord, Publisher};
+use pingan_pipeline::stage::Outbound;
+
+use crate::rows::IncidentRow;
 use pingan_runtime::config::Sensitive;
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// `[aggregator.alerts]` settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +44,10 @@ pub struct AlertingConfig {
     pub webhook_url: String,
     /// HMAC-SHA256 key for the `X-Pingan-Signature` header of webhook bodies.
     pub webhook_secret: Sensitive,
+    /// Stored events that may wait for the detector. When detection falls further behind
+    /// (draining a backlog), the sink stops handing it events and the detector re-reads what
+    /// ClickHouse stored instead, so neither memory nor the sink's pace depends on detection.
+    pub queue_events: usize,
 }
 
 impl Default for AlertingConfig {
@@ -47,6 +58,7 @@ impl Default for AlertingConfig {
             tick_ms: 5_000,
             webhook_url: String::new(),
             webhook_secret: Sensitive::default(),
+            queue_events: 16_000,
         }
     }
 }
@@ -62,6 +74,9 @@ pub struct AlertMetrics {
     pub webhook_failures: IntCounterVec,
     /// `pingan_alerts_series`: series the detector tracks.
     pub series: IntGauge,
+    /// `pingan_alerts_resyncs_total`: times detection fell behind the sink and rebuilt itself
+    /// from ClickHouse.
+    pub resyncs: IntCounter,
 }
 
 impl AlertMetrics {
@@ -95,18 +110,74 @@ impl AlertMetrics {
         registry.register(Box::new(emitted.clone()))?;
         registry.register(Box::new(suppressed.clone()))?;
         registry.register(Box::new(webhook_failures.clone()))?;
+        let resyncs = IntCounter::new(
+            "pingan_alerts_resyncs_total",
+            "Times spike detection fell behind the sink and re-read stored events from ClickHouse.",
+        )?;
         registry.register(Box::new(series.clone()))?;
+        registry.register(Box::new(resyncs.clone()))?;
         Ok(AlertMetrics {
             emitted,
             suppressed,
             webhook_failures,
+            resyncs,
             series,
         })
     }
 }
 
+/// The sink's hand-off of stored events to spike detection: a bounded queue that never holds
+/// the sink back. When it is full the events are not queued but `behind` is raised, and the
+/// detector rebuilds itself from ClickHouse (where those events already are) once it gets to
+/// it. ClickHouse is the source of truth; the queue is only the fast path.
+#[derive(Debug, Clone)]
+pub struct DetectFeed {
+    tx: mpsc::Sender<Vec<DetectEvent>>,
+    chunk: usize,
+    behind: Arc<AtomicBool>,
+}
+
+impl DetectFeed {
+    /// A feed holding at most about `queue_events` events, and its receiving end.
+    pub fn new(queue_events: usize) -> (DetectFeed, mpsc::Receiver<Vec<DetectEvent>>) {
+        let chunk = queue_events.clamp(1, 2_000);
+        let (tx, rx) = mpsc::channel((queue_events / chunk).max(1));
+        let feed = DetectFeed {
+            tx,
+            chunk,
+            behind: Arc::default(),
+        };
+        (feed, rx)
+    }
+
+    /// Offers durably stored rows to detection. `false` once detection has stopped.
+    pub fn offer(&self, rows: &[Outbound<IncidentRow>]) -> bool {
+        if self.behind.load(Ordering::Acquire) {
+            // Detection will re-read these from ClickHouse anyway.
+            return !self.tx.is_closed();
+        }
+        for chunk in rows.chunks(self.chunk) {
+            let events = chunk.iter().map(|o| detect_event(&o.value)).collect();
+            match self.tx.try_send(events) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.behind.store(true, Ordering::Release);
+                    return true;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        true
+    }
+
+    /// Whether events were left out since the last call (and clears it).
+    fn take_behind(&self) -> bool {
+        self.behind.swap(false, Ordering::AcqRel)
+    }
+}
+
 /// Builds the detector input for a stored row.
-pub fn detect_event(row: &crate::rows::IncidentRow) -> DetectEvent {
+pub fn detect_event(row: &IncidentRow) -> DetectEvent {
     DetectEvent {
         event_id: row.event_id.as_u128(),
         event_time: pingan_domain::time::shanghai()
@@ -224,6 +295,8 @@ pub fn sql_templates() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Stored events per step of the start-up replay.
+const REPLAY_CHUNK: usize = 2_000;
 const RESTORE_SQL: &str = "SELECT record FROM alerts FINAL WHERE window_end >= toDateTime(?)";
 const SEED_SQL: &str = "SELECT ifNull(town_code, ''), ifNull(station_code, ''), ifNull(compound_id, ''), ifNull(h3_r8, ''), ifNull(poi_id, ''), \
      category, subtype, toUInt32(toStartOfHour(event_time)) AS h, toUInt32(uniqExact(event_id)) \
@@ -251,7 +324,10 @@ fn opt(s: String) -> Option<String> {
 }
 
 /// Restores the alert book, seeds history and replays open windows.
-async fn prepare(client: &Client, now: DateTime<FixedOffset>) -> Result<Detector, String> {
+async fn prepare(
+    client: &Client,
+    now: DateTime<FixedOffset>,
+) -> Result<(Box<Detector>, Option<DateTime<FixedOffset>>), String> {
     let probe = Detector::new(DetectConfig::default()).map_err(|e| e.to_string())?;
     let replay_from = probe.replay_from(now);
     let history_from = replay_from - probe.history_needed();
@@ -267,7 +343,6 @@ async fn prepare(client: &Client, now: DateTime<FixedOffset>) -> Result<Detector
             let _ = book.restore(&rec);
         }
     }
-    let mut det = Detector::with_book(DetectConfig::default(), book).map_err(|e| e.to_string())?;
     let hours: Vec<SeedRow> = client
         .query(SEED_SQL)
         .bind(history_from.timestamp())
@@ -275,36 +350,69 @@ async fn prepare(client: &Client, now: DateTime<FixedOffset>) -> Result<Detector
         .fetch_all()
         .await
         .map_err(|e| e.to_string())?;
-    let tz = pingan_domain::time::shanghai();
-    for (town, station, compound, cell, poi, category, subtype, hour, n) in hours.iter().cloned() {
-        let area = EventArea {
-            town_code: opt(town),
-            station_code: opt(station),
-            compound_id: opt(compound),
-            h3_ring: ring(Some(cell.as_str())),
-            h3_r8: opt(cell),
-            poi_id: opt(poi),
-        };
-        if let Some(h) = tz.timestamp_opt(i64::from(hour), 0).single() {
-            let _ = det.seed_hour(&area, &category, &subtype, h, n);
+    let seeded = hours.len();
+    // Seeding weeks of hours is CPU work: not on the async workers, where the sink runs.
+    let det = tokio::task::spawn_blocking(move || -> Result<Detector, String> {
+        let mut det =
+            Detector::with_book(DetectConfig::default(), book).map_err(|e| e.to_string())?;
+        let tz = pingan_domain::time::shanghai();
+        for (town, station, compound, cell, poi, category, subtype, hour, n) in hours {
+            let area = EventArea {
+                town_code: opt(town),
+                station_code: opt(station),
+                compound_id: opt(compound),
+                h3_ring: ring(Some(cell.as_str())),
+                h3_r8: opt(cell),
+                poi_id: opt(poi),
+            };
+            if let Some(h) = tz.timestamp_opt(i64::from(hour), 0).single() {
+                let _ = det.seed_hour(&area, &category, &subtype, h, n);
+            }
         }
-    }
-    let replay: Vec<crate::rows::IncidentRow> = client
+        Ok(det)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    // The week so far, streamed in chunks: a rebuild after a backlog holds one chunk of rows
+    // at a time, not the backlog.
+    let mut det = Box::new(det);
+    let mut cursor = client
         .query(REPLAY_SQL)
         .bind(replay_from.timestamp())
-        .fetch_all()
-        .await
+        .fetch::<IncidentRow>()
         .map_err(|e| e.to_string())?;
-    for row in &replay {
-        let _ = det.ingest(&detect_event(row));
+    let mut replayed = 0usize;
+    let mut newest = None;
+    loop {
+        let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
+        while chunk.len() < REPLAY_CHUNK {
+            match cursor.next().await.map_err(|e| e.to_string())? {
+                Some(row) => chunk.push(detect_event(&row)),
+                None => break,
+            }
+        }
+        let last = chunk.len() < REPLAY_CHUNK;
+        replayed += chunk.len();
+        newest = newest.max(chunk.iter().map(|e| e.event_time).max());
+        det = off_runtime(det, move |d| {
+            for ev in &chunk {
+                let _ = d.ingest(ev);
+            }
+        })
+        .await
+        .ok_or("spike detection panicked while replaying")?
+        .0;
+        if last {
+            break;
+        }
     }
     info!(
         restored_alerts = records.len(),
-        seeded_hours = hours.len(),
-        replayed_events = replay.len(),
+        seeded_hours = seeded,
+        replayed_events = replayed,
         "spike detector ready"
     );
-    Ok(det)
+    Ok((det, newest))
 }
 
 /// Runs the alerting task until `shutdown` or until the sink's sender is dropped.
@@ -313,38 +421,53 @@ pub async fn run(
     client: Client,
     publisher: Publisher,
     metrics: AlertMetrics,
+    feed: DetectFeed,
     mut events: mpsc::Receiver<Vec<DetectEvent>>,
     shutdown: CancellationToken,
 ) {
-    let now = Utc::now().with_timezone(&pingan_domain::time::shanghai());
-    let mut det = loop {
-        match prepare(&client, now).await {
-            Ok(d) => break d,
-            Err(e) => {
-                warn!(error = %e, "cannot prepare the spike detector, retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
-                }
-            }
-        }
+    let Some((mut det, mut watermark)) = rebuild(&client, &shutdown).await else {
+        return;
     };
     let http = (!config.webhook_url.is_empty()).then(WebhookClient::new);
-    let mut watermark: Option<DateTime<FixedOffset>> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(config.tick_ms.max(100)));
     loop {
+        if feed.take_behind() {
+            // The sink left events out rather than wait. Whatever is still queued is in
+            // ClickHouse too; the rebuild reads all of it, and events queued after this point
+            // are fed on top (the detector ignores ids it has seen).
+            metrics.resyncs.inc();
+            warn!("spike detection fell behind the sink; rebuilding it from the stored events");
+            while events.try_recv().is_ok() {}
+            let Some((d, newest)) = rebuild(&client, &shutdown).await else {
+                return;
+            };
+            det = d;
+            watermark = watermark.max(newest);
+        }
         tokio::select! {
             () = shutdown.cancelled() => break,
             batch = events.recv() => {
                 let Some(batch) = batch else { break };
-                for ev in &batch {
-                    watermark = Some(watermark.map_or(ev.event_time, |w| w.max(ev.event_time)));
-                    let _ = det.ingest(ev);
-                }
+                watermark = watermark.max(batch.iter().map(|e| e.event_time).max());
+                // Counting a chunk is CPU work (tens of series per event): off the async
+                // workers, so the sink and the source keep their latency.
+                let Some((d, ())) = off_runtime(det, move |d| {
+                    for ev in &batch {
+                        let _ = d.ingest(ev);
+                    }
+                })
+                .await
+                else {
+                    return;
+                };
+                det = d;
             }
             _ = tick.tick() => {
                 let Some(w) = watermark else { continue };
-                let evaluation = det.evaluate(w);
+                let Some((d, evaluation)) = off_runtime(det, move |d| d.evaluate(w)).await else {
+                    return;
+                };
+                det = d;
                 metrics.series.set(i64::try_from(det.stats().series).unwrap_or(i64::MAX));
                 for s in &evaluation.suppressed {
                     metrics.suppressed.with_label_values(&[&format!("{:?}", s.reason).to_lowercase()]).inc();
@@ -353,6 +476,48 @@ pub async fn run(
                     emit(&config, &client, &publisher, &metrics, http.as_ref(), &alert, &shutdown).await;
                 }
             }
+        }
+    }
+}
+
+/// The detector as of what ClickHouse holds now (retried until ClickHouse answers), and the
+/// newest event time it replayed. `None` on shutdown.
+async fn rebuild(
+    client: &Client,
+    shutdown: &CancellationToken,
+) -> Option<(Box<Detector>, Option<DateTime<FixedOffset>>)> {
+    loop {
+        let now = Utc::now().with_timezone(&pingan_domain::time::shanghai());
+        match prepare(client, now).await {
+            Ok(x) => return Some(x),
+            Err(e) => {
+                warn!(error = %e, "cannot prepare the spike detector, retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return None,
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Runs `f` on the detector on tokio's blocking pool and hands the detector back. `None` when
+/// `f` panicked (a detector bug): alerting stops with an error in the log rather than taking
+/// the aggregator down, and the events stay stored for the next start's replay.
+async fn off_runtime<T: Send + 'static>(
+    mut det: Box<Detector>,
+    f: impl FnOnce(&mut Detector) -> T + Send + 'static,
+) -> Option<(Box<Detector>, T)> {
+    match tokio::task::spawn_blocking(move || {
+        let out = f(&mut det);
+        (det, out)
+    })
+    .await
+    {
+        Ok(x) => Some(x),
+        Err(e) => {
+            error!(error = %e, "spike detection failed; alerting stops until the aggregator restarts");
+            None
         }
     }
 }

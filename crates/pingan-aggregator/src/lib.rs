@@ -108,13 +108,14 @@ pub async fn run(
     let alert_task = if config.alerts.enabled {
         let alert_metrics = alerting::AlertMetrics::register(&registry)
             .map_err(|e| AggregatorError::Config(e.to_string()))?;
-        let (tx, rx) = mpsc::channel(64);
-        sink.forward_stored_to(tx);
+        let (feed, rx) = alerting::DetectFeed::new(config.alerts.queue_events);
+        sink.forward_stored_to(feed.clone());
         Some(tokio::spawn(alerting::run(
             config.alerts.clone(),
             sink.probe_client(),
             publisher.clone(),
             alert_metrics,
+            feed,
             rx,
             shutdown.clone(),
         )))

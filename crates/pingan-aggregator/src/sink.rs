@@ -195,7 +195,7 @@ pub struct ClickHouseSink {
     /// Months of the current batch already written, so a retry sends only the rest.
     progress: Option<(BatchId, BTreeSet<u32>)>,
     /// Where durable rows go next (spike detection).
-    stored: Option<tokio::sync::mpsc::Sender<Vec<pingan_detect::DetectEvent>>>,
+    stored: Option<crate::alerting::DetectFeed>,
 }
 
 impl std::fmt::Debug for ClickHouseSink {
@@ -224,11 +224,8 @@ impl ClickHouseSink {
     }
 
     /// Sends every durably stored batch (as detector input) to `tx`.
-    pub fn forward_stored_to(
-        &mut self,
-        tx: tokio::sync::mpsc::Sender<Vec<pingan_detect::DetectEvent>>,
-    ) {
-        self.stored = Some(tx);
+    pub fn forward_stored_to(&mut self, feed: crate::alerting::DetectFeed) {
+        self.stored = Some(feed);
     }
 
     /// The resume-position reader for the source.
@@ -388,15 +385,10 @@ impl Sink for ClickHouseSink {
             self.metrics.rows_written.inc_by(rows.len() as u64);
             done.insert(*month);
         }
-        if let Some(tx) = &self.stored {
-            // Only after durability: alerts never count an event ClickHouse does not have.
-            let events = items
-                .iter()
-                .map(|o| crate::alerting::detect_event(&o.value))
-                .collect();
-            if tx.send(events).await.is_err() {
-                self.stored = None;
-            }
+        if let Some(feed) = &self.stored
+            && !feed.offer(items)
+        {
+            self.stored = None;
         }
         Ok(Ack::StoreOffsets)
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DetectError;
-use crate::key::{AreaLevel, Level, WindowLen};
+use crate::key::{AreaLevel, Level, SeriesKey, WindowLen};
 
 /// Which statistic decides whether a window is a spike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -80,6 +80,12 @@ pub struct LevelGates {
     /// 一级.
     #[serde(default = "default_red")]
     pub red: LevelGate,
+    /// Replaces the global `min_observed` for these series (none: the global one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_observed: Option<u32>,
+    /// Replaces the global `min_excess` for these series (none: the global one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_excess: Option<f64>,
 }
 
 impl LevelGates {
@@ -91,6 +97,14 @@ impl LevelGates {
             Level::Red => self.red,
         }
     }
+
+    /// The minimum counts `(observed, excess)` these gates apply.
+    pub fn min_counts(&self, cfg: &DetectConfig) -> (u32, f64) {
+        (
+            self.min_observed.unwrap_or(cfg.min_observed),
+            self.min_excess.unwrap_or(cfg.min_excess),
+        )
+    }
 }
 
 impl Default for LevelGates {
@@ -99,6 +113,8 @@ impl Default for LevelGates {
             yellow: default_yellow(),
             orange: default_orange(),
             red: default_red(),
+            min_observed: None,
+            min_excess: None,
         }
     }
 }
@@ -209,6 +225,14 @@ pub struct DetectConfig {
     /// ~10⁵ scanned series (README, Evaluation).
     #[serde(default = "default_gates_by_level")]
     pub gates_by_level: BTreeMap<AreaLevel, LevelGates>,
+    /// Smaller minimum counts for one subtype's own series at some area levels. Default:
+    /// `CRIM_BURGLARY` on compounds and res-8 cells pages from 3 events (excess ≥ 2). Each
+    /// burglary call is a different household's loss, not bystanders phoning about one scene,
+    /// and three burglaries in one compound within days is what police call a series
+    /// (near-repeat victimisation). The p-value and ratio gates are unchanged, and the
+    /// category series (all of `CRIM`) keep the global minimum (README, Evaluation).
+    #[serde(default = "default_min_counts_by_subtype")]
+    pub min_counts_by_subtype: BTreeMap<String, SubtypeMinCounts>,
     /// EWMA smoothing weights; the smallest p-value over the weights is used (ESSENCE uses
     /// 0.4 for gradual and 0.9 for sudden events).
     #[serde(default = "default_ewma_weights")]
@@ -286,6 +310,28 @@ fn default_methods_by_level() -> BTreeMap<AreaLevel, MethodChoice> {
     // drunk-fight nights eventually (README, Evaluation).
     BTreeMap::from([(AreaLevel::Ring, MethodChoice::Cusum)])
 }
+/// Minimum counts of one subtype's series at some area levels (`min_counts_by_subtype`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubtypeMinCounts {
+    /// Never alert with fewer (effective) events than this in the window.
+    pub min_observed: u32,
+    /// Never alert unless observed − expected is at least this.
+    pub min_excess: f64,
+    /// The area levels where it applies.
+    pub levels: Vec<AreaLevel>,
+}
+
+fn default_min_counts_by_subtype() -> BTreeMap<String, SubtypeMinCounts> {
+    BTreeMap::from([(
+        "CRIM_BURGLARY".to_owned(),
+        SubtypeMinCounts {
+            min_observed: 3,
+            min_excess: 2.0,
+            levels: vec![AreaLevel::Compound, AreaLevel::Cell],
+        },
+    )])
+}
 fn default_gates_by_level() -> BTreeMap<AreaLevel, LevelGates> {
     BTreeMap::from([(AreaLevel::Poi, poi_gates())])
 }
@@ -301,7 +347,7 @@ fn poi_gates() -> LevelGates {
             max_p: POI_ORANGE_P,
             ..default_orange()
         },
-        red: default_red(),
+        ..LevelGates::default()
     }
 }
 const POI_YELLOW_P: f64 = 1e-2;
@@ -405,6 +451,7 @@ impl Default for DetectConfig {
             min_excess: default_min_excess(),
             levels_gates: LevelGates::default(),
             gates_by_level: default_gates_by_level(),
+            min_counts_by_subtype: default_min_counts_by_subtype(),
             ewma_weights: default_ewma_weights(),
             ewma_lags: default_ewma_lags(),
             c2_guard: default_c2_guard(),
@@ -438,6 +485,22 @@ impl DetectConfig {
         self.gates_by_level
             .get(&level)
             .unwrap_or(&self.levels_gates)
+    }
+
+    /// The gates of one series: its level's, with the minimum counts of its subtype where
+    /// `min_counts_by_subtype` names it for that level.
+    pub fn gates_for_series(&self, key: &SeriesKey) -> LevelGates {
+        let mut g = *self.gates_for(key.area_level);
+        if let Some(m) = key
+            .subtype
+            .as_deref()
+            .and_then(|s| self.min_counts_by_subtype.get(s))
+            .filter(|m| m.levels.contains(&key.area_level))
+        {
+            g.min_observed = Some(m.min_observed);
+            g.min_excess = Some(m.min_excess);
+        }
+        g
     }
 
     /// The CUSUM threshold h at `level`.
@@ -512,12 +575,34 @@ impl DetectConfig {
             self.min_excess.is_finite() && self.min_excess >= 0.0,
             "min_excess must be >= 0",
         );
+        for (sub, m) in &self.min_counts_by_subtype {
+            check(
+                m.min_observed >= 1,
+                &format!("min_counts_by_subtype.{sub}.min_observed must be >= 1"),
+            );
+            check(
+                m.min_excess.is_finite() && m.min_excess >= 0.0,
+                &format!("min_counts_by_subtype.{sub}.min_excess must be >= 0"),
+            );
+            check(
+                !m.levels.is_empty(),
+                &format!("min_counts_by_subtype.{sub}.levels must not be empty"),
+            );
+        }
         let all_gates = std::iter::once(("levels_gates".to_owned(), &self.levels_gates)).chain(
             self.gates_by_level
                 .iter()
                 .map(|(l, g)| (format!("gates_by_level.{l}"), g)),
         );
         for (what, g) in all_gates {
+            check(
+                g.min_observed.is_none_or(|m| m >= 1),
+                &format!("{what}.min_observed must be >= 1"),
+            );
+            check(
+                g.min_excess.is_none_or(|m| m.is_finite() && m >= 0.0),
+                &format!("{what}.min_excess must be >= 0"),
+            );
             for (name, gate) in [("yellow", g.yellow), ("orange", g.orange), ("red", g.red)] {
                 check(
                     gate.max_p > 0.0 && gate.max_p < 1.0,

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{DetectConfig, LevelGates};
-use crate::key::{AreaLevel, Level, WindowLen};
+use crate::key::{Level, SeriesKey, WindowLen};
 
 /// One bin of the chart.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,10 +101,10 @@ pub(crate) struct Thresholds {
 }
 
 impl Thresholds {
-    pub(crate) fn at(level: AreaLevel, cfg: &DetectConfig) -> Thresholds {
+    pub(crate) fn of(key: &SeriesKey, cfg: &DetectConfig) -> Thresholds {
         Thresholds {
-            h: cfg.cusum_threshold_for(level),
-            gates: *cfg.gates_for(level),
+            h: cfg.cusum_threshold_for(key.area_level),
+            gates: cfg.gates_for_series(key),
         }
     }
 }
@@ -119,7 +119,8 @@ pub(crate) fn level_at(
     cfg: &DetectConfig,
 ) -> Option<Level> {
     let x = f64::from(observed);
-    if observed < cfg.min_observed || x - expected < cfg.min_excess {
+    let (min_observed, min_excess) = th.gates.min_counts(cfg);
+    if observed < min_observed || x - expected < min_excess {
         return None;
     }
     let ratio = x / expected.max(1e-9);
@@ -236,7 +237,10 @@ mod tests {
     }
 
     fn town(c: &DetectConfig) -> Thresholds {
-        Thresholds::at(AreaLevel::Town, c)
+        Thresholds::of(
+            &SeriesKey::category(crate::key::AreaLevel::Town, "310112102", "FRAUD"),
+            c,
+        )
     }
 
     fn cfg() -> DetectConfig {

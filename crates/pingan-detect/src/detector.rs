@@ -266,6 +266,10 @@ pub struct Detector {
     live_from: Option<i64>,
     watermark: i64,
     last_prune: i64,
+    /// The 15-minute boundary at or before the horizon when windows were last closed.
+    last_close: i64,
+    /// The local day when series histories and CUSUM events were last trimmed.
+    last_trim_day: i64,
     stats: DetectorStats,
 }
 
@@ -294,6 +298,8 @@ impl Detector {
             live_from: None,
             watermark: i64::MIN,
             last_prune: i64::MIN,
+            last_close: i64::MIN,
+            last_trim_day: i64::MIN,
             stats: DetectorStats::default(),
         })
     }
@@ -589,7 +595,7 @@ impl Detector {
         };
         // The smallest count at which the window reaches this level, and when it got there:
         // the alert's time is a function of the events, not of when the tick ran.
-        let first = (cfg.min_observed..=w.effective)
+        let first = (frozen.gates.min_counts(cfg).0..=w.effective)
             .find(|c| assess(frozen, *c, cfg).level >= Some(level))
             .unwrap_or(w.effective);
         let at = w.time_of_count(first, cfg.max_per_reporter);
@@ -685,8 +691,7 @@ impl Detector {
             .horizon()
             .saturating_sub((i64::from(self.cfg.cooldown_minutes) * 60).max(86_400));
         let mut out = Vec::new();
-        let area_level = self.series[id as usize].key.area_level;
-        let th = cusum::Thresholds::at(area_level, &self.cfg);
+        let th = cusum::Thresholds::of(&self.series[id as usize].key, &self.cfg);
         for ep in cusum::run(&bins, len, th, &self.cfg) {
             let (Some(level), Some(first_alarm)) = (ep.level(), ep.first_alarm()) else {
                 continue;
@@ -779,7 +784,7 @@ impl Detector {
             .or_insert_with(|| Profile::build(&s.history, day, coverage, &self.cfg));
         let level = s.key.area_level;
         let choice = self.cfg.method_for(level);
-        let gates = *self.cfg.gates_for(level);
+        let gates = self.cfg.gates_for_series(&s.key);
         let frozen = Frozen::build_for(
             &s.history, profile, start, len, coverage, &self.cfg, choice, gates,
         );
@@ -1156,8 +1161,16 @@ impl Detector {
         if horizon == i64::MIN {
             return;
         }
-        self.windows
-            .retain(|(_, len, start), w| w.dirty || start + len.seconds() > horizon);
+        // Every window ends on a 15-minute boundary, so the set of closable windows only
+        // changes when the horizon crosses one; scanning all windows on every tick would cost
+        // more than the events. A window kept a little longer is only memory: `ingest` checks
+        // the horizon itself.
+        let boundary = horizon.div_euclid(WindowLen::M15.seconds());
+        if boundary != self.last_close {
+            self.last_close = boundary;
+            self.windows
+                .retain(|(_, len, start), w| w.dirty || start + len.seconds() > horizon);
+        }
         // The rest is cheap to keep for a while; do it about once an hour of event time.
         if horizon.saturating_sub(self.last_prune) < 3600 {
             return;
@@ -1175,14 +1188,19 @@ impl Detector {
         self.profiles
             .retain(|(_, day), _| *day >= oldest_open.min(today - 86_400));
         let keep_from = horizon - self.cfg.history_seconds();
-        for s in &mut self.series {
-            if !s.history.is_empty() {
-                s.history.prune_before(keep_from);
-            }
-            if let Some(c) = s.cusum.as_mut() {
-                let drop = c.events.partition_point(|e| e.0 < cusum_from);
-                c.events.drain(..drop);
-                c.per_reporter.retain(|(day, _), _| *day >= cusum_from);
+        // Walking ~10^5 series is memory-bound; once a local day is enough (the CUSUM's
+        // look-back moves by days, and a day of extra history is a few percent of memory).
+        if today != self.last_trim_day {
+            self.last_trim_day = today;
+            for s in &mut self.series {
+                if !s.history.is_empty() {
+                    s.history.prune_before(keep_from);
+                }
+                if let Some(c) = s.cusum.as_mut() {
+                    let drop = c.events.partition_point(|e| e.0 < cusum_from);
+                    c.events.drain(..drop);
+                    c.per_reporter.retain(|(day, _), _| *day >= cusum_from);
+                }
             }
         }
         self.seen.retain(|_, t| *t >= keep_from);

@@ -71,7 +71,7 @@ pub(crate) struct Frozen {
     /// The window test of the series' level.
     method: MethodChoice,
     /// The gates of the series' level.
-    gates: LevelGates,
+    pub(crate) gates: LevelGates,
 }
 
 impl Frozen {
@@ -295,7 +295,8 @@ pub(crate) fn level_of(
     cfg: &DetectConfig,
 ) -> Option<Level> {
     let x = f64::from(count);
-    if count < cfg.min_observed || x - expected < cfg.min_excess {
+    let (min_observed, min_excess) = gates.min_counts(cfg);
+    if count < min_observed || x - expected < min_excess {
         return None;
     }
     let ratio = x / expected.max(1e-9);

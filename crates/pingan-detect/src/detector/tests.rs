@@ -616,6 +616,7 @@ fn a_hot_spot_never_pages_below_the_minimum_counts() {
             yellow: loose,
             orange: loose,
             red: loose,
+            ..LevelGates::default()
         },
     );
     cfg.cusum_threshold_by_level.insert(AreaLevel::Poi, 0.1);
@@ -691,4 +692,64 @@ fn a_hot_spot_cusum_uses_its_own_threshold() {
     assert_eq!(info.threshold, 4.0);
     assert!(info.statistic >= 4.0 && info.statistic < 9.0);
     assert!(run(&mut d, &events).is_empty());
+}
+
+/// `n` calls of `subtype` in one compound, one every eight hours, each from its own caller.
+fn series(first_id: u128, n: u32, subtype: &str) -> Vec<DetectEvent> {
+    (0..n)
+        .map(|i| {
+            event(
+                first_id + u128::from(i),
+                MONDAY + 2 * 3600 + i64::from(i) * 8 * 3600,
+                area(TOWN, Some("CP-B")),
+                subtype,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn three_burglaries_in_one_compound_page_as_a_series_but_other_subtypes_need_five() {
+    let mut d = seeded(DetectConfig::default());
+    let alerts = run(&mut d, &series(1, 3, "CRIM_BURGLARY"));
+    assert!(!alerts.is_empty(), "a near-repeat burglary series pages");
+    for a in &alerts {
+        assert_eq!(
+            a.subtype.as_deref(),
+            Some("CRIM_BURGLARY"),
+            "{}",
+            a.summary()
+        );
+        assert!(
+            matches!(a.area_level, AreaLevel::Compound | AreaLevel::Cell),
+            "only where the subtype rule applies: {}",
+            a.summary()
+        );
+        assert!(a.observed >= 3);
+    }
+
+    // Two burglaries are not a series; three cycle thefts keep the global minimum of five.
+    let mut d = seeded(DetectConfig::default());
+    assert!(run(&mut d, &series(1, 2, "CRIM_BURGLARY")).is_empty());
+    let mut d = seeded(DetectConfig::default());
+    assert!(run(&mut d, &series(1, 3, "CRIM_CYCLE_THEFT")).is_empty());
+
+    // Without the rule, three burglaries are below the minimum count.
+    let cfg = DetectConfig {
+        min_counts_by_subtype: BTreeMap::new(),
+        ..DetectConfig::default()
+    };
+    let mut d = seeded(cfg);
+    assert!(run(&mut d, &series(1, 3, "CRIM_BURGLARY")).is_empty());
+}
+
+#[test]
+fn one_caller_repeating_a_burglary_is_not_a_series() {
+    let mut d = seeded(DetectConfig::default());
+    let mut calls = series(1, 3, "CRIM_BURGLARY");
+    for c in &mut calls {
+        c.reporter_key = Some("plate-victim".into());
+    }
+    // The reporter cap (2 per window) leaves two: below the series minimum.
+    assert!(run(&mut d, &calls).is_empty());
 }
