@@ -195,6 +195,7 @@ pub fn detect_event(row: &IncidentRow) -> DetectEvent {
             h3_r8: row.h3_r8.clone(),
             // The classifier already located the call in a POI footprint (`poi_at`).
             poi_id: row.poi_id.clone(),
+            link_cells: scene_cells(row.lat, row.lon),
         },
         category: row.category.clone(),
         subtype: row.subtype.clone(),
@@ -202,6 +203,22 @@ pub fn detect_event(row: &IncidentRow) -> DetectEvent {
         reporter_key: row.plate_id.clone(),
         keywords: row.keywords.clone(),
     }
+}
+
+/// The res-10 cell (about 65 m across) of a location, then its six neighbours: the
+/// neighbourhood where another caller's report of the same scene subtype is the same incident.
+fn scene_cells(lat: Option<f64>, lon: Option<f64>) -> Vec<String> {
+    let (Some(lat), Some(lon)) = (lat, lon) else {
+        return Vec::new();
+    };
+    let Ok(ll) = h3o::LatLng::new(lat, lon) else {
+        return Vec::new();
+    };
+    let own = ll.to_cell(h3o::Resolution::Ten);
+    std::iter::once(own)
+        .chain(own.grid_disk::<Vec<_>>(1).into_iter().filter(|c| *c != own))
+        .map(|c| c.to_string())
+        .collect()
 }
 
 /// The k = 1 disk of a res-8 cell: the centres of the disks (`h3_r8_k1` series) the event
@@ -364,6 +381,7 @@ async fn prepare(
                 h3_ring: ring(Some(cell.as_str())),
                 h3_r8: opt(cell),
                 poi_id: opt(poi),
+                link_cells: Vec::new(),
             };
             if let Some(h) = tz.timestamp_opt(i64::from(hour), 0).single() {
                 let _ = det.seed_hour(&area, &category, &subtype, h, n);
@@ -437,6 +455,8 @@ pub async fn run(
             // are fed on top (the detector ignores ids it has seen).
             metrics.resyncs.inc();
             warn!("spike detection fell behind the sink; rebuilding it from the stored events");
+            // The rebuild replays the week so far: never hold two detectors at once.
+            drop(det);
             while events.try_recv().is_ok() {}
             let Some((d, newest)) = rebuild(&client, &shutdown).await else {
                 return;

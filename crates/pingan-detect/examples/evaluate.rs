@@ -214,6 +214,24 @@ fn ring(lat: f64, lon: f64) -> Vec<String> {
     .collect()
 }
 
+/// A 100 m grid cell, then its eight neighbours: the harness's stand-in for the res-10 disk the
+/// aggregator passes for linking other callers' reports of one scene.
+fn scene_cells(lat: f64, lon: f64) -> Vec<String> {
+    let (y, x) = (
+        (lat / 0.0009).floor() as i64,
+        (lon / 0.00106).floor() as i64,
+    );
+    let mut cells = vec![format!("s{y}_{x}")];
+    for dy in -1..=1 {
+        for dx in -1..=1 {
+            if (dy, dx) != (0, 0) {
+                cells.push(format!("s{}_{}", y + dy, x + dx));
+            }
+        }
+    }
+    cells
+}
+
 fn poisson(rng: &mut ChaCha8Rng, lambda: f64) -> u32 {
     if lambda <= 0.0 {
         return 0;
@@ -449,6 +467,7 @@ impl Builder<'_> {
                 poi_id: AreaIndex::builtin()
                     .poi_at(place.lat, place.lon)
                     .map(|p| p.id.clone()),
+                link_cells: scene_cells(place.lat, place.lon),
             },
             category,
             subtype: subtype.to_owned(),
@@ -517,6 +536,39 @@ fn baseline(sim: &Sim, seed: u64) -> Vec<DetectEvent> {
         }
     }
     b.out
+}
+
+/// Share of incidents that several people phone in without being linked as repeats.
+const UNLINKED_SHARE: f64 = 0.03;
+
+/// Noise the minimum counts exist for: a share of incidents (any subtype, burglaries included)
+/// is phoned in by one to three more callers within 15 minutes (until police arrive), at the
+/// same place, each from
+/// their own number and not flagged as a repeat. Drawn from its own random stream, so the rest
+/// of the baseline is the same with or without it.
+fn unlinked_callers(base: &[DetectEvent], share: f64, seed: u64) -> Vec<DetectEvent> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xec40);
+    let mut out = Vec::new();
+    let mut next_id = 1_u128 << 60;
+    for e in base.iter().filter(|e| {
+        !e.repeat
+            && e.reporter_key
+                .as_deref()
+                .is_some_and(|r| r.starts_with("caller-"))
+    }) {
+        if rng.random::<f64>() >= share {
+            continue;
+        }
+        for _ in 0..rng.random_range(1..=3) {
+            next_id += 1;
+            let mut echo = e.clone();
+            echo.event_id = next_id;
+            echo.event_time += chrono::Duration::seconds(rng.random_range(30..900));
+            echo.reporter_key = Some(format!("caller-{next_id}"));
+            out.push(echo);
+        }
+    }
+    out
 }
 
 /// The labelled spike instances of the test weeks (positions only; sizes come later).
@@ -801,7 +853,20 @@ fn main() -> Result<(), Box<dyn Error>> {
         .cloned();
 
     let sim = Sim::new()?;
-    let base = baseline(&sim, seed);
+    let unlinked = args
+        .iter()
+        .position(|a| a == "--unlinked")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(UNLINKED_SHARE);
+    let mut base = baseline(&sim, seed);
+    let echoes = unlinked_callers(&base, unlinked, seed);
+    eprintln!(
+        "baseline: {} events, plus {} unlinked calls about the same incidents (share {unlinked})",
+        base.len(),
+        echoes.len()
+    );
+    base.extend(echoes);
     let spikes = schedule(&sim, seed);
     let towns = sim.towns.len() as f64;
     let per_day = base.iter().filter(|e| !e.repeat).count() as f64
@@ -863,6 +928,17 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .and_then(|i| args.get(i + 1))
                 .and_then(|v| v.parse::<f64>().ok())
         };
+        if let Some(x) = flag("--link-minutes") {
+            cfg.link_minutes = x as u32;
+        }
+        if args.iter().any(|a| a == "--no-subtype-min") {
+            cfg.min_counts_by_subtype.clear();
+        }
+        if let Some(x) = flag("--burglary-floor") {
+            for m in cfg.min_counts_by_subtype.values_mut() {
+                m.expected_floor_per_hour = Some(x);
+            }
+        }
         if let Some(x) = flag("--dense") {
             cfg.dense_min_expected = x;
         }
@@ -1060,6 +1136,14 @@ fn main() -> Result<(), Box<dyn Error>> {
             let mut v: Vec<_> = by_kind.into_iter().collect();
             v.sort();
             eprintln!("  quiet-run alerts by level/window/colour: {v:?}");
+            let mut by_category: HashMap<String, usize> = HashMap::new();
+            for a in quiet.alerts.iter().filter(|a| a.version == 1) {
+                let what = a.subtype.clone().unwrap_or_else(|| a.category.clone());
+                *by_category.entry(what).or_insert(0) += 1;
+            }
+            let mut c: Vec<_> = by_category.into_iter().collect();
+            c.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            eprintln!("  quiet-run alerts by category/subtype: {c:?}");
             for a in quiet.alerts.iter().filter(|a| a.version == 1).take(8) {
                 eprintln!("    {}", a.summary());
             }

@@ -191,8 +191,13 @@ impl Profile {
 
     /// Expected events in the window `[start, start + len)`, never below the configured floor.
     pub(crate) fn expected(&self, start: i64, len: WindowLen, cfg: &DetectConfig) -> f64 {
+        self.expected_floored(start, len, cfg.expected_floor_per_hour)
+    }
+
+    /// [`Profile::expected`] with its own floor per hour.
+    pub(crate) fn expected_floored(&self, start: i64, len: WindowLen, floor_per_hour: f64) -> f64 {
         let hours = len.seconds() as f64 / 3600.0;
-        let floor = cfg.expected_floor_per_hour * hours;
+        let floor = floor_per_hour * hours;
         let e = match len {
             WindowLen::M15 => f64::from(self.slots[hour_of_week(start.div_euclid(3600))]) * 0.25,
             _ => {

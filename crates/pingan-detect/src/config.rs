@@ -86,6 +86,14 @@ pub struct LevelGates {
     /// Replaces the global `min_excess` for these series (none: the global one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_excess: Option<f64>,
+    /// Replaces the global `expected_floor_per_hour` in these series' window tests (none: the
+    /// global one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_floor_per_hour: Option<f64>,
+    /// Toward the minimum count, a call counts only if it came at least this many minutes
+    /// after the previous one that counted (none: every call counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_gap_minutes: Option<u32>,
 }
 
 impl LevelGates {
@@ -115,6 +123,8 @@ impl Default for LevelGates {
             red: default_red(),
             min_observed: None,
             min_excess: None,
+            expected_floor_per_hour: None,
+            min_gap_minutes: None,
         }
     }
 }
@@ -261,6 +271,17 @@ pub struct DetectConfig {
     /// one person calling again and again cannot make a spike.
     #[serde(default = "default_max_per_reporter")]
     pub max_per_reporter: u32,
+    /// A call of a scene subtype within this many minutes of a counted call of the same
+    /// subtype in the same neighbourhood (`EventArea::link_cells`) is the same incident phoned
+    /// in by someone else: it is not counted again. 0 turns linking off. The classifier's own
+    /// repeat rule links only the same phone or doorplate (DOMAIN: `OTH_DUPLICATE`); bystanders
+    /// calling about one fight, accident or fire from their own phones are what this catches.
+    #[serde(default = "default_link_minutes")]
+    pub link_minutes: u32,
+    /// Categories or subtypes where every call is a different victim (fraud, burglary, theft):
+    /// never linked, however close the calls are.
+    #[serde(default = "default_victim_reported")]
+    pub victim_reported: Vec<String>,
     /// How long a window keeps accepting late events after it ends.
     #[serde(default = "default_allowed_lateness_minutes")]
     pub allowed_lateness_minutes: u32,
@@ -318,6 +339,17 @@ pub struct SubtypeMinCounts {
     pub min_observed: u32,
     /// Never alert unless observed − expected is at least this.
     pub min_excess: f64,
+    /// Floor of the expected count per hour for these series (none: the global
+    /// `expected_floor_per_hour`). The global floor, 0.01/h, is 88 a year: far above what one
+    /// compound sees of one crime, and it alone would keep three burglaries in a day from
+    /// being significant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_floor_per_hour: Option<f64>,
+    /// Calls count toward `min_observed` only when at least this many minutes apart: a series
+    /// happens on different nights, while neighbours phoning about one break-in within minutes
+    /// are one burglary (`victim_reported` subtypes are never linked as one scene).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_gap_minutes: Option<u32>,
     /// The area levels where it applies.
     pub levels: Vec<AreaLevel>,
 }
@@ -328,6 +360,10 @@ fn default_min_counts_by_subtype() -> BTreeMap<String, SubtypeMinCounts> {
         SubtypeMinCounts {
             min_observed: 3,
             min_excess: 2.0,
+            // About 9 a year: still above the burglary rate of almost every compound, so a
+            // compound without history is not priced as if it never had one.
+            expected_floor_per_hour: Some(0.001),
+            min_gap_minutes: Some(60),
             levels: vec![AreaLevel::Compound, AreaLevel::Cell],
         },
     )])
@@ -418,6 +454,22 @@ fn default_group_min_members() -> u32 {
 fn default_max_per_reporter() -> u32 {
     2
 }
+fn default_link_minutes() -> u32 {
+    15
+}
+fn default_victim_reported() -> Vec<String> {
+    [
+        "FRAUD",
+        "CRIM_BURGLARY",
+        "CRIM_PICKPOCKET",
+        "CRIM_THEFT_FROM_VEHICLE",
+        "CRIM_CYCLE_THEFT",
+        "CRIM_THEFT_OTHER",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}
 fn default_allowed_lateness_minutes() -> u32 {
     60
 }
@@ -460,6 +512,8 @@ impl Default for DetectConfig {
             cooldown_minutes: default_cooldown_minutes(),
             group_min_members: default_group_min_members(),
             max_per_reporter: default_max_per_reporter(),
+            link_minutes: default_link_minutes(),
+            victim_reported: default_victim_reported(),
             allowed_lateness_minutes: default_allowed_lateness_minutes(),
             top_n: default_top_n(),
         }
@@ -499,6 +553,8 @@ impl DetectConfig {
         {
             g.min_observed = Some(m.min_observed);
             g.min_excess = Some(m.min_excess);
+            g.expected_floor_per_hour = m.expected_floor_per_hour.or(g.expected_floor_per_hour);
+            g.min_gap_minutes = m.min_gap_minutes.or(g.min_gap_minutes);
         }
         g
     }
@@ -585,6 +641,11 @@ impl DetectConfig {
                 &format!("min_counts_by_subtype.{sub}.min_excess must be >= 0"),
             );
             check(
+                m.expected_floor_per_hour
+                    .is_none_or(|f| f.is_finite() && f > 0.0),
+                &format!("min_counts_by_subtype.{sub}.expected_floor_per_hour must be > 0"),
+            );
+            check(
                 !m.levels.is_empty(),
                 &format!("min_counts_by_subtype.{sub}.levels must not be empty"),
             );
@@ -602,6 +663,11 @@ impl DetectConfig {
             check(
                 g.min_excess.is_none_or(|m| m.is_finite() && m >= 0.0),
                 &format!("{what}.min_excess must be >= 0"),
+            );
+            check(
+                g.expected_floor_per_hour
+                    .is_none_or(|f| f.is_finite() && f > 0.0),
+                &format!("{what}.expected_floor_per_hour must be > 0"),
             );
             for (name, gate) in [("yellow", g.yellow), ("orange", g.orange), ("red", g.red)] {
                 check(

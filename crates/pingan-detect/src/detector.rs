@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,11 @@ pub struct EventArea {
     /// (`AreaIndex::poi_at` on the event's location).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poi_id: Option<String>,
+    /// The event's own fine cell (about 100 m) first, then the cells around it: a call of the
+    /// same scene subtype counted within `link_minutes` in any of them is the same incident
+    /// (`DetectConfig::link_minutes`). Empty: never linked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_cells: Vec<String>,
 }
 
 impl EventArea {
@@ -84,8 +90,25 @@ pub enum Ingested {
     Duplicate,
     /// A repeat call: remembered as seen, not counted.
     Repeat,
+    /// Another caller about an incident already counted nearby: remembered, not counted.
+    Linked,
     /// Added to history, but at least one of its windows had already closed.
     Late,
+}
+
+/// Events at least `gap` seconds after the previous one counted, in time order.
+fn spaced_count(events: &[(i64, Option<Sym>)], gap: i64) -> u32 {
+    let mut times: Vec<i64> = events.iter().map(|e| e.0).collect();
+    times.sort_unstable();
+    let mut last = None;
+    let mut n = 0;
+    for t in times {
+        if last.is_none_or(|l| t - l >= gap) {
+            n += 1;
+            last = Some(t);
+        }
+    }
+    n
 }
 
 /// The result of one evaluation tick.
@@ -107,6 +130,8 @@ pub struct DetectorStats {
     pub duplicates: u64,
     /// Repeat calls ignored.
     pub repeats: u64,
+    /// Calls linked to an incident already counted (other callers, same scene).
+    pub linked: u64,
     /// Late events.
     pub late: u64,
     /// Series known.
@@ -139,6 +164,10 @@ impl Interner {
     fn name(&self, id: Sym) -> &str {
         self.names.get(id as usize).map_or("", String::as_str)
     }
+
+    fn lookup(&self, s: &str) -> Option<Sym> {
+        self.ids.get(s).copied()
+    }
 }
 
 #[derive(Debug)]
@@ -156,7 +185,8 @@ struct Series {
 #[derive(Debug, Default)]
 struct CusumLive {
     /// (time, subtype, keywords) of every counted event, ascending in time.
-    events: Vec<(i64, Sym, Vec<Sym>)>,
+    /// The keywords are shared by the up to 14 CUSUM series an event feeds.
+    events: Vec<(i64, Sym, Arc<[Sym]>)>,
     /// Events per (local day, reporter), for the reporter cap.
     per_reporter: HashMap<(i64, Sym), u32>,
     dirty: bool,
@@ -257,6 +287,8 @@ pub struct Detector {
     cusum_dirty: Vec<u32>,
     profiles: HashMap<(u32, i64), Profile>,
     seen: HashMap<u128, i64>,
+    /// Newest counted call per (scene subtype, fine cell), for linking other callers.
+    scenes: HashMap<(Sym, Sym), i64>,
     book: AlertBook,
     /// Start (hour) of the history the detector knows about.
     coverage_start: Option<i64>,
@@ -292,6 +324,7 @@ impl Detector {
             cusum_dirty: Vec::new(),
             profiles: HashMap::new(),
             seen: HashMap::new(),
+            scenes: HashMap::new(),
             book,
             coverage_start: None,
             seeded_until: i64::MIN,
@@ -436,10 +469,14 @@ impl Detector {
             return Ok(Ingested::Repeat);
         }
 
+        let subtype = self.names.intern(&ev.subtype);
+        if self.links_to_counted_scene(ev, subtype, t) {
+            self.stats.linked += 1;
+            return Ok(Ingested::Linked);
+        }
         let horizon = self.horizon();
         let reporter = ev.reporter_key.as_deref().map(|r| self.names.intern(r));
-        let subtype = self.names.intern(&ev.subtype);
-        let keywords: Vec<Sym> = ev.keywords.iter().map(|k| self.names.intern(k)).collect();
+        let keywords: Arc<[Sym]> = ev.keywords.iter().map(|k| self.names.intern(k)).collect();
         let cap = self.cfg.max_per_reporter;
         let mut late = false;
         for id in self.series_of(&ev.area, &ev.category, &ev.subtype) {
@@ -502,7 +539,7 @@ impl Detector {
                 if per_category {
                     *w.subtypes.entry(subtype).or_insert(0) += 1;
                 }
-                for k in &keywords {
+                for k in keywords.iter() {
                     *w.keywords.entry(*k).or_insert(0) += 1;
                 }
                 if !w.dirty {
@@ -518,6 +555,37 @@ impl Detector {
             self.stats.counted += 1;
             Ok(Ingested::Counted)
         }
+    }
+
+    /// Whether `ev` is another caller about a scene counted within `link_minutes` around it;
+    /// otherwise remembers it as the scene's newest counted call. Only counted calls start or
+    /// renew a scene, so a busy night is not chained into one incident.
+    fn links_to_counted_scene(&mut self, ev: &DetectEvent, subtype: Sym, t: i64) -> bool {
+        let link = i64::from(self.cfg.link_minutes) * 60;
+        let Some(own) = ev.area.link_cells.first() else {
+            return false;
+        };
+        if link == 0
+            || self
+                .cfg
+                .victim_reported
+                .iter()
+                .any(|v| *v == ev.subtype || *v == ev.category)
+        {
+            return false;
+        }
+        let linked = ev.area.link_cells.iter().any(|c| {
+            self.names.lookup(c).is_some_and(|cell| {
+                self.scenes
+                    .get(&(subtype, cell))
+                    .is_some_and(|&at| (t - at).abs() <= link)
+            })
+        });
+        if !linked {
+            let cell = self.names.intern(own);
+            self.scenes.insert((subtype, cell), t);
+        }
+        linked
     }
 
     /// Evaluates every window that received events since the last tick (open windows early,
@@ -593,6 +661,11 @@ impl Detector {
             }
             return None;
         };
+        if let Some(gap) = frozen.gates.min_gap_minutes
+            && spaced_count(&w.events, i64::from(gap) * 60) < frozen.gates.min_counts(cfg).0
+        {
+            return None;
+        }
         // The smallest count at which the window reaches this level, and when it got there:
         // the alert's time is a function of the events, not of when the tick ran.
         let first = (frozen.gates.min_counts(cfg).0..=w.effective)
@@ -713,7 +786,7 @@ impl Detector {
                     if s.key.subtype.is_none() {
                         *subtypes.entry(*st).or_insert(0) += 1;
                     }
-                    for k in kws {
+                    for k in kws.iter() {
                         *keywords.entry(*k).or_insert(0) += 1;
                     }
                 }
@@ -1204,6 +1277,8 @@ impl Detector {
             }
         }
         self.seen.retain(|_, t| *t >= keep_from);
+        let link = i64::from(self.cfg.link_minutes) * 60;
+        self.scenes.retain(|_, t| *t >= horizon - link);
         let cooldown = i64::from(self.cfg.cooldown_minutes) * 60;
         self.book.prune(horizon - cooldown.max(86_400));
         if let Some(c) = self.coverage_start {

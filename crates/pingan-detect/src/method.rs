@@ -111,7 +111,13 @@ impl Frozen {
         gates: LevelGates,
     ) -> Frozen {
         let method = choice.window_method();
-        let expected = profile.expected(start, len, cfg);
+        let expected = profile.expected_floored(
+            start,
+            len,
+            gates
+                .expected_floor_per_hour
+                .unwrap_or(cfg.expected_floor_per_hour),
+        );
         let weeks = profile.weeks(start, len);
         // The profile's hour cells stand on (weeks + pseudo-weeks) observations of each hour;
         // a 15-minute window sees a quarter of an hour's events.

@@ -44,6 +44,7 @@ fn area(town: usize, compound: Option<usize>) -> EventArea {
             .unwrap_or_default(),
         // Compound 0 lies in a declared hot spot, whose looser gates must keep the guarantees.
         poi_id: (compound == Some(0)).then(|| format!("POI-{t}")),
+        link_cells: Vec::new(),
     }
 }
 

@@ -21,6 +21,7 @@ fn area(town: &str, compound: Option<&str>) -> EventArea {
             .map(|c| vec![format!("cell-{c}"), "cell-shared".to_owned()])
             .unwrap_or_default(),
         poi_id: None,
+        link_cells: Vec::new(),
     }
 }
 
@@ -751,5 +752,105 @@ fn one_caller_repeating_a_burglary_is_not_a_series() {
         c.reporter_key = Some("plate-victim".into());
     }
     // The reporter cap (2 per window) leaves two: below the series minimum.
+    assert!(run(&mut d, &calls).is_empty());
+}
+
+/// A call at `t` in fine cell `cell` (neighbours: the cells either side).
+fn scene_call(id: u128, t: i64, subtype: &str, cell: i32) -> DetectEvent {
+    let mut e = event(id, t, area(TOWN, Some("CP-S")), subtype);
+    e.area.link_cells = [cell, cell - 1, cell + 1]
+        .iter()
+        .map(|c| format!("fine-{c}"))
+        .collect();
+    e
+}
+
+#[test]
+fn other_callers_about_one_scene_are_one_incident_but_victims_are_not() {
+    let mut d = seeded(DetectConfig::default());
+    let t = MONDAY + 20 * 3600;
+    // A fight phoned in by three bystanders from their own phones, in neighbouring cells.
+    assert_eq!(
+        d.ingest(&scene_call(1, t, "PUB_FIGHT", 10)).unwrap(),
+        Ingested::Counted
+    );
+    assert_eq!(
+        d.ingest(&scene_call(2, t + 120, "PUB_FIGHT", 11)).unwrap(),
+        Ingested::Linked
+    );
+    assert_eq!(
+        d.ingest(&scene_call(3, t + 600, "PUB_FIGHT", 10)).unwrap(),
+        Ingested::Linked
+    );
+    // Another subtype, a cell two away, or 40 minutes later is another incident.
+    assert_eq!(
+        d.ingest(&scene_call(4, t + 60, "PUB_NOISE", 10)).unwrap(),
+        Ingested::Counted
+    );
+    assert_eq!(
+        d.ingest(&scene_call(5, t + 60, "PUB_FIGHT", 12)).unwrap(),
+        Ingested::Counted
+    );
+    assert_eq!(
+        d.ingest(&scene_call(6, t + 2400, "PUB_FIGHT", 10)).unwrap(),
+        Ingested::Counted
+    );
+    // Fraud victims calling from one building are each a victim.
+    for i in 0..3 {
+        assert_eq!(
+            d.ingest(&scene_call(10 + i, t + 60 * i as i64, "FRAUD_FAKE_GOV", 20))
+                .unwrap(),
+            Ingested::Counted
+        );
+    }
+    assert_eq!(d.stats().linked, 2);
+
+    // Linking off: every call counts.
+    let mut d = seeded(DetectConfig {
+        link_minutes: 0,
+        ..DetectConfig::default()
+    });
+    for i in 0..3 {
+        assert_eq!(
+            d.ingest(&scene_call(i, t + 60 * i as i64, "PUB_FIGHT", 10))
+                .unwrap(),
+            Ingested::Counted
+        );
+    }
+}
+
+#[test]
+fn bystanders_calling_about_one_brawl_never_page() {
+    let mut d = seeded(DetectConfig::default());
+    let t = MONDAY + 21 * 3600;
+    // One brawl, eight callers within twenty minutes: one incident, below every minimum.
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            scene_call(
+                100 + i,
+                t + 150 * i as i64,
+                "PUB_FIGHT",
+                30 + (i % 2) as i32,
+            )
+        })
+        .collect();
+    assert!(run(&mut d, &calls).is_empty());
+}
+
+#[test]
+fn neighbours_phoning_about_one_break_in_are_not_a_burglary_series() {
+    let mut d = seeded(DetectConfig::default());
+    // Three callers within ten minutes: burglary is victim-reported (never linked as one
+    // scene), but a series needs calls at least an hour apart.
+    let calls: Vec<_> = (0..3)
+        .map(|i| {
+            event(
+                1 + i,
+                MONDAY + 2 * 3600 + 300 * i as i64,
+                area(TOWN, Some("CP-B")),
+                "CRIM_BURGLARY",
+            )
+        })
+        .collect();
     assert!(run(&mut d, &calls).is_empty());
 }
