@@ -152,12 +152,16 @@ impl DetectFeed {
 
     /// Offers durably stored rows to detection. `false` once detection has stopped.
     pub fn offer(&self, rows: &[Outbound<IncidentRow>]) -> bool {
+        self.offer_by(rows, |o| detect_event(&o.value))
+    }
+
+    fn offer_by<T>(&self, rows: &[T], event: impl Fn(&T) -> DetectEvent) -> bool {
         if self.behind.load(Ordering::Acquire) {
             // Detection will re-read these from ClickHouse anyway.
             return !self.tx.is_closed();
         }
         for chunk in rows.chunks(self.chunk) {
-            let events = chunk.iter().map(|o| detect_event(&o.value)).collect();
+            let events = chunk.iter().map(&event).collect();
             match self.tx.try_send(events) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -698,5 +702,54 @@ impl WebhookClient {
 impl Default for WebhookClient {
     fn default() -> Self {
         WebhookClient::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scene_cells_are_the_own_res10_cell_then_its_neighbours() {
+        // 七宝老街.
+        let cells = scene_cells(Some(31.1553), Some(121.3505));
+        assert_eq!(cells.len(), 7);
+        let own: h3o::CellIndex = cells[0].parse().unwrap();
+        assert_eq!(own.resolution(), h3o::Resolution::Ten);
+        let ll = h3o::LatLng::new(31.1553, 121.3505).unwrap();
+        assert_eq!(own, ll.to_cell(h3o::Resolution::Ten));
+        for c in &cells[1..] {
+            let n: h3o::CellIndex = c.parse().unwrap();
+            assert_eq!(own.grid_distance(n).unwrap(), 1);
+        }
+        assert!(scene_cells(None, Some(121.35)).is_empty());
+        assert!(scene_cells(Some(f64::NAN), Some(121.35)).is_empty());
+    }
+
+    #[test]
+    fn a_full_feed_raises_behind_instead_of_waiting() {
+        let (feed, mut rx) = DetectFeed::new(1);
+        let event = |i: &u128| DetectEvent {
+            event_id: *i,
+            event_time: Utc::now().with_timezone(&pingan_domain::time::shanghai()),
+            area: EventArea::default(),
+            category: "PUB".into(),
+            subtype: "PUB_FIGHT".into(),
+            repeat: false,
+            reporter_key: None,
+            keywords: Vec::new(),
+        };
+        // One-event queue: the first chunk fits, the second finds it full and is left out.
+        assert!(feed.offer_by(&[1, 2, 3], event));
+        // While behind, nothing more is queued: detection will re-read it from ClickHouse.
+        assert!(feed.offer_by(&[4, 5], event));
+        assert_eq!(rx.try_recv().unwrap()[0].event_id, 1);
+        assert!(rx.try_recv().is_err());
+        assert!(feed.take_behind(), "the sink left events out");
+        assert!(!feed.take_behind(), "taking the flag clears it");
+        assert!(feed.offer_by(&[6], event));
+        assert_eq!(rx.try_recv().unwrap()[0].event_id, 6);
+        drop(rx);
+        assert!(!feed.offer_by(&[7], event), "detection stopped");
     }
 }
