@@ -178,6 +178,11 @@ struct Series {
     history: History,
     /// Live events of a series whose level runs the CUSUM.
     cusum: Option<Box<CusumLive>>,
+    /// (time, reporter) of the events of a series whose level tests windows, ascending in
+    /// time: each window's alert time and spacing are read from its range. Kept once per
+    /// series rather than once per window an event falls in (six to nine), which was most of
+    /// the detector's memory.
+    events: Vec<(i64, Option<Sym>)>,
 }
 
 /// The live part of a CUSUM series: history holds counts only, but the alarm time, the
@@ -204,8 +209,6 @@ struct CusumHit {
 
 #[derive(Debug, Default)]
 struct WindowState {
-    /// (event time, reporter) of every counted event.
-    events: Vec<(i64, Option<Sym>)>,
     per_reporter: HashMap<Sym, u32>,
     raw: u32,
     effective: u32,
@@ -217,32 +220,40 @@ struct WindowState {
     suppressed: Vec<(SuppressionReason, Level)>,
 }
 
-impl WindowState {
-    /// When the effective count first reached `target`, in event-time order.
-    fn time_of_count(&self, target: u32, cap: u32) -> i64 {
-        let mut events = self.events.clone();
-        events.sort_unstable_by_key(|(t, r)| (*t, *r));
-        let mut per: HashMap<Sym, u32> = HashMap::new();
-        let mut n = 0;
-        for (t, r) in &events {
-            let counts = match r {
-                Some(r) => {
-                    let c = per.entry(*r).or_insert(0);
-                    *c += 1;
-                    *c <= cap
-                }
-                None => true,
-            };
-            if counts {
-                n += 1;
-                if n >= target {
-                    return *t;
-                }
+/// The events of a series (ascending in time) that fall in `[start, start + len)`.
+fn in_window(events: &[(i64, Option<Sym>)], len: WindowLen, start: i64) -> &[(i64, Option<Sym>)] {
+    let lo = events.partition_point(|e| e.0 < start);
+    let hi = events.partition_point(|e| e.0 < start + len.seconds());
+    &events[lo..hi.max(lo)]
+}
+
+/// When the effective count of a window's `events` first reached `target`, in event-time
+/// order (ties by reporter, so the answer does not depend on arrival order).
+fn time_of_count(events: &[(i64, Option<Sym>)], target: u32, cap: u32) -> i64 {
+    let mut events = events.to_vec();
+    events.sort_unstable_by_key(|(t, r)| (*t, *r));
+    let mut per: HashMap<Sym, u32> = HashMap::new();
+    let mut n = 0;
+    for (t, r) in &events {
+        let counts = match r {
+            Some(r) => {
+                let c = per.entry(*r).or_insert(0);
+                *c += 1;
+                *c <= cap
+            }
+            None => true,
+        };
+        if counts {
+            n += 1;
+            if n >= target {
+                return *t;
             }
         }
-        events.last().map_or(0, |(t, _)| *t)
     }
+    events.last().map_or(0, |(t, _)| *t)
+}
 
+impl WindowState {
     fn top(&self, which: &HashMap<Sym, u32>, names: &Interner, n: usize) -> Vec<Count> {
         let mut v: Vec<(&str, u32)> = which.iter().map(|(k, c)| (names.name(*k), *c)).collect();
         v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
@@ -510,6 +521,8 @@ impl Detector {
             if !choice.tests_windows() {
                 continue;
             }
+            let pos = s.events.partition_point(|e| e.0 <= t);
+            s.events.insert(pos, (t, reporter));
             let per_category = s.key.subtype.is_none();
             for (len, start) in self
                 .cfg
@@ -523,7 +536,6 @@ impl Detector {
                 }
                 let key = (id, len, start);
                 let w = self.windows.entry(key).or_default();
-                w.events.push((t, reporter));
                 w.raw += 1;
                 let counts = match reporter {
                     Some(r) => {
@@ -651,7 +663,9 @@ impl Detector {
             {
                 w.suppressed
                     .push((SuppressionReason::SingleReporter, raw_level));
-                let at = w.events.iter().map(|e| e.0).max().unwrap_or(start);
+                let at = in_window(&self.series[id as usize].events, len, start)
+                    .last()
+                    .map_or(start, |e| e.0);
                 out.suppressed.push(Suppression {
                     alert_key: key_text(),
                     level: raw_level,
@@ -662,7 +676,10 @@ impl Detector {
             return None;
         };
         if let Some(gap) = frozen.gates.min_gap_minutes
-            && spaced_count(&w.events, i64::from(gap) * 60) < frozen.gates.min_counts(cfg).0
+            && spaced_count(
+                in_window(&self.series[id as usize].events, len, start),
+                i64::from(gap) * 60,
+            ) < frozen.gates.min_counts(cfg).0
         {
             return None;
         }
@@ -671,7 +688,11 @@ impl Detector {
         let first = (frozen.gates.min_counts(cfg).0..=w.effective)
             .find(|c| assess(frozen, *c, cfg).level >= Some(level))
             .unwrap_or(w.effective);
-        let at = w.time_of_count(first, cfg.max_per_reporter);
+        let at = time_of_count(
+            in_window(&self.series[id as usize].events, len, start),
+            first,
+            cfg.max_per_reporter,
+        );
         if frozen.days < cfg.min_history_days {
             if !w
                 .suppressed
@@ -1204,6 +1225,7 @@ impl Detector {
             town,
             history: History::default(),
             cusum: None,
+            events: Vec::new(),
         });
         self.series_ids.insert(key.clone(), id);
         id
@@ -1269,6 +1291,9 @@ impl Detector {
                 if !s.history.is_empty() {
                     s.history.prune_before(keep_from);
                 }
+                // Events before the oldest open window belong only to closed windows.
+                let closed = s.events.partition_point(|e| e.0 < oldest_open);
+                s.events.drain(..closed);
                 if let Some(c) = s.cusum.as_mut() {
                     let drop = c.events.partition_point(|e| e.0 < cusum_from);
                     c.events.drain(..drop);
