@@ -214,12 +214,13 @@ fn ring(lat: f64, lon: f64) -> Vec<String> {
     .collect()
 }
 
-/// A 100 m grid cell, then its eight neighbours: the harness's stand-in for the res-10 disk the
-/// aggregator passes for linking other callers' reports of one scene.
+/// A 65 m grid cell (the edge of an H3 res-10 cell), then its eight neighbours: the harness's
+/// stand-in for the res-10 disk the aggregator passes for linking other callers' reports of
+/// one scene.
 fn scene_cells(lat: f64, lon: f64) -> Vec<String> {
     let (y, x) = (
-        (lat / 0.0009).floor() as i64,
-        (lon / 0.00106).floor() as i64,
+        (lat / 0.000585).floor() as i64,
+        (lon / 0.00068).floor() as i64,
     );
     let mut cells = vec![format!("s{y}_{x}")];
     for dy in -1..=1 {
@@ -749,6 +750,17 @@ fn run(
     for e in &stream {
         let t = e.event_time.timestamp();
         if t >= tick + every {
+            if std::env::var_os("PINGAN_EVAL_MEMORY").is_some() && t % 86_400 < every {
+                let st = d.stats();
+                eprintln!(
+                    "  day {}: {} series, {} windows, {} profiles, {} history buckets",
+                    (t - test0) / 86_400,
+                    st.series,
+                    st.open_windows,
+                    st.profiles,
+                    st.history_buckets
+                );
+            }
             let ev = d.evaluate(time(tick + every)?);
             alerts.extend(ev.alerts);
             suppressed.extend(ev.suppressed);
@@ -768,7 +780,14 @@ fn run(
         suppressed,
         events: stream.len(),
         secs: started.elapsed().as_secs_f64(),
-        series: d.stats().series,
+        series: {
+            let st = d.stats();
+            eprintln!(
+                "  detector at the end: {} series, {} windows held, {} counted, {} linked",
+                st.series, st.open_windows, st.counted, st.linked
+            );
+            st.series
+        },
         stream_secs: streaming.elapsed().as_secs_f64(),
     })
 }

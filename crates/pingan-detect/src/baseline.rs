@@ -62,6 +62,10 @@ impl History {
         }
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.buckets.is_empty()
     }

@@ -138,6 +138,10 @@ pub struct DetectorStats {
     pub series: usize,
     /// Windows held in memory.
     pub open_windows: usize,
+    /// Baseline profiles cached (one per series and local day in use).
+    pub profiles: usize,
+    /// History buckets held, over all series.
+    pub history_buckets: usize,
 }
 
 type Sym = u32;
@@ -363,6 +367,8 @@ impl Detector {
         DetectorStats {
             series: self.series.len(),
             open_windows: self.windows.len(),
+            profiles: self.profiles.len(),
+            history_buckets: self.series.iter().map(|s| s.history.len()).sum(),
             ..self.stats
         }
     }
