@@ -769,32 +769,20 @@ fn scene_call(id: u128, t: i64, subtype: &str, cell: i32) -> DetectEvent {
 fn other_callers_about_one_scene_are_one_incident_but_victims_are_not() {
     let mut d = seeded(DetectConfig::default());
     let t = MONDAY + 20 * 3600;
-    // A fight phoned in by three bystanders from their own phones, in neighbouring cells.
-    assert_eq!(
-        d.ingest(&scene_call(1, t, "PUB_FIGHT", 10)).unwrap(),
-        Ingested::Counted
-    );
-    assert_eq!(
-        d.ingest(&scene_call(2, t + 120, "PUB_FIGHT", 11)).unwrap(),
-        Ingested::Linked
-    );
-    assert_eq!(
-        d.ingest(&scene_call(3, t + 600, "PUB_FIGHT", 10)).unwrap(),
-        Ingested::Linked
-    );
-    // Another subtype, a cell two away, or 40 minutes later is another incident.
-    assert_eq!(
-        d.ingest(&scene_call(4, t + 60, "PUB_NOISE", 10)).unwrap(),
-        Ingested::Counted
-    );
-    assert_eq!(
-        d.ingest(&scene_call(5, t + 60, "PUB_FIGHT", 12)).unwrap(),
-        Ingested::Counted
-    );
-    assert_eq!(
-        d.ingest(&scene_call(6, t + 2400, "PUB_FIGHT", 10)).unwrap(),
-        Ingested::Counted
-    );
+    let cases = [
+        // A fight phoned in by three bystanders from their own phones, in neighbouring cells.
+        (1, 0, "PUB_FIGHT", 10, Ingested::Counted),
+        (2, 120, "PUB_FIGHT", 11, Ingested::Linked),
+        (3, 600, "PUB_FIGHT", 10, Ingested::Linked),
+        // Another subtype, a cell two away, or 40 minutes later is another incident.
+        (4, 60, "PUB_NOISE", 10, Ingested::Counted),
+        (5, 60, "PUB_FIGHT", 12, Ingested::Counted),
+        (6, 2400, "PUB_FIGHT", 10, Ingested::Counted),
+    ];
+    for (id, dt, subtype, cell, want) in cases {
+        let got = d.ingest(&scene_call(id, t + dt, subtype, cell)).unwrap();
+        assert_eq!(got, want, "call {id}");
+    }
     // Fraud victims calling from one building are each a victim.
     for i in 0..3 {
         assert_eq!(
