@@ -20,8 +20,6 @@ use hmac::{Hmac, Mac};
 use pingan_detect::{AlertBook, AlertRecord, DetectConfig, DetectEvent, Detector, EventArea};
 use pingan_pipeline::producer::{OutRecord, Publisher};
 use pingan_pipeline::stage::Outbound;
-
-use crate::rows::IncidentRow;
 use pingan_runtime::config::Sensitive;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use serde::{Deserialize, Serialize};
@@ -29,6 +27,8 @@ use sha2::Sha256;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
+
+use crate::rows::IncidentRow;
 
 /// `[aggregator.alerts]` settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
