@@ -808,4 +808,35 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    #[test]
+    fn subtype_minimums_apply_only_to_their_subtype_at_their_levels() {
+        let c = DetectConfig::default();
+        let burglary = |level| SeriesKey {
+            area_level: level,
+            area_code: "X".into(),
+            category: "CRIM".into(),
+            subtype: Some("CRIM_BURGLARY".into()),
+        };
+        let g = c.gates_for_series(&burglary(AreaLevel::Compound));
+        assert_eq!(g.min_counts(&c), (3, 2.0));
+        assert_eq!(g.min_gap_minutes, Some(60));
+        assert_eq!(g.expected_floor_per_hour, Some(0.001));
+        // Towns, and the category series, keep the global minimum.
+        assert_eq!(
+            c.gates_for_series(&burglary(AreaLevel::Town))
+                .min_counts(&c),
+            (5, 3.0)
+        );
+        let crim = SeriesKey::category(AreaLevel::Compound, "X", "CRIM");
+        assert_eq!(c.gates_for_series(&crim).min_counts(&c), (5, 3.0));
+
+        let json = r#"{"min_counts_by_subtype": {"CRIM_BURGLARY":
+                        {"min_observed": 0, "min_excess": -1, "levels": []}}}"#;
+        let bad: DetectConfig = serde_json::from_str(json).unwrap();
+        match bad.validate() {
+            Err(DetectError::Config(p)) => assert_eq!(p.len(), 3, "{p:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
