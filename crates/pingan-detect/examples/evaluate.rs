@@ -746,11 +746,12 @@ fn run(
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
+    let memory = std::env::var_os("PINGAN_EVAL_MEMORY").is_some();
     let mut tick = test0;
     for e in &stream {
         let t = e.event_time.timestamp();
         if t >= tick + every {
-            if std::env::var_os("PINGAN_EVAL_MEMORY").is_some() && t % 86_400 < every {
+            if memory && t % 86_400 < every {
                 let st = d.stats();
                 eprintln!(
                     "  day {}: {} series, {} windows, {} profiles, {} history buckets",
@@ -758,7 +759,7 @@ fn run(
                     st.series,
                     st.open_windows,
                     st.profiles,
-                    st.history_buckets
+                    d.history_buckets()
                 );
             }
             let ev = d.evaluate(time(tick + every)?);
@@ -952,11 +953,6 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         if args.iter().any(|a| a == "--no-subtype-min") {
             cfg.min_counts_by_subtype.clear();
-        }
-        if let Some(x) = flag("--burglary-floor") {
-            for m in cfg.min_counts_by_subtype.values_mut() {
-                m.expected_floor_per_hour = Some(x);
-            }
         }
         if let Some(x) = flag("--dense") {
             cfg.dense_min_expected = x;

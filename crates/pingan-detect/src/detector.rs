@@ -97,12 +97,11 @@ pub enum Ingested {
 }
 
 /// Events at least `gap` seconds after the previous one counted, in time order.
+/// `events` are a series' events, already ascending in time.
 fn spaced_count(events: &[(i64, Option<Sym>)], gap: i64) -> u32 {
-    let mut times: Vec<i64> = events.iter().map(|e| e.0).collect();
-    times.sort_unstable();
     let mut last = None;
     let mut n = 0;
-    for t in times {
+    for &(t, _) in events {
         if last.is_none_or(|l| t - l >= gap) {
             n += 1;
             last = Some(t);
@@ -140,8 +139,6 @@ pub struct DetectorStats {
     pub open_windows: usize,
     /// Baseline profiles cached (one per series and local day in use).
     pub profiles: usize,
-    /// History buckets held, over all series.
-    pub history_buckets: usize,
 }
 
 type Sym = u32;
@@ -362,13 +359,18 @@ impl Detector {
         &self.book
     }
 
+    /// History buckets held over all series: a walk over every series, for diagnostics (the
+    /// aggregator reads [`Detector::stats`] on every tick and that must stay cheap).
+    pub fn history_buckets(&self) -> usize {
+        self.series.iter().map(|s| s.history.len()).sum()
+    }
+
     /// Counters.
     pub fn stats(&self) -> DetectorStats {
         DetectorStats {
             series: self.series.len(),
             open_windows: self.windows.len(),
             profiles: self.profiles.len(),
-            history_buckets: self.series.iter().map(|s| s.history.len()).sum(),
             ..self.stats
         }
     }

@@ -152,6 +152,22 @@ fn feed(d: &mut Detector, events: &[DetectEvent]) -> Vec<AlertRecord> {
 }
 
 /// Highest level per key.
+/// Every key starts at version 1 and each later version is one higher and never a lower level.
+fn escalates_monotonically(alerts: &[AlertRecord]) -> Result<(), TestCaseError> {
+    let mut last: HashMap<&str, (Level, u64)> = HashMap::new();
+    for a in alerts {
+        match last.get(a.alert_key.as_str()) {
+            None => prop_assert_eq!(a.version, 1),
+            Some((level, version)) => {
+                prop_assert!(a.level >= *level, "{} after {:?}", a.summary(), level);
+                prop_assert_eq!(a.version, version + 1);
+            }
+        }
+        last.insert(&a.alert_key, (a.level, a.version));
+    }
+    Ok(())
+}
+
 fn levels(alerts: &[AlertRecord]) -> HashMap<String, Level> {
     let mut m = HashMap::new();
     for a in alerts {
@@ -209,17 +225,7 @@ proptest! {
     #[test]
     fn escalation_is_monotone(specs in stream()) {
         let mut d = detector(DetectConfig::default());
-        let mut last: HashMap<String, (Level, u64)> = HashMap::new();
-        for a in feed(&mut d, &events(&specs, 1)) {
-            match last.get(&a.alert_key) {
-                None => prop_assert_eq!(a.version, 1),
-                Some((level, version)) => {
-                    prop_assert!(a.level >= *level, "{} after {:?}", a.summary(), level);
-                    prop_assert_eq!(a.version, version + 1);
-                }
-            }
-            last.insert(a.alert_key.clone(), (a.level, a.version));
-        }
+        escalates_monotonically(&feed(&mut d, &events(&specs, 1)))?;
     }
 
     #[test]
@@ -333,17 +339,7 @@ proptest! {
     fn cusum_escalation_is_monotone(specs in stream()) {
         for cfg in cusum_configs() {
             let mut d = detector(cfg);
-            let mut last: HashMap<String, (Level, u64)> = HashMap::new();
-            for a in feed(&mut d, &events(&specs, 1)) {
-                match last.get(&a.alert_key) {
-                    None => prop_assert_eq!(a.version, 1),
-                    Some((level, version)) => {
-                        prop_assert!(a.level >= *level, "{} after {:?}", a.summary(), level);
-                        prop_assert_eq!(a.version, version + 1);
-                    }
-                }
-                last.insert(a.alert_key.clone(), (a.level, a.version));
-            }
+            escalates_monotonically(&feed(&mut d, &events(&specs, 1)))?;
         }
     }
 }
