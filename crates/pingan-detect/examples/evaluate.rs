@@ -747,6 +747,16 @@ fn run(
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
     let memory = std::env::var_os("PINGAN_EVAL_MEMORY").is_some();
+    // `PINGAN_EVAL_TRACE=SUBTYPE@FROM..TO` (unix seconds) prints what became of each event.
+    let trace = std::env::var("PINGAN_EVAL_TRACE").ok().and_then(|v| {
+        let (sub, span) = v.split_once('@')?;
+        let (a, b) = span.split_once("..")?;
+        Some((
+            sub.to_owned(),
+            a.parse::<i64>().ok()?,
+            b.parse::<i64>().ok()?,
+        ))
+    });
     let mut tick = test0;
     for e in &stream {
         let t = e.event_time.timestamp();
@@ -767,7 +777,16 @@ fn run(
             suppressed.extend(ev.suppressed);
             tick = t - t.rem_euclid(every);
         }
-        d.ingest(e)?;
+        let how = d.ingest(e)?;
+        if let Some((sub, from, to)) = &trace {
+            let t = e.event_time.timestamp();
+            if e.subtype == *sub && t >= *from && t < *to {
+                eprintln!(
+                    "   event {} {} {:?} poi={:?} r8={:?} {:?}",
+                    e.event_time, e.subtype, e.area.town_code, e.area.poi_id, e.area.h3_r8, how
+                );
+            }
+        }
     }
     alerts.extend(d.evaluate(time(tick + every)?).alerts);
     alerts.extend(
@@ -954,6 +973,36 @@ fn main() -> Result<(), Box<dyn Error>> {
         if args.iter().any(|a| a == "--no-subtype-min") {
             cfg.min_counts_by_subtype.clear();
         }
+        // Burglary-series knobs: `--burglary-min N`, `--burglary-excess X`, `--burglary-gap M`,
+        // `--burglary-yellow-p X`, `--burglary-floor X` (events/h),
+        // `--burglary-levels compound+h3_r8`.
+        if let Some(m) = cfg.min_counts_by_subtype.get_mut("CRIM_BURGLARY") {
+            if let Some(x) = flag("--burglary-min") {
+                m.min_observed = x as u32;
+            }
+            if let Some(x) = flag("--burglary-excess") {
+                m.min_excess = x;
+            }
+            if let Some(x) = flag("--burglary-yellow-p") {
+                m.yellow_max_p = Some(x);
+            }
+            if let Some(x) = flag("--burglary-floor") {
+                m.expected_floor_per_hour = Some(x);
+            }
+            if let Some(x) = flag("--burglary-gap") {
+                m.min_gap_minutes = Some(x as u32);
+            }
+            if let Some(v) = args
+                .iter()
+                .position(|a| a == "--burglary-levels")
+                .and_then(|i| args.get(i + 1))
+            {
+                m.levels = v
+                    .split('+')
+                    .map(|l| AreaLevel::parse(l).ok_or(format!("unknown level {l}")))
+                    .collect::<Result<_, _>>()?;
+            }
+        }
         if let Some(x) = flag("--dense") {
             cfg.dense_min_expected = x;
         }
@@ -1000,7 +1049,8 @@ fn main() -> Result<(), Box<dyn Error>> {
                 cfg.methods_by_level.insert(level, method);
             }
         }
-        // Hot-spot knobs: `--poi-yellow-p X`, `--poi-orange-p X`, `--poi-cusum-h X`, and
+        // Hot-spot knobs: `--poi-yellow-p X`, `--poi-orange-p X`, `--poi-cusum-h X`, `--poi-min N`,
+        // and
         // `--level-windows poi=1h+2h+1d` (windows per level, `+`-separated).
         if let Some(x) = flag("--poi-yellow-p") {
             let g = cfg.gates_by_level.entry(AreaLevel::Poi).or_default();
@@ -1013,6 +1063,12 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .or_default()
                 .orange
                 .max_p = x;
+        }
+        if let Some(x) = flag("--poi-min") {
+            cfg.gates_by_level
+                .entry(AreaLevel::Poi)
+                .or_default()
+                .min_observed = Some(x as u32);
         }
         if let Some(x) = flag("--poi-cusum-h") {
             cfg.cusum_threshold_by_level.insert(AreaLevel::Poi, x);

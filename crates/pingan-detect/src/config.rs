@@ -236,11 +236,13 @@ pub struct DetectConfig {
     #[serde(default = "default_gates_by_level")]
     pub gates_by_level: BTreeMap<AreaLevel, LevelGates>,
     /// Smaller minimum counts for one subtype's own series at some area levels. Default:
-    /// `CRIM_BURGLARY` on compounds and res-8 cells pages from 3 events (excess ≥ 2). Each
-    /// burglary call is a different household's loss, not bystanders phoning about one scene,
-    /// and three burglaries in one compound within days is what police call a series
-    /// (near-repeat victimisation). The p-value and ratio gates are unchanged, and the
-    /// category series (all of `CRIM`) keep the global minimum (README, Evaluation).
+    /// `CRIM_BURGLARY` on compounds and res-8 cells pages from 2 burglaries at least an hour
+    /// apart and from different reporters (excess ≥ 1.5, yellow p ≤ 1e-3). Each burglary call
+    /// is a different household's loss, not bystanders phoning about one scene, and a second
+    /// burglary in the same compound within days is the near-repeat pattern police act on
+    /// (the risk to neighbours is raised for days after a break-in). The ratio gates are
+    /// unchanged, and the category series (all of `CRIM`) keep the global minimum (README,
+    /// Evaluation).
     #[serde(default = "default_min_counts_by_subtype")]
     pub min_counts_by_subtype: BTreeMap<String, SubtypeMinCounts>,
     /// EWMA smoothing weights; the smallest p-value over the weights is used (ESSENCE uses
@@ -345,11 +347,15 @@ pub struct SubtypeMinCounts {
     /// being significant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_floor_per_hour: Option<f64>,
-    /// Calls count toward `min_observed` only when at least this many minutes apart: a series
-    /// happens on different nights, while neighbours phoning about one break-in within minutes
-    /// are one burglary (`victim_reported` subtypes are never linked as one scene).
+    /// Calls count toward `min_observed` only when at least this many minutes apart and from
+    /// a reporter not counted yet: a series happens to different households, while neighbours
+    /// phoning about one break-in within minutes, or the victim phoning again, are one
+    /// burglary (`victim_reported` subtypes are never linked as one scene).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_gap_minutes: Option<u32>,
+    /// Replaces the yellow p-value gate of these series (none: the level's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yellow_max_p: Option<f64>,
     /// The area levels where it applies.
     pub levels: Vec<AreaLevel>,
 }
@@ -358,12 +364,17 @@ fn default_min_counts_by_subtype() -> BTreeMap<String, SubtypeMinCounts> {
     BTreeMap::from([(
         "CRIM_BURGLARY".to_owned(),
         SubtypeMinCounts {
-            min_observed: 3,
-            min_excess: 2.0,
-            // About 9 a year: still above the burglary rate of almost every compound, so a
-            // compound without history is not priced as if it never had one.
-            expected_floor_per_hour: Some(0.001),
+            min_observed: 2,
+            min_excess: 1.5,
+            // About 4 a year, an average compound's burglaries in the evaluation's city: a
+            // compound without history is priced like an average one, not as if it never had
+            // a burglary.
+            expected_floor_per_hour: Some(0.0005),
             min_gap_minutes: Some(60),
+            // A single family declared in advance (one subtype on ~550 compounds and their
+            // cells), not a scan over ~10⁵ series: it needs less multiple-testing protection,
+            // as the hot spots do.
+            yellow_max_p: Some(1e-3),
             levels: vec![AreaLevel::Compound, AreaLevel::Cell],
         },
     )])
@@ -555,6 +566,9 @@ impl DetectConfig {
             g.min_excess = Some(m.min_excess);
             g.expected_floor_per_hour = m.expected_floor_per_hour.or(g.expected_floor_per_hour);
             g.min_gap_minutes = m.min_gap_minutes.or(g.min_gap_minutes);
+            if let Some(p) = m.yellow_max_p {
+                g.yellow.max_p = p;
+            }
         }
         g
     }
@@ -644,6 +658,10 @@ impl DetectConfig {
                 m.expected_floor_per_hour
                     .is_none_or(|f| f.is_finite() && f > 0.0),
                 &format!("min_counts_by_subtype.{sub}.expected_floor_per_hour must be > 0"),
+            );
+            check(
+                m.yellow_max_p.is_none_or(|p| p > 0.0 && p <= 1.0),
+                &format!("min_counts_by_subtype.{sub}.yellow_max_p must be in (0, 1]"),
             );
             check(
                 !m.levels.is_empty(),
@@ -819,9 +837,16 @@ mod tests {
             subtype: Some("CRIM_BURGLARY".into()),
         };
         let g = c.gates_for_series(&burglary(AreaLevel::Compound));
-        assert_eq!(g.min_counts(&c), (3, 2.0));
+        assert_eq!(g.min_counts(&c), (2, 1.5));
         assert_eq!(g.min_gap_minutes, Some(60));
-        assert_eq!(g.expected_floor_per_hour, Some(0.001));
+        assert_eq!(g.expected_floor_per_hour, Some(0.0005));
+        assert_eq!(g.yellow.max_p, 1e-3);
+        // The looser yellow gate is the rule's only; the compound's other series keep 1e-4.
+        let theft = SeriesKey {
+            subtype: Some("CRIM_CYCLE_THEFT".into()),
+            ..burglary(AreaLevel::Compound)
+        };
+        assert_eq!(c.gates_for_series(&theft).yellow.max_p, 1e-4);
         // Towns, and the category series, keep the global minimum.
         assert_eq!(
             c.gates_for_series(&burglary(AreaLevel::Town))
@@ -832,10 +857,11 @@ mod tests {
         assert_eq!(c.gates_for_series(&crim).min_counts(&c), (5, 3.0));
 
         let json = r#"{"min_counts_by_subtype": {"CRIM_BURGLARY":
-                        {"min_observed": 0, "min_excess": -1, "levels": []}}}"#;
+                        {"min_observed": 0, "min_excess": -1, "yellow_max_p": 2,
+                         "levels": []}}}"#;
         let bad: DetectConfig = serde_json::from_str(json).unwrap();
         match bad.validate() {
-            Err(DetectError::Config(p)) => assert_eq!(p.len(), 3, "{p:?}"),
+            Err(DetectError::Config(p)) => assert_eq!(p.len(), 4, "{p:?}"),
             other => panic!("{other:?}"),
         }
     }

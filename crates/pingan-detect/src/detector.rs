@@ -96,16 +96,20 @@ pub enum Ingested {
     Late,
 }
 
-/// Events at least `gap` seconds after the previous one counted, in time order.
-/// `events` are a series' events, already ascending in time.
+/// Events at least `gap` seconds after the previous one counted, each reporter at most once,
+/// in time order: the households of a series (a victim phoning again hours later is still one
+/// burglary). `events` are a series' events, already ascending in time.
 fn spaced_count(events: &[(i64, Option<Sym>)], gap: i64) -> u32 {
     let mut last = None;
+    let mut seen: Vec<Sym> = Vec::new();
     let mut n = 0;
-    for &(t, _) in events {
-        if last.is_none_or(|l| t - l >= gap) {
-            n += 1;
-            last = Some(t);
+    for &(t, reporter) in events {
+        if last.is_some_and(|l| t - l < gap) || reporter.is_some_and(|r| seen.contains(&r)) {
+            continue;
         }
+        n += 1;
+        last = Some(t);
+        seen.extend(reporter);
     }
     n
 }
