@@ -782,8 +782,20 @@ fn run(
             let t = e.event_time.timestamp();
             if e.subtype == *sub && t >= *from && t < *to {
                 eprintln!(
-                    "   event {} {} {:?} poi={:?} r8={:?} {:?}",
-                    e.event_time, e.subtype, e.area.town_code, e.area.poi_id, e.area.h3_r8, how
+                    "   event {} {}{} {:?} {:?} poi={:?} r8={:?} {:?}",
+                    e.event_time,
+                    e.subtype,
+                    // Injected events are numbered from 2^40.
+                    if e.event_id >= 1 << 40 {
+                        " (spike)"
+                    } else {
+                        ""
+                    },
+                    e.area.town_code,
+                    e.area.compound_id,
+                    e.area.poi_id,
+                    e.area.h3_r8,
+                    how
                 );
             }
         }
@@ -1003,6 +1015,18 @@ fn main() -> Result<(), Box<dyn Error>> {
                     .collect::<Result<_, _>>()?;
             }
         }
+        // `--victim-reported FRAUD,CRIM_THEFT_OTHER` (`none`: link every subtype).
+        if let Some(v) = args
+            .iter()
+            .position(|a| a == "--victim-reported")
+            .and_then(|i| args.get(i + 1))
+        {
+            cfg.victim_reported = v
+                .split(',')
+                .filter(|c| *c != "none")
+                .map(str::to_owned)
+                .collect();
+        }
         if let Some(x) = flag("--dense") {
             cfg.dense_min_expected = x;
         }
@@ -1215,8 +1239,14 @@ fn main() -> Result<(), Box<dyn Error>> {
             let mut c: Vec<_> = by_category.into_iter().collect();
             c.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             eprintln!("  quiet-run alerts by category/subtype: {c:?}");
-            for a in quiet.alerts.iter().filter(|a| a.version == 1).take(8) {
-                eprintln!("    {}", a.summary());
+            // `PINGAN_EVAL_FALSE=all` lists every false alert, with its time.
+            let all = std::env::var("PINGAN_EVAL_FALSE").is_ok_and(|v| v == "all");
+            for a in quiet.alerts.iter().filter(|a| a.version == 1).take(if all {
+                usize::MAX
+            } else {
+                8
+            }) {
+                eprintln!("    {} @{}", a.summary(), a.created_at);
             }
         }
     }

@@ -721,8 +721,9 @@ fn two_burglaries_in_one_compound_page_as_a_near_repeat_but_other_subtypes_need_
             "{}",
             a.summary()
         );
-        assert!(
-            matches!(a.area_level, AreaLevel::Compound | AreaLevel::Cell),
+        assert_eq!(
+            a.area_level,
+            AreaLevel::Compound,
             "only where the subtype rule applies: {}",
             a.summary()
         );
@@ -788,6 +789,16 @@ fn other_callers_about_one_scene_are_one_incident_but_victims_are_not() {
         let got = d.ingest(&scene_call(id, t + dt, subtype, cell)).unwrap();
         assert_eq!(got, want, "call {id}");
     }
+    // The victim and a neighbour phoning about one break-in are one burglary.
+    assert_eq!(
+        d.ingest(&scene_call(7, t, "CRIM_BURGLARY", 40)).unwrap(),
+        Ingested::Counted
+    );
+    assert_eq!(
+        d.ingest(&scene_call(8, t + 240, "CRIM_BURGLARY", 41))
+            .unwrap(),
+        Ingested::Linked
+    );
     // Fraud victims calling from one building are each a victim.
     for i in 0..3 {
         assert_eq!(
@@ -796,7 +807,7 @@ fn other_callers_about_one_scene_are_one_incident_but_victims_are_not() {
             Ingested::Counted
         );
     }
-    assert_eq!(d.stats().linked, 2);
+    assert_eq!(d.stats().linked, 3);
 
     // Linking off: every call counts.
     let mut d = seeded(DetectConfig {
