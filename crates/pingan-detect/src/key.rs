@@ -98,6 +98,9 @@ pub enum WindowLen {
     /// Two hours, starting every hour.
     #[serde(rename = "2h")]
     H2,
+    /// Four hours, starting every hour.
+    #[serde(rename = "4h")]
+    H4,
     /// One local day, 00:00–24:00.
     #[serde(rename = "1d")]
     D1,
@@ -111,10 +114,11 @@ pub enum WindowLen {
 
 impl WindowLen {
     /// Every length, shortest first.
-    pub const ALL: [WindowLen; 6] = [
+    pub const ALL: [WindowLen; 7] = [
         WindowLen::M15,
         WindowLen::H1,
         WindowLen::H2,
+        WindowLen::H4,
         WindowLen::D1,
         WindowLen::D3,
         WindowLen::D7,
@@ -126,6 +130,7 @@ impl WindowLen {
             WindowLen::M15 => 900,
             WindowLen::H1 => 3600,
             WindowLen::H2 => 2 * 3600,
+            WindowLen::H4 => 4 * 3600,
             WindowLen::D1 => 86_400,
             WindowLen::D3 => 3 * 86_400,
             WindowLen::D7 => 7 * 86_400,
@@ -135,18 +140,19 @@ impl WindowLen {
     /// Seconds between the starts of consecutive windows (the length, for tumbling ones).
     pub fn hop(self) -> i64 {
         match self {
-            WindowLen::H2 => 3600,
+            WindowLen::H2 | WindowLen::H4 => 3600,
             WindowLen::D3 => 86_400,
             other => other.seconds(),
         }
     }
 
-    /// Wire code: `15m`, `1h`, `2h`, `1d`, `3d`, `7d`.
+    /// Wire code: `15m`, `1h`, `2h`, `4h`, `1d`, `3d`, `7d`.
     pub fn as_str(self) -> &'static str {
         match self {
             WindowLen::M15 => "15m",
             WindowLen::H1 => "1h",
             WindowLen::H2 => "2h",
+            WindowLen::H4 => "4h",
             WindowLen::D1 => "1d",
             WindowLen::D3 => "3d",
             WindowLen::D7 => "7d",
@@ -440,6 +446,11 @@ mod tests {
             assert_eq!(WindowLen::parse(w.as_str()), Some(w));
         }
         assert_eq!(WindowLen::H1.starts_containing(t).count(), 1);
+        assert_eq!(
+            WindowLen::H4.starts_containing(t).count(),
+            4,
+            "4 h hops hourly"
+        );
     }
 
     #[test]
