@@ -166,6 +166,10 @@ pub enum SuppressionReason {
     SingleReporter,
     /// The series' baseline covers fewer than `min_history_days`.
     InsufficientHistory,
+    /// A shorter window of the same series, lying inside this one, already alerted at the same
+    /// or a higher level: the longer window sees the same cluster at a coarser scale (two
+    /// burglaries paged today are not news again in the 3-day and the weekly window).
+    Nested,
 }
 
 /// A would-be alert that noise control held back (for metrics and the audit log).
@@ -301,6 +305,19 @@ impl AlertBook {
         self.families.get(fam).is_some_and(|v| {
             v.iter()
                 .any(|(t, l)| *t <= at && at < t + cooldown && *l >= level)
+        })
+    }
+
+    /// Whether a shorter window of `key`'s series inside `key`'s window alerted at `level` or
+    /// higher.
+    pub(crate) fn nested_alerted(&self, key: &AlertKey, level: Level) -> bool {
+        let end = key.window_end();
+        self.entries.iter().any(|(k, e)| {
+            e.level >= level
+                && k.window.seconds() < key.window.seconds()
+                && k.window_start >= key.window_start
+                && e.window_end <= end
+                && k.series == key.series
         })
     }
 

@@ -634,9 +634,11 @@ impl Detector {
         for id in cusum_dirty {
             candidates.extend(self.judge_cusum(id));
         }
+        // Shorter windows first among equals: the page names the tightest window, and the
+        // longer windows around it are then recognised as the same cluster (`Nested`).
         candidates.sort_by(|a, b| {
-            (a.at, Reverse(a.level))
-                .cmp(&(b.at, Reverse(b.level)))
+            (a.at, Reverse(a.level), a.win.1.seconds())
+                .cmp(&(b.at, Reverse(b.level), b.win.1.seconds()))
                 .then(a.assessment.p_value.total_cmp(&b.assessment.p_value))
                 .then(a.win.cmp(&b.win))
         });
@@ -923,6 +925,11 @@ impl Detector {
             return;
         }
 
+        if self.book.nested_alerted(&key, c.level) {
+            self.note_suppressed(&c, &key, SuppressionReason::Nested, out);
+            return;
+        }
+
         // Sibling compounds (or cells) of one town: one town alert listing them.
         if self.cfg.group_min_members >= 2
             && key.series.area_level.is_groupable()
@@ -947,26 +954,36 @@ impl Detector {
                     c.level,
                 );
             }
-            let w = self.windows.get_mut(&c.win);
-            if let Some(w) = w
-                && !w
-                    .suppressed
-                    .iter()
-                    .any(|(r, l)| *r == SuppressionReason::Cooldown && *l >= c.level)
-            {
-                w.suppressed.push((SuppressionReason::Cooldown, c.level));
-                out.suppressed.push(Suppression {
-                    alert_key: key.canonical(),
-                    level: c.level,
-                    reason: SuppressionReason::Cooldown,
-                    at: to_time(c.at),
-                });
-            }
+            self.note_suppressed(&c, &key, SuppressionReason::Cooldown, out);
             return;
         }
         if let Some(rec) = self.record(&key, &c, town.as_deref(), c.at, 1) {
             self.remember(&key, &rec, true);
             out.alerts.push(rec);
+        }
+    }
+
+    /// Reports a held-back candidate once per window, reason and level.
+    fn note_suppressed(
+        &mut self,
+        c: &Candidate,
+        key: &AlertKey,
+        reason: SuppressionReason,
+        out: &mut Evaluation,
+    ) {
+        if let Some(w) = self.windows.get_mut(&c.win)
+            && !w
+                .suppressed
+                .iter()
+                .any(|(r, l)| *r == reason && *l >= c.level)
+        {
+            w.suppressed.push((reason, c.level));
+            out.suppressed.push(Suppression {
+                alert_key: key.canonical(),
+                level: c.level,
+                reason,
+                at: to_time(c.at),
+            });
         }
     }
 

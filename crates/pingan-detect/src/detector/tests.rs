@@ -747,6 +747,35 @@ fn two_burglaries_in_one_compound_page_as_a_near_repeat_but_other_subtypes_need_
 }
 
 #[test]
+fn longer_windows_around_a_paged_cluster_are_not_paged_again() {
+    let mut d = seeded(DetectConfig::default());
+    let mut out = Evaluation::default();
+    for e in series(1, 2, "CRIM_BURGLARY") {
+        d.ingest(&e).unwrap();
+        let ev = d.evaluate(e.event_time);
+        out.alerts.extend(ev.alerts);
+        out.suppressed.extend(ev.suppressed);
+    }
+    let ev = d.evaluate(
+        DateTime::from_timestamp(MONDAY + 7 * 86_400, 0)
+            .unwrap()
+            .fixed_offset(),
+    );
+    out.alerts.extend(ev.alerts);
+    out.suppressed.extend(ev.suppressed);
+    // The day's window pages; the 3-day and weekly windows see the same two burglaries.
+    let windows: Vec<_> = out.alerts.iter().map(|a| a.window).collect();
+    assert_eq!(windows, [WindowLen::D1], "{:?}", out.alerts);
+    assert!(
+        out.suppressed
+            .iter()
+            .any(|s| s.reason == SuppressionReason::Nested && s.alert_key.contains("|3d|")),
+        "{:?}",
+        out.suppressed
+    );
+}
+
+#[test]
 fn one_caller_repeating_a_burglary_is_not_a_series() {
     let mut d = seeded(DetectConfig::default());
     let mut calls = series(1, 3, "CRIM_BURGLARY");
