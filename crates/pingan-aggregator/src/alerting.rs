@@ -92,7 +92,8 @@ impl AlertMetrics {
         let suppressed = IntCounterVec::new(
             Opts::new(
                 "pingan_alerts_suppressed_total",
-                "Would-be alerts held back by noise control.",
+                "Would-be alerts held back by noise control, by reason (cooldown, \
+                 single_reporter, insufficient_history, nested).",
             ),
             &["reason"],
         )?;
@@ -494,7 +495,7 @@ pub async fn run(
                 det = d;
                 metrics.series.set(i64::try_from(det.stats().series).unwrap_or(i64::MAX));
                 for s in &evaluation.suppressed {
-                    metrics.suppressed.with_label_values(&[&format!("{:?}", s.reason).to_lowercase()]).inc();
+                    metrics.suppressed.with_label_values(&[s.reason.as_str()]).inc();
                 }
                 for alert in evaluation.alerts {
                     emit(&config, &client, &publisher, &metrics, http.as_ref(), &alert, &shutdown).await;

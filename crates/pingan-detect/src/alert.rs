@@ -172,6 +172,19 @@ pub enum SuppressionReason {
     Nested,
 }
 
+impl SuppressionReason {
+    /// Wire code, as serialised: `cooldown`, `single_reporter`, `insufficient_history`,
+    /// `nested` (the `reason` label of `pingan_alerts_suppressed_total`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressionReason::Cooldown => "cooldown",
+            SuppressionReason::SingleReporter => "single_reporter",
+            SuppressionReason::InsufficientHistory => "insufficient_history",
+            SuppressionReason::Nested => "nested",
+        }
+    }
+}
+
 /// A would-be alert that noise control held back (for metrics and the audit log).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suppression {

@@ -887,3 +887,15 @@ fn neighbours_phoning_about_one_break_in_are_not_a_burglary_series() {
         .collect();
     assert!(run(&mut d, &calls).is_empty());
 }
+
+#[test]
+fn suppression_reasons_label_metrics_as_they_serialise() {
+    for r in [
+        SuppressionReason::Cooldown,
+        SuppressionReason::SingleReporter,
+        SuppressionReason::InsufficientHistory,
+        SuppressionReason::Nested,
+    ] {
+        assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+    }
+}
