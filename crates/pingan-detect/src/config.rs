@@ -266,6 +266,11 @@ pub struct DetectConfig {
     /// or a lower level are suppressed for this long; escalations always pass.
     #[serde(default = "default_cooldown_minutes")]
     pub cooldown_minutes: u32,
+    /// Hold back a longer window of a series around a shorter one of the same series that
+    /// already alerted at the same or a higher level (suppression `nested`): the same cluster
+    /// seen at a coarser scale. Off: every window pages on its own.
+    #[serde(default = "yes")]
+    pub hold_nested_windows: bool,
     /// Compounds or cells of one town spiking for the same category in the same window become
     /// one town alert once there are this many (0 disables grouping).
     #[serde(default = "default_group_min_members")]
@@ -530,6 +535,7 @@ impl Default for DetectConfig {
             c2_baseline: default_c2_baseline(),
             c2_min_sigma: default_c2_min_sigma(),
             cooldown_minutes: default_cooldown_minutes(),
+            hold_nested_windows: true,
             group_min_members: default_group_min_members(),
             max_per_reporter: default_max_per_reporter(),
             link_minutes: default_link_minutes(),

@@ -925,7 +925,7 @@ impl Detector {
             return;
         }
 
-        if self.book.nested_alerted(&key, c.level) {
+        if self.cfg.hold_nested_windows && self.book.nested_alerted(&key, c.level) {
             self.note_suppressed(&c, &key, SuppressionReason::Nested, out);
             return;
         }

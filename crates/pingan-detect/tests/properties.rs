@@ -230,9 +230,10 @@ proptest! {
 
     #[test]
     fn more_events_never_lower_a_count_or_level(specs in stream(), extra in stream()) {
-        // Without cooldown and grouping, emission is a function of each window alone, so the
-        // per-key verdicts can be compared directly. (EARS C2 is left out on purpose: more
-        // events in its lagged windows raise its baseline, which is the method's design.)
+        // Without cooldown, nested-window hold-back and grouping, emission is a function of
+        // each window alone, so the per-key verdicts can be compared directly. (EARS C2 is
+        // left out on purpose: more events in its lagged windows raise its baseline, which is
+        // the method's design.)
         for method in [MethodChoice::Auto, MethodChoice::Poisson, MethodChoice::NegBin, MethodChoice::Ewma] {
             let cfg = DetectConfig {
                 method,
@@ -241,6 +242,7 @@ proptest! {
                 // earlier day, i.e. to another key; its own properties are below.)
                 methods_by_level: std::collections::BTreeMap::new(),
                 cooldown_minutes: 0,
+                hold_nested_windows: false,
                 group_min_members: 0,
                 // Keep every window in memory so its count can be read back.
                 allowed_lateness_minutes: 10 * 24 * 60,
