@@ -48,6 +48,9 @@ pub struct AlertingConfig {
     /// (draining a backlog), the sink stops handing it events and the detector re-reads what
     /// ClickHouse stored instead, so neither memory nor the sink's pace depends on detection.
     pub queue_events: usize,
+    /// The detector's own settings (`[aggregator.alerts.detect]`: methods, windows, gates,
+    /// minimum counts, linking, noise control); unset fields keep the evaluated defaults.
+    pub detect: DetectConfig,
 }
 
 impl Default for AlertingConfig {
@@ -59,6 +62,7 @@ impl Default for AlertingConfig {
             webhook_url: String::new(),
             webhook_secret: Sensitive::default(),
             queue_events: 16_000,
+            detect: DetectConfig::default(),
         }
     }
 }
@@ -348,9 +352,10 @@ fn opt(s: String) -> Option<String> {
 /// Restores the alert book, seeds history and replays open windows.
 async fn prepare(
     client: &Client,
+    cfg: &DetectConfig,
     now: DateTime<FixedOffset>,
 ) -> Result<(Box<Detector>, Option<DateTime<FixedOffset>>), String> {
-    let probe = Detector::new(DetectConfig::default()).map_err(|e| e.to_string())?;
+    let probe = Detector::new(cfg.clone()).map_err(|e| e.to_string())?;
     let replay_from = probe.replay_from(now);
     let history_from = replay_from - probe.history_needed();
     let mut book = AlertBook::default();
@@ -374,9 +379,9 @@ async fn prepare(
         .map_err(|e| e.to_string())?;
     let seeded = hours.len();
     // Seeding weeks of hours is CPU work: not on the async workers, where the sink runs.
+    let cfg = cfg.clone();
     let det = tokio::task::spawn_blocking(move || -> Result<Detector, String> {
-        let mut det =
-            Detector::with_book(DetectConfig::default(), book).map_err(|e| e.to_string())?;
+        let mut det = Detector::with_book(cfg, book).map_err(|e| e.to_string())?;
         let tz = pingan_domain::time::shanghai();
         for (town, station, compound, cell, poi, category, subtype, hour, n) in hours {
             let area = EventArea {
@@ -448,7 +453,7 @@ pub async fn run(
     mut events: mpsc::Receiver<Vec<DetectEvent>>,
     shutdown: CancellationToken,
 ) {
-    let Some((mut det, mut watermark)) = rebuild(&client, &shutdown).await else {
+    let Some((mut det, mut watermark)) = rebuild(&client, &config.detect, &shutdown).await else {
         return;
     };
     let http = (!config.webhook_url.is_empty()).then(WebhookClient::new);
@@ -463,7 +468,7 @@ pub async fn run(
             // The rebuild replays the week so far: never hold two detectors at once.
             drop(det);
             while events.try_recv().is_ok() {}
-            let Some((d, newest)) = rebuild(&client, &shutdown).await else {
+            let Some((d, newest)) = rebuild(&client, &config.detect, &shutdown).await else {
                 return;
             };
             det = d;
@@ -509,11 +514,12 @@ pub async fn run(
 /// newest event time it replayed. `None` on shutdown.
 async fn rebuild(
     client: &Client,
+    cfg: &DetectConfig,
     shutdown: &CancellationToken,
 ) -> Option<(Box<Detector>, Option<DateTime<FixedOffset>>)> {
     loop {
         let now = Utc::now().with_timezone(&pingan_domain::time::shanghai());
-        match prepare(client, now).await {
+        match prepare(client, cfg, now).await {
             Ok(x) => return Some(x),
             Err(e) => {
                 warn!(error = %e, "cannot prepare the spike detector, retrying");

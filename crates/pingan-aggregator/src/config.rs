@@ -96,6 +96,15 @@ impl AggregatorConfig {
             ));
         }
         self.maintenance.validate(self.insert_timeout_ms, errors);
+        match self.alerts.detect.validate() {
+            Ok(()) => {}
+            Err(pingan_detect::DetectError::Config(problems)) => errors.extend(
+                problems
+                    .into_iter()
+                    .map(|p| format!("aggregator.alerts.detect.{p}")),
+            ),
+            Err(e) => errors.push(format!("aggregator.alerts.detect: {e}")),
+        }
         if let Some(a) = &self.admin_listen
             && !a.is_empty()
             && a.parse::<std::net::SocketAddr>().is_err()

@@ -148,9 +148,9 @@ fn default_red() -> LevelGate {
     }
 }
 
-/// Everything tunable about detection.
+/// Everything tunable about detection (`[aggregator.alerts.detect]`; every field optional).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct DetectConfig {
     /// Window lengths evaluated for every series, unless `windows_by_level` lists its level.
     #[serde(default = "default_windows")]

@@ -142,6 +142,31 @@ mod tests {
     }
 
     #[test]
+    fn detection_is_tunable_from_the_file_and_checked() {
+        let dir = std::env::temp_dir().join(format!("pingan-detect-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pingan.toml");
+        std::fs::write(
+            &path,
+            "[aggregator.alerts.detect]\nlink_minutes = 5\nmin_observed = 0\n\
+             [aggregator.alerts.detect.min_counts_by_subtype.CRIM_BURGLARY]\n\
+             min_observed = 3\nmin_excess = 2.0\nlevels = [\"compound\"]\n",
+        )
+        .unwrap();
+        let c: PinganConfig = pingan_runtime::config::load(Some(&path), &[]).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let d = &c.aggregator.alerts.detect;
+        assert_eq!(d.link_minutes, 5);
+        assert_eq!(d.min_counts_by_subtype["CRIM_BURGLARY"].min_observed, 3);
+        // Unset fields keep the defaults.
+        assert_eq!((d.cooldown_minutes, d.hold_nested_windows), (180, true));
+        assert_eq!(
+            c.problems(),
+            ["aggregator.alerts.detect.min_observed must be >= 1"]
+        );
+    }
+
+    #[test]
     fn the_example_config_parses() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
