@@ -118,6 +118,7 @@ mod tests {
             ("PINGAN__CLICKHOUSE__URL", "http://c:2"),
             ("PINGAN__CLICKHOUSE__DATABASE", "x"),
             ("PINGAN__INGEST__LISTEN", "0.0.0.0:1"),
+            ("PINGAN__AGGREGATOR__ALERTS__DETECT__LINK_MINUTES", "7"),
             ("PINGAN__SERVE__LISTEN", "0.0.0.0:2"),
         ]
         .iter()
@@ -139,6 +140,7 @@ mod tests {
             ),
             ("0.0.0.0:1", "0.0.0.0:2", "x")
         );
+        assert_eq!(c.aggregator.alerts.detect.link_minutes, 7);
     }
 
     #[test]
