@@ -889,25 +889,35 @@ fn method_name(m: MethodChoice) -> &'static str {
     }
 }
 
+/// The value after `--name` on the command line.
+fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+/// `sep`-separated codes parsed by `parse` (`what` names them in the error).
+fn codes<T>(
+    v: &str,
+    sep: char,
+    what: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, String> {
+    v.split(sep)
+        .map(|c| parse(c).ok_or(format!("unknown {what} {c}")))
+        .collect()
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let seed = args
-        .iter()
-        .position(|a| a == "--seed")
-        .and_then(|i| args.get(i + 1))
+    let seed = arg(&args, "--seed")
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_240_304_u64);
-    let only: Option<String> = args
-        .iter()
-        .position(|a| a == "--method")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let only: Option<String> = arg(&args, "--method").map(str::to_owned);
 
     let sim = Sim::new()?;
-    let unlinked = args
-        .iter()
-        .position(|a| a == "--unlinked")
-        .and_then(|i| args.get(i + 1))
+    let unlinked = arg(&args, "--unlinked")
         .and_then(|s| s.parse().ok())
         .unwrap_or(UNLINKED_SHARE);
     let mut base = baseline(&sim, seed);
@@ -973,12 +983,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             ..DetectConfig::default()
         };
         // Tuning knobs: `--dense X` (auto's switch), `--yellow-p X`, `--min-observed N`.
-        let flag = |name: &str| {
-            args.iter()
-                .position(|a| a == name)
-                .and_then(|i| args.get(i + 1))
-                .and_then(|v| v.parse::<f64>().ok())
-        };
+        let flag = |name: &str| arg(&args, name).and_then(|v| v.parse::<f64>().ok());
         if let Some(x) = flag("--link-minutes") {
             cfg.link_minutes = x as u32;
         }
@@ -1004,23 +1009,12 @@ fn main() -> Result<(), Box<dyn Error>> {
             if let Some(x) = flag("--burglary-gap") {
                 m.min_gap_minutes = Some(x as u32);
             }
-            if let Some(v) = args
-                .iter()
-                .position(|a| a == "--burglary-levels")
-                .and_then(|i| args.get(i + 1))
-            {
-                m.levels = v
-                    .split('+')
-                    .map(|l| AreaLevel::parse(l).ok_or(format!("unknown level {l}")))
-                    .collect::<Result<_, _>>()?;
+            if let Some(v) = arg(&args, "--burglary-levels") {
+                m.levels = codes(v, '+', "level", AreaLevel::parse)?;
             }
         }
         // `--victim-reported FRAUD,CRIM_THEFT_OTHER` (`none`: link every subtype).
-        if let Some(v) = args
-            .iter()
-            .position(|a| a == "--victim-reported")
-            .and_then(|i| args.get(i + 1))
-        {
+        if let Some(v) = arg(&args, "--victim-reported") {
             cfg.victim_reported = v
                 .split(',')
                 .filter(|c| *c != "none")
@@ -1047,22 +1041,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             cfg.cusum_hourly_min_rate = x;
         }
         // Ablations: `--windows 15m,1h,1d,7d`, `--levels town,station,compound,h3_r8`.
-        let list = |name: &str| {
-            args.iter()
-                .position(|a| a == name)
-                .and_then(|i| args.get(i + 1))
-                .map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
-        };
-        if let Some(ws) = list("--windows") {
-            cfg.windows = ws
-                .iter()
-                .map(|w| WindowLen::parse(w).ok_or(format!("unknown window {w}")))
-                .collect::<Result<_, _>>()?;
+        if let Some(v) = arg(&args, "--windows") {
+            cfg.windows = codes(v, ',', "window", WindowLen::parse)?;
         }
         // Per-level methods: `--level-methods h3_r8_k1=cusum,compound=auto_cusum`; `--method`
         // then sets the others (the default's own per-level methods are kept unless named).
-        if let Some(ls) = list("--level-methods") {
-            for item in ls {
+        if let Some(v) = arg(&args, "--level-methods") {
+            for item in v.split(',') {
                 let (l, m) = item.split_once('=').ok_or(format!("bad {item}"))?;
                 let level = AreaLevel::parse(l).ok_or(format!("unknown level {l}"))?;
                 let method = methods
@@ -1073,9 +1058,8 @@ fn main() -> Result<(), Box<dyn Error>> {
                 cfg.methods_by_level.insert(level, method);
             }
         }
-        // Hot-spot knobs: `--poi-yellow-p X`, `--poi-orange-p X`, `--poi-cusum-h X`, `--poi-min N`,
-        // and
-        // `--level-windows poi=1h+2h+1d` (windows per level, `+`-separated).
+        // Hot-spot knobs: `--poi-yellow-p X`, `--poi-orange-p X`, `--poi-cusum-h X`,
+        // `--poi-min N`, and `--level-windows poi=1h+2h+1d` (windows per level, `+`-separated).
         if let Some(x) = flag("--poi-yellow-p") {
             let g = cfg.gates_by_level.entry(AreaLevel::Poi).or_default();
             g.yellow.max_p = x;
@@ -1097,34 +1081,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         if let Some(x) = flag("--poi-cusum-h") {
             cfg.cusum_threshold_by_level.insert(AreaLevel::Poi, x);
         }
-        if let Some(ls) = list("--level-windows") {
-            for item in ls {
+        if let Some(v) = arg(&args, "--level-windows") {
+            for item in v.split(',') {
                 let (l, ws) = item.split_once('=').ok_or(format!("bad {item}"))?;
                 let level = AreaLevel::parse(l).ok_or(format!("unknown level {l}"))?;
-                let ws = ws
-                    .split('+')
-                    .map(|w| WindowLen::parse(w).ok_or(format!("unknown window {w}")))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let ws = codes(ws, '+', "window", WindowLen::parse)?;
                 cfg.windows_by_level.insert(level, ws);
             }
         }
-        if let Some(ls) = list("--levels") {
-            cfg.levels = ls
-                .iter()
-                .map(|l| AreaLevel::parse(l).ok_or(format!("unknown level {l}")))
-                .collect::<Result<_, _>>()?;
+        if let Some(v) = arg(&args, "--levels") {
+            cfg.levels = codes(v, ',', "level", AreaLevel::parse)?;
         }
         let quiet = run(&cfg, &base, &[])?;
         let false_rate = quiet.alerts.iter().filter(|a| a.version == 1).count() as f64
             / towns
             / TEST_WEEKS as f64;
-        let sizes: Vec<f64> = args
-            .iter()
-            .position(|a| a == "--sizes")
-            .and_then(|i| args.get(i + 1))
-            .map_or(vec![2.0, 3.0, 5.0], |v| {
-                v.split(',').filter_map(|x| x.parse().ok()).collect()
-            });
+        let sizes: Vec<f64> = arg(&args, "--sizes").map_or(vec![2.0, 3.0, 5.0], |v| {
+            v.split(',').filter_map(|x| x.parse().ok()).collect()
+        });
         for &k in &sizes {
             let extra = inject(&sim, &spikes, k, seed);
             let r = run(&cfg, &base, &extra)?;
