@@ -79,10 +79,17 @@ fn fraud_wave(first_id: u128, n: u32, t0: i64, compound: &str) -> Vec<DetectEven
 }
 
 fn run(d: &mut Detector, events: &[DetectEvent]) -> Vec<AlertRecord> {
-    let mut out = Vec::new();
+    run_all(d, events).alerts
+}
+
+/// Ingests and evaluates each event in turn; every alert and suppression, in order.
+fn run_all(d: &mut Detector, events: &[DetectEvent]) -> Evaluation {
+    let mut out = Evaluation::default();
     for e in events {
         d.ingest(e).unwrap();
-        out.extend(d.evaluate(e.event_time).alerts);
+        let ev = d.evaluate(e.event_time);
+        out.alerts.extend(ev.alerts);
+        out.suppressed.extend(ev.suppressed);
     }
     out
 }
@@ -166,13 +173,8 @@ fn repeat_calls_and_a_single_reporter_never_make_a_spike() {
     for e in &mut events {
         e.reporter_key = Some("plate-42".into());
     }
-    let mut suppressed = Vec::new();
-    for e in &events {
-        d.ingest(e).unwrap();
-        let ev = d.evaluate(e.event_time);
-        assert!(ev.alerts.is_empty());
-        suppressed.extend(ev.suppressed);
-    }
+    let Evaluation { alerts, suppressed } = run_all(&mut d, &events);
+    assert!(alerts.is_empty());
     assert!(
         suppressed
             .iter()
@@ -222,14 +224,7 @@ fn cooldown_holds_back_same_family_alerts_but_not_escalations() {
     let mut d = seeded(cfg);
     let t0 = MONDAY + 10 * 3600;
     let events = fraud_wave(1, 12, t0, "CP-1");
-    let mut alerts = Vec::new();
-    let mut suppressed = Vec::new();
-    for e in &events {
-        d.ingest(e).unwrap();
-        let ev = d.evaluate(e.event_time);
-        alerts.extend(ev.alerts);
-        suppressed.extend(ev.suppressed);
-    }
+    let Evaluation { alerts, suppressed } = run_all(&mut d, &events);
     // Many series crossed (compound, cell, station, town × category, subtype × windows), but
     // new keys of the same family only pass when they are more severe.
     assert!(
@@ -304,13 +299,8 @@ fn quiet_traffic_at_the_baseline_does_not_alert() {
 fn cold_start_is_suppressed_and_seeding_cannot_overlap_live_events() {
     let mut d = Detector::new(DetectConfig::default()).unwrap();
     let t0 = MONDAY + 10 * 3600;
-    let mut suppressed = Vec::new();
-    for e in fraud_wave(1, 12, t0, "CP-1") {
-        d.ingest(&e).unwrap();
-        let ev = d.evaluate(e.event_time);
-        assert!(ev.alerts.is_empty());
-        suppressed.extend(ev.suppressed);
-    }
+    let Evaluation { alerts, suppressed } = run_all(&mut d, &fraud_wave(1, 12, t0, "CP-1"));
+    assert!(alerts.is_empty());
     assert!(
         suppressed
             .iter()
@@ -749,18 +739,8 @@ fn two_burglaries_in_one_compound_page_as_a_near_repeat_but_other_subtypes_need_
 #[test]
 fn longer_windows_around_a_paged_cluster_are_not_paged_again() {
     let mut d = seeded(DetectConfig::default());
-    let mut out = Evaluation::default();
-    for e in series(1, 2, "CRIM_BURGLARY") {
-        d.ingest(&e).unwrap();
-        let ev = d.evaluate(e.event_time);
-        out.alerts.extend(ev.alerts);
-        out.suppressed.extend(ev.suppressed);
-    }
-    let ev = d.evaluate(
-        DateTime::from_timestamp(MONDAY + 7 * 86_400, 0)
-            .unwrap()
-            .fixed_offset(),
-    );
+    let mut out = run_all(&mut d, &series(1, 2, "CRIM_BURGLARY"));
+    let ev = d.evaluate(at(MONDAY + 7 * 86_400));
     out.alerts.extend(ev.alerts);
     out.suppressed.extend(ev.suppressed);
     // The day's window pages; the 3-day and weekly windows see the same two burglaries.
