@@ -9,12 +9,15 @@
 //! * [`unique`]: per-test names for topics, groups and databases.
 //! * [`wait_until`]: poll a condition instead of sleeping.
 //! * [`services`]: kill and restart the local services through `deploy/local/*.sh`.
+//! * [`lossy::LossyProxy`]: loses the reply to an INSERT on demand (the ambiguous-outcome fault).
 #![allow(
     missing_docs,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::print_stderr
 )]
+
+pub mod lossy;
 
 use std::future::Future;
 use std::net::{TcpStream, ToSocketAddrs};

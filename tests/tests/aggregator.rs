@@ -15,6 +15,7 @@ use pingan_domain::taxonomy::Taxonomy;
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_pipeline::producer::{OutRecord, Publisher};
 use pingan_runtime::config::ClickHouseSettings;
+use pingan_tests::lossy::LossyProxy;
 use pingan_tests::{KillOnDrop, TestEnv, services, unique, wait_until};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -256,6 +257,62 @@ async fn every_event_lands_once_duplicates_never_count_twice_and_poison_goes_to_
             .all(|(_, r)| r == "invalid_json" || r == "schema_mismatch"),
         "{dlq:?}"
     );
+    fx.drop_db().await;
+}
+
+/// The reply to an INSERT is lost and ClickHouse then stays unreachable for a moment: the sink
+/// cannot learn whether the rows landed until it comes back, and must look before sending them
+/// again (18.16 has no insert deduplication tokens). Deterministic twin of the kill -9 race in
+/// `clickhouse_and_broker_restarts_mid_stream_lose_and_duplicate_nothing`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_whose_reply_is_lost_while_clickhouse_is_unreachable_is_never_sent_twice() {
+    let _infra = pingan_tests::infra_shared().await;
+    let fx = Fixture::new().await;
+    let evs = events(6_000, 4);
+    fx.produce(&evs[..1_000], &[]).await;
+    let proxy = LossyProxy::start(fx.ch.url.trim_start_matches("http://")).await;
+    let ch = ClickHouseSettings {
+        url: proxy.url(),
+        ..fx.ch.clone()
+    };
+
+    let shutdown = CancellationToken::new();
+    let registry = prometheus::Registry::new();
+    let stage = StageMetrics::register(&registry).unwrap();
+    let (cfg, kafka) = (fx.config(), fx.env.kafka_settings());
+    let (sd, reg) = (shutdown.clone(), registry.clone());
+    let task =
+        tokio::spawn(async move { pingan_aggregator::run(cfg, &kafka, &ch, reg, stage, sd).await });
+    fx.wait_for(1_000, Duration::from_secs(60)).await;
+
+    proxy.lose_insert_replies(3, Duration::from_millis(1_500));
+    fx.produce(&evs[1_000..], &[]).await;
+    fx.wait_for(6_000, Duration::from_secs(120)).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    assert_eq!(proxy.lost(), 3, "three INSERT replies were lost");
+    let outcomes = |outcome: &str| -> f64 {
+        registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == "pingan_aggregator_insert_outcomes_total")
+            .flat_map(|f| f.get_metric())
+            .filter(|m| m.get_label().iter().any(|l| l.value() == outcome))
+            .map(|m| m.get_counter().get_value())
+            .sum()
+    };
+    assert!(
+        outcomes("resolved_present") >= 3.0,
+        "each lost insert was found stored once ClickHouse answered again"
+    );
+    let (rows, positions) = fx.rows_and_positions().await;
+    assert_eq!(
+        rows, positions,
+        "a lost reply never makes a batch go in twice"
+    );
+    assert_eq!(rows, 6_000);
+    fx.assert_rollups_match(&evs).await;
     fx.drop_db().await;
 }
 

@@ -9,7 +9,9 @@ pub struct AggregatorMetrics {
     pub rows_written: IntCounter,
     /// `pingan_aggregator_insert_seconds`.
     pub insert_seconds: Histogram,
-    /// `pingan_aggregator_insert_outcomes_total{outcome}`: ok, failed, resolved_present, resolved_absent.
+    /// `pingan_aggregator_insert_outcomes_total{outcome}`: ok, rejected, failed (outcome unknown,
+    /// retried), resolved_present (a lost reply whose rows were stored), resolved_absent (they
+    /// were not, so they are sent again).
     pub insert_outcomes: IntCounterVec,
     /// `pingan_aggregator_batch_rows`.
     pub batch_rows: Histogram,

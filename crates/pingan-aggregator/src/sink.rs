@@ -2,10 +2,12 @@
 //!
 //! One batch (one Kafka partition's offset range) becomes one INSERT per ClickHouse partition
 //! (month) it touches — in practice one — with a deterministic `query_id`. After a failure whose
-//! outcome is unknown (timeout, connection reset after the body was sent) the sink waits until the
-//! server no longer runs that `query_id`, then counts the batch's offsets in `incidents`: if they
-//! are all there the insert had succeeded, otherwise the same rows are sent again. Months already
-//! written in an earlier attempt of the same batch are not sent twice.
+//! outcome is unknown (timeout, connection reset after the body was sent, the server killed after
+//! committing the part) the sink waits until the server no longer runs that `query_id`, then
+//! counts the batch's offsets in `insert_audit`: if they are all there the insert had succeeded.
+//! When that cannot be asked either (ClickHouse is down) the month stays *unsure*, and every later
+//! attempt asks before it sends the rows again. Months already written in an earlier attempt of
+//! the same batch are not sent twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -84,6 +86,9 @@ pub enum SinkError {
     /// ClickHouse could not be reached or the outcome is unknown: retry the same batch.
     #[error("insert failed: {0}")]
     Insert(#[source] clickhouse::error::Error),
+    /// An earlier INSERT of the batch is still running on the server: look again later.
+    #[error("insert {0} still running on the server; its outcome is not known yet")]
+    Unresolved(String),
     /// ClickHouse rejected the data itself: the batch goes to the dead-letter topic.
     #[error("rejected by clickhouse: {0}")]
     Rejected(String),
@@ -92,13 +97,14 @@ pub enum SinkError {
 impl StageError for SinkError {
     fn disposition(&self) -> Disposition {
         match self {
-            SinkError::Insert(_) => Disposition::Retry,
+            SinkError::Insert(_) | SinkError::Unresolved(_) => Disposition::Retry,
             SinkError::Rejected(_) => Disposition::DeadLetter,
         }
     }
     fn code(&self) -> &'static str {
         match self {
             SinkError::Insert(_) => "clickhouse_insert",
+            SinkError::Unresolved(_) => "clickhouse_unresolved",
             SinkError::Rejected(_) => "clickhouse_rejected",
         }
     }
@@ -192,8 +198,8 @@ pub struct ClickHouseSink {
     insert_timeout: Duration,
     /// `Some(true)` when the server supports `insert_deduplication_token` (22.2+); detected lazily.
     dedup_tokens: Option<bool>,
-    /// Months of the current batch already written, so a retry sends only the rest.
-    progress: Option<(BatchId, BTreeSet<u32>)>,
+    /// The current batch's progress, so a retry sends only what is not stored.
+    progress: Option<Progress>,
     /// Where durable rows go next (spike detection).
     stored: Option<crate::alerting::DetectFeed>,
 }
@@ -283,15 +289,14 @@ impl ClickHouseSink {
         insert.end().await
     }
 
-    /// After an ambiguous failure: wait for the query to finish on the server, then report
-    /// whether the rows of this (batch, month) are stored.
+    /// After an ambiguous failure: wait for the query to finish on the server, then look whether
+    /// the rows of this (batch, month) are stored.
     async fn resolve(
         &self,
         query_id: &str,
         id: &BatchId,
         rows: &[&IncidentRow],
-    ) -> Result<bool, clickhouse::error::Error> {
-        let expected = rows.len();
+    ) -> Result<Landed, clickhouse::error::Error> {
         let deadline = Instant::now() + self.insert_timeout + Duration::from_secs(5);
         loop {
             let running: u64 = self
@@ -300,8 +305,11 @@ impl ClickHouseSink {
                 .bind(query_id)
                 .fetch_one()
                 .await?;
-            if running == 0 || Instant::now() > deadline {
+            if running == 0 {
                 break;
+            }
+            if Instant::now() > deadline {
+                return Ok(Landed::StillRunning);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -316,8 +324,38 @@ impl ClickHouseSink {
             .bind(&offsets)
             .fetch_one()
             .await?;
-        Ok(stored as usize >= expected)
+        Ok(if stored as usize >= rows.len() {
+            Landed::Yes
+        } else {
+            Landed::No
+        })
     }
+
+    fn outcome(&self, outcome: &str) {
+        self.metrics
+            .insert_outcomes
+            .with_label_values(&[outcome])
+            .inc();
+    }
+}
+
+/// Whether an INSERT whose reply was lost is stored.
+enum Landed {
+    Yes,
+    No,
+    /// The server still runs it: the answer is not known yet.
+    StillRunning,
+}
+
+/// How far the sink got with one batch, kept across the runner's retries of it.
+struct Progress {
+    id: BatchId,
+    /// Months written.
+    done: BTreeSet<u32>,
+    /// Months whose last INSERT failed without a known outcome. The server may have committed
+    /// the part and died before replying, so the next attempt looks in the audit before sending
+    /// the rows again: 18.16 has no insert deduplication tokens to absorb a second send.
+    unsure: BTreeSet<u32>,
 }
 
 impl Sink for ClickHouseSink {
@@ -333,48 +371,59 @@ impl Sink for ClickHouseSink {
         for o in items {
             months.entry(o.value.month()).or_default().push(&o.value);
         }
-        let mut done = match self.progress.take() {
-            Some((pid, done)) if &pid == id => done,
-            _ => BTreeSet::new(),
+        let mut p = match self.progress.take() {
+            Some(p) if &p.id == id => p,
+            _ => Progress {
+                id: id.clone(),
+                done: BTreeSet::new(),
+                unsure: BTreeSet::new(),
+            },
         };
         for (month, rows) in &months {
-            if done.contains(month) {
+            if p.done.contains(month) {
                 continue;
             }
             let query_id = format!("pingan-{id}-{month}");
+            if p.unsure.contains(month) {
+                match self.resolve(&query_id, id, rows).await {
+                    Ok(Landed::Yes) => {
+                        self.outcome("resolved_present");
+                        info!(batch = %id, month, "an earlier attempt had landed; not sending it again");
+                        p.unsure.remove(month);
+                        p.done.insert(*month);
+                        continue;
+                    }
+                    Ok(Landed::No) => {
+                        self.outcome("resolved_absent");
+                        p.unsure.remove(month);
+                    }
+                    Ok(Landed::StillRunning) => {
+                        self.progress = Some(p);
+                        return Err(SinkError::Unresolved(query_id));
+                    }
+                    Err(e) => {
+                        self.progress = Some(p);
+                        return Err(SinkError::Insert(e));
+                    }
+                }
+            }
             let started = Instant::now();
             match self.insert(&query_id, rows).await {
-                Ok(()) => {
-                    self.metrics
-                        .insert_outcomes
-                        .with_label_values(&["ok"])
-                        .inc();
-                }
+                Ok(()) => self.outcome("ok"),
                 Err(e) if is_data_rejection(&e) => {
-                    self.metrics
-                        .insert_outcomes
-                        .with_label_values(&["rejected"])
-                        .inc();
+                    self.outcome("rejected");
                     return Err(SinkError::Rejected(e.to_string()));
                 }
                 Err(e) => {
                     warn!(batch = %id, month, error = %e, "insert failed; checking whether it landed");
-                    match self.resolve(&query_id, id, rows).await {
-                        Ok(true) => {
-                            self.metrics
-                                .insert_outcomes
-                                .with_label_values(&["resolved_present"])
-                                .inc();
-                            info!(batch = %id, month, "insert had landed despite the error");
-                        }
-                        _ => {
-                            self.metrics
-                                .insert_outcomes
-                                .with_label_values(&["failed"])
-                                .inc();
-                            self.progress = Some((id.clone(), done));
-                            return Err(SinkError::Insert(e));
-                        }
+                    if let Ok(Landed::Yes) = self.resolve(&query_id, id, rows).await {
+                        self.outcome("resolved_present");
+                        info!(batch = %id, month, "insert had landed despite the error");
+                    } else {
+                        self.outcome("failed");
+                        p.unsure.insert(*month);
+                        self.progress = Some(p);
+                        return Err(SinkError::Insert(e));
                     }
                 }
             }
@@ -383,7 +432,7 @@ impl Sink for ClickHouseSink {
                 .observe(started.elapsed().as_secs_f64());
             self.metrics.batch_rows.observe(rows.len() as f64);
             self.metrics.rows_written.inc_by(rows.len() as u64);
-            done.insert(*month);
+            p.done.insert(*month);
         }
         if let Some(feed) = &self.stored
             && !feed.offer(items)
