@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use clickhouse::{Client, Row};
@@ -21,7 +21,7 @@ use pingan_detect::{AlertBook, AlertRecord, DetectConfig, DetectEvent, Detector,
 use pingan_pipeline::producer::{OutRecord, Publisher};
 use pingan_pipeline::stage::Outbound;
 use pingan_runtime::config::Sensitive;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::mpsc;
@@ -81,6 +81,9 @@ pub struct AlertMetrics {
     /// `pingan_alerts_resyncs_total`: times detection fell behind the sink and rebuilt itself
     /// from ClickHouse.
     pub resyncs: IntCounter,
+    /// `pingan_alerts_detector_bytes{part}`: the detector's estimated memory by part
+    /// (`Detector::memory_census`), refreshed about once a minute.
+    pub detector_bytes: IntGaugeVec,
 }
 
 impl AlertMetrics {
@@ -119,14 +122,24 @@ impl AlertMetrics {
             "pingan_alerts_resyncs_total",
             "Times spike detection fell behind the sink and re-read stored events from ClickHouse.",
         )?;
+        let detector_bytes = IntGaugeVec::new(
+            Opts::new(
+                "pingan_alerts_detector_bytes",
+                "Estimated memory of the spike detector by part (profiles, history, windows …), \
+                 refreshed about once a minute.",
+            ),
+            &["part"],
+        )?;
         registry.register(Box::new(series.clone()))?;
         registry.register(Box::new(resyncs.clone()))?;
+        registry.register(Box::new(detector_bytes.clone()))?;
         Ok(AlertMetrics {
             emitted,
             suppressed,
             webhook_failures,
             resyncs,
             series,
+            detector_bytes,
         })
     }
 }
@@ -458,6 +471,7 @@ pub async fn run(
     };
     let http = (!config.webhook_url.is_empty()).then(WebhookClient::new);
     let mut tick = tokio::time::interval(Duration::from_millis(config.tick_ms.max(100)));
+    let mut census_due = Instant::now();
     loop {
         if feed.take_behind() {
             // The sink left events out rather than wait. Whatever is still queued is in
@@ -494,11 +508,26 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 let Some(w) = watermark else { continue };
-                let Some((d, evaluation)) = off_runtime(det, move |d| d.evaluate(w)).await else {
+                // The census walks every window and series: once a minute, not every tick.
+                let census = Instant::now() >= census_due;
+                let Some((d, (evaluation, parts))) = off_runtime(det, move |d| {
+                    (d.evaluate(w), census.then(|| d.memory_census()))
+                })
+                .await
+                else {
                     return;
                 };
                 det = d;
                 metrics.series.set(i64::try_from(det.stats().series).unwrap_or(i64::MAX));
+                for (part, bytes) in parts.unwrap_or_default() {
+                    metrics
+                        .detector_bytes
+                        .with_label_values(&[part])
+                        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                }
+                if census {
+                    census_due = Instant::now() + Duration::from_secs(60);
+                }
                 for s in &evaluation.suppressed {
                     metrics.suppressed.with_label_values(&[s.reason.as_str()]).inc();
                 }

@@ -771,6 +771,12 @@ fn run(
                     st.profiles,
                     d.history_buckets()
                 );
+                let parts: Vec<String> = d
+                    .memory_census()
+                    .iter()
+                    .map(|(part, bytes)| format!("{part} {:.1}", *bytes as f64 / 1e6))
+                    .collect();
+                eprintln!("    MB: {}", parts.join(", "));
             }
             let ev = d.evaluate(time(tick + every)?);
             alerts.extend(ev.alerts);

@@ -301,7 +301,9 @@ pub struct Detector {
     windows: HashMap<WinKey, WindowState>,
     dirty: Vec<WinKey>,
     cusum_dirty: Vec<u32>,
-    profiles: HashMap<(u32, i64), Profile>,
+    /// Boxed: a profile is ~0.9 kB, and a map sized for the busiest hour would otherwise hold
+    /// that much per empty slot for the rest of the run.
+    profiles: HashMap<(u32, i64), Box<Profile>>,
     seen: HashMap<u128, i64>,
     /// Newest counted call per (scene subtype, fine cell), for linking other callers.
     scenes: HashMap<(Sym, Sym), i64>,
@@ -367,6 +369,67 @@ impl Detector {
     /// aggregator reads [`Detector::stats`] on every tick and that must stay cheap).
     pub fn history_buckets(&self) -> usize {
         self.series.iter().map(|s| s.history.len()).sum()
+    }
+
+    /// Estimated heap bytes by part (from lengths and capacities, not the allocator), largest
+    /// first: where the detector's memory goes. A walk over every window and series, for
+    /// diagnostics.
+    pub fn memory_census(&self) -> Vec<(&'static str, usize)> {
+        use std::mem::size_of;
+        // A hashbrown slot plus its control byte; B-tree entries carry about half again their
+        // size in node overhead.
+        fn map<K, V>(cap: usize) -> usize {
+            cap * (size_of::<(K, V)>() + 1)
+        }
+        let mut windows = map::<WinKey, WindowState>(self.windows.capacity());
+        let mut window_maps = 0;
+        let mut frozen = 0;
+        for w in self.windows.values() {
+            window_maps += map::<Sym, u32>(w.per_reporter.capacity())
+                + map::<Sym, u32>(w.subtypes.capacity())
+                + map::<Sym, u32>(w.keywords.capacity());
+            windows += w.suppressed.capacity() * size_of::<(SuppressionReason, Level)>();
+            frozen += w.frozen.as_ref().map_or(0, Frozen::heap_bytes);
+        }
+        let (mut history, mut events, mut cusum) = (0, 0, 0);
+        for s in &self.series {
+            history += s.history.heap_bytes();
+            events += s.events.capacity() * size_of::<(i64, Option<Sym>)>();
+            if let Some(c) = &s.cusum {
+                cusum += size_of::<CusumLive>()
+                    + c.events.capacity() * size_of::<(i64, Sym, Arc<[Sym]>)>()
+                    + map::<(i64, Sym), u32>(c.per_reporter.capacity());
+            }
+        }
+        let series = self.series.capacity() * size_of::<Series>()
+            + map::<SeriesKey, u32>(self.series_ids.capacity())
+            + self
+                .series
+                .iter()
+                .map(|s| 2 * (s.key.area_code.len() + s.key.category.len() + 16))
+                .sum::<usize>();
+        let names = map::<String, Sym>(self.names.ids.capacity())
+            + self.names.names.capacity() * size_of::<String>()
+            + 2 * self.names.names.iter().map(String::len).sum::<usize>();
+        let mut parts = vec![
+            ("windows", windows),
+            ("window_maps", window_maps),
+            ("window_frozen", frozen),
+            ("history", history),
+            (
+                "profiles",
+                map::<(u32, i64), Box<Profile>>(self.profiles.capacity())
+                    + self.profiles.len() * size_of::<Profile>(),
+            ),
+            ("series_events", events),
+            ("cusum", cusum),
+            ("series", series),
+            ("seen_ids", map::<u128, i64>(self.seen.capacity())),
+            ("scenes", map::<(Sym, Sym), i64>(self.scenes.capacity())),
+            ("names", names),
+        ];
+        parts.sort_by_key(|p| Reverse(p.1));
+        parts
     }
 
     /// Counters.
@@ -737,9 +800,14 @@ impl Detector {
     fn profile(&mut self, id: u32, day: i64) -> &Profile {
         let coverage = self.coverage_start.unwrap_or(day);
         let (series, cfg) = (&self.series, &self.cfg);
-        self.profiles
-            .entry((id, day))
-            .or_insert_with(|| Profile::build(&series[id as usize].history, day, coverage, cfg))
+        self.profiles.entry((id, day)).or_insert_with(|| {
+            Box::new(Profile::build(
+                &series[id as usize].history,
+                day,
+                coverage,
+                cfg,
+            ))
+        })
     }
 
     /// Runs the CUSUM of series `id` over its look-back; a candidate for every episode that
@@ -889,7 +957,7 @@ impl Detector {
         let profile = self
             .profiles
             .entry((id, day))
-            .or_insert_with(|| Profile::build(&s.history, day, coverage, &self.cfg));
+            .or_insert_with(|| Box::new(Profile::build(&s.history, day, coverage, &self.cfg)));
         let level = s.key.area_level;
         let choice = self.cfg.method_for(level);
         let gates = self.cfg.gates_for_series(&s.key);
@@ -1294,6 +1362,7 @@ impl Detector {
             self.last_close = boundary;
             self.windows
                 .retain(|(_, len, start), w| w.dirty || start + len.seconds() > horizon);
+            shrink(&mut self.windows);
         }
         // The rest is cheap to keep for a while; do it about once an hour of event time.
         if horizon.saturating_sub(self.last_prune) < 3600 {
@@ -1311,6 +1380,7 @@ impl Detector {
         let cusum_from = today - self.cusum_lookback();
         self.profiles
             .retain(|(_, day), _| *day >= oldest_open.min(today - 86_400));
+        shrink(&mut self.profiles);
         let keep_from = horizon - self.cfg.history_seconds();
         // Walking ~10^5 series is memory-bound; once a local day is enough (the CUSUM's
         // look-back moves by days, and a day of extra history is a few percent of memory).
@@ -1331,6 +1401,7 @@ impl Detector {
             }
         }
         self.seen.retain(|_, t| *t >= keep_from);
+        shrink(&mut self.seen);
         let link = i64::from(self.cfg.link_minutes) * 60;
         self.scenes.retain(|_, t| *t >= horizon - link);
         let cooldown = i64::from(self.cfg.cooldown_minutes) * 60;
@@ -1338,6 +1409,14 @@ impl Detector {
         if let Some(c) = self.coverage_start {
             self.coverage_start = Some(c.max(keep_from.div_euclid(3600) * 3600));
         }
+    }
+}
+
+/// Gives back a map's memory once it holds under a quarter of what it once did (a backlog drain
+/// opens many times the windows and profiles of live running; maps never shrink by themselves).
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 4 * map.len() + 1024 {
+        map.shrink_to_fit();
     }
 }
 

@@ -75,6 +75,11 @@ pub(crate) struct Frozen {
 }
 
 impl Frozen {
+    /// Heap bytes beyond the struct itself.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.ewma.capacity() * size_of::<EwmaPast>()
+    }
+
     /// Freezes the window `[start, start + len)` of a series with `history`, using `profile`
     /// (the series' profile as of the window's day) to deseasonalise past windows.
     #[cfg(test)]
