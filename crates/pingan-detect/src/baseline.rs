@@ -110,8 +110,12 @@ pub(crate) struct Profile {
     pub(crate) rate: f64,
     /// Expected events per hour, by local hour of week.
     pub(crate) slots: [f32; 168],
-    /// Trailing weeks behind each slot.
-    pub(crate) weeks: [u8; 168],
+    /// The hour the profile's day starts and the first hour of history (the trailing weeks
+    /// behind each slot follow from them: not stored, a sixth of a profile's size).
+    day_h: i64,
+    cov_h: i64,
+    /// `baseline_weeks` when built.
+    k: u8,
     /// Method-of-moments overdispersion `φ` (variance = μ + φ μ²) of the weekly values.
     pub(crate) phi: f64,
 }
@@ -162,17 +166,9 @@ impl Profile {
             .collect();
 
         let mut slots = [0.0_f32; 168];
-        let mut weeks = [0_u8; 168];
         let (mut phi_num, mut phi_den) = (0.0, 0.0);
-        let last_slot = hour_of_week(day_h - 1);
         for s in 0..168 {
-            // The latest hour before the day with this slot, then whole weeks back.
-            let t0 = day_h - 1 - ((last_slot + 168 - s) % 168) as i64;
-            let n = if t0 >= cov_h {
-                (((t0 - cov_h) / 168 + 1) as usize).min(k)
-            } else {
-                0
-            };
+            let (t0, n) = trailing(day_h, cov_h, k, s);
             let vals = &cells[s * k..s * k + n];
             let sum: f64 = vals.iter().sum();
             let nf = n as f64;
@@ -188,7 +184,6 @@ impl Profile {
             };
             let prior = hod_rate[hour_of_day(t0)];
             slots[s] = ((robust_sum + cfg.shrink_weeks * prior) / (nf + cfg.shrink_weeks)) as f32;
-            weeks[s] = n as u8;
             // Dispersion from the weekly values without the highest one: a past spike is
             // exactly what the next alert should stand out from, not extra noise to allow for.
             if n >= 5 && sum > 0.0 {
@@ -218,7 +213,9 @@ impl Profile {
             days,
             rate,
             slots,
-            weeks,
+            day_h,
+            cov_h,
+            k: u8::try_from(k).unwrap_or(u8::MAX),
             phi,
         }
     }
@@ -270,10 +267,25 @@ impl Profile {
         let h0 = start.div_euclid(3600);
         let n = (len.seconds() / 3600).max(1);
         (h0..h0 + n)
-            .map(|h| u32::from(self.weeks[hour_of_week(h)]))
+            .map(|h| {
+                trailing(self.day_h, self.cov_h, usize::from(self.k), hour_of_week(h)).1 as u32
+            })
             .min()
             .unwrap_or(0)
     }
+}
+
+/// For hour-of-week `slot`: the latest hour before the day starting at hour `day_h` with that
+/// slot, and how many whole weeks back from it (at most `k`) lie at or after hour `cov_h`.
+fn trailing(day_h: i64, cov_h: i64, k: usize, slot: usize) -> (i64, usize) {
+    let last_slot = hour_of_week(day_h - 1);
+    let t0 = day_h - 1 - ((last_slot + 168 - slot) % 168) as i64;
+    let n = if t0 >= cov_h {
+        (((t0 - cov_h) / 168 + 1) as usize).min(k)
+    } else {
+        0
+    };
+    (t0, n)
 }
 
 /// How the expected count of an alert's window was obtained; part of every alert.
@@ -364,7 +376,7 @@ mod tests {
             h.add(t, n);
         }
         let p = Profile::build(&h, MONDAY, start, &cfg());
-        assert_eq!(p.weeks[10], 8);
+        assert_eq!(p.weeks(MONDAY + 10 * 3600, WindowLen::H1), 8);
         assert!((p.days - 56.0).abs() < 1e-9);
         // Shrinkage pulls the cell a little towards the hour-of-day rate (≈ 1.43) but it stays
         // near 4; other cells sit at 1.

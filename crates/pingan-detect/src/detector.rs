@@ -147,6 +147,8 @@ pub struct DetectorStats {
 
 type Sym = u32;
 type WinKey = (u32, WindowLen, i64);
+/// A counted event of a reporter: its time and the series it fed.
+type ReporterEvent = (i64, Arc<[u32]>);
 
 /// Interned strings: series windows hold many repeated codes.
 #[derive(Debug, Default)]
@@ -197,8 +199,6 @@ struct CusumLive {
     /// (time, subtype, keywords) of every counted event, ascending in time.
     /// The keywords are shared by the up to 14 CUSUM series an event feeds.
     events: Vec<(i64, Sym, Arc<[Sym]>)>,
-    /// Events per (local day, reporter), for the reporter cap.
-    per_reporter: HashMap<(i64, Sym), u32>,
     dirty: bool,
 }
 
@@ -214,7 +214,6 @@ struct CusumHit {
 
 #[derive(Debug, Default)]
 struct WindowState {
-    per_reporter: HashMap<Sym, u32>,
     raw: u32,
     effective: u32,
     subtypes: HashMap<Sym, u32>,
@@ -305,6 +304,12 @@ pub struct Detector {
     /// that much per empty slot for the rest of the run.
     profiles: HashMap<(u32, i64), Box<Profile>>,
     seen: HashMap<u128, i64>,
+    /// The counted events of each reporter still inside an open window or the CUSUM's
+    /// look-back: time and the series it fed. The reporter cap asks how many earlier events of
+    /// this reporter a window (or a CUSUM day) holds; most reporters call once, so one short
+    /// list per reporter replaces a reporter map in each of the ~100 windows an event falls in,
+    /// which made memory grow by 1.4 kB per event while a backlog drained.
+    reporters: HashMap<Sym, Vec<ReporterEvent>>,
     /// Newest counted call per (scene subtype, fine cell), for linking other callers.
     scenes: HashMap<(Sym, Sym), i64>,
     book: AlertBook,
@@ -342,6 +347,7 @@ impl Detector {
             cusum_dirty: Vec::new(),
             profiles: HashMap::new(),
             seen: HashMap::new(),
+            reporters: HashMap::new(),
             scenes: HashMap::new(),
             book,
             coverage_start: None,
@@ -385,9 +391,8 @@ impl Detector {
         let mut window_maps = 0;
         let mut frozen = 0;
         for w in self.windows.values() {
-            window_maps += map::<Sym, u32>(w.per_reporter.capacity())
-                + map::<Sym, u32>(w.subtypes.capacity())
-                + map::<Sym, u32>(w.keywords.capacity());
+            window_maps +=
+                map::<Sym, u32>(w.subtypes.capacity()) + map::<Sym, u32>(w.keywords.capacity());
             windows += w.suppressed.capacity() * size_of::<(SuppressionReason, Level)>();
             frozen += w.frozen.as_ref().map_or(0, Frozen::heap_bytes);
         }
@@ -397,8 +402,7 @@ impl Detector {
             events += s.events.capacity() * size_of::<(i64, Option<Sym>)>();
             if let Some(c) = &s.cusum {
                 cusum += size_of::<CusumLive>()
-                    + c.events.capacity() * size_of::<(i64, Sym, Arc<[Sym]>)>()
-                    + map::<(i64, Sym), u32>(c.per_reporter.capacity());
+                    + c.events.capacity() * size_of::<(i64, Sym, Arc<[Sym]>)>();
             }
         }
         let series = self.series.capacity() * size_of::<Series>()
@@ -425,6 +429,16 @@ impl Detector {
             ("cusum", cusum),
             ("series", series),
             ("seen_ids", map::<u128, i64>(self.seen.capacity())),
+            (
+                "reporters",
+                map::<Sym, Vec<ReporterEvent>>(self.reporters.capacity())
+                    + self
+                        .reporters
+                        .values()
+                        .flat_map(|v| v.iter())
+                        .map(|(_, ids)| 24 + 16 + 4 * ids.len())
+                        .sum::<usize>(),
+            ),
             ("scenes", map::<(Sym, Sym), i64>(self.scenes.capacity())),
             ("names", names),
         ];
@@ -563,9 +577,20 @@ impl Detector {
         let horizon = self.horizon();
         let reporter = ev.reporter_key.as_deref().map(|r| self.names.intern(r));
         let keywords: Arc<[Sym]> = ev.keywords.iter().map(|k| self.names.intern(k)).collect();
-        let cap = self.cfg.max_per_reporter;
+        let cap = self.cfg.max_per_reporter as usize;
         let mut late = false;
-        for id in self.series_of(&ev.area, &ev.category, &ev.subtype) {
+        let ids: Arc<[u32]> = self.series_of(&ev.area, &ev.category, &ev.subtype).into();
+        // This reporter's earlier counted events (usually none).
+        let earlier: Vec<ReporterEvent> = reporter
+            .and_then(|r| self.reporters.get(&r).cloned())
+            .unwrap_or_default();
+        let earlier_in = |id: u32, from: i64, to: i64| {
+            earlier
+                .iter()
+                .filter(|(et, eids)| *et >= from && *et < to && eids.contains(&id))
+                .count()
+        };
+        for &id in ids.iter() {
             let s = &mut self.series[id as usize];
             if t >= self.seeded_until {
                 s.history.add(t, 1.0);
@@ -573,17 +598,10 @@ impl Detector {
             let choice = self.cfg.method_for(s.key.area_level);
             if choice.runs_cusum() && t >= self.seeded_until {
                 let live = s.cusum.get_or_insert_with(Box::default);
-                let counts = match reporter {
-                    Some(r) => {
-                        let c = live
-                            .per_reporter
-                            .entry((WindowLen::D1.start_of(t), r))
-                            .or_insert(0);
-                        *c += 1;
-                        *c <= cap
-                    }
-                    None => true,
-                };
+                // Per local day; only live events (seeded hours carry no reporters).
+                let day = WindowLen::D1.start_of(t);
+                let counts = reporter.is_none()
+                    || earlier_in(id, day.max(self.seeded_until), day + 86_400) < cap;
                 if counts {
                     let pos = live.events.partition_point(|e| e.0 <= t);
                     live.events.insert(pos, (t, subtype, keywords.clone()));
@@ -610,16 +628,12 @@ impl Detector {
                     continue;
                 }
                 let key = (id, len, start);
+                // Earlier events of the reporter in this window were all counted into it: a
+                // window that was closed for one of them is closed for this one too.
+                let counts =
+                    reporter.is_none() || earlier_in(id, start, start + len.seconds()) < cap;
                 let w = self.windows.entry(key).or_default();
                 w.raw += 1;
-                let counts = match reporter {
-                    Some(r) => {
-                        let c = w.per_reporter.entry(r).or_insert(0);
-                        *c += 1;
-                        *c <= cap
-                    }
-                    None => true,
-                };
                 if counts {
                     w.effective += 1;
                 }
@@ -632,6 +646,15 @@ impl Detector {
                 if !w.dirty {
                     w.dirty = true;
                     self.dirty.push(key);
+                }
+            }
+        }
+        if let Some(r) = reporter {
+            match self.reporters.get_mut(&r) {
+                Some(v) => v.push((t, ids)),
+                // Exact capacity: most reporters never call again.
+                None => {
+                    self.reporters.insert(r, vec![(t, ids)]);
                 }
             }
         }
@@ -1396,9 +1419,15 @@ impl Detector {
                 if let Some(c) = s.cusum.as_mut() {
                     let drop = c.events.partition_point(|e| e.0 < cusum_from);
                     c.events.drain(..drop);
-                    c.per_reporter.retain(|(day, _), _| *day >= cusum_from);
                 }
             }
+            // Kept as long as an open window or the CUSUM's look-back may hold them.
+            let needed_from = oldest_open.min(cusum_from);
+            self.reporters.retain(|_, v| {
+                v.retain(|(t, _)| *t >= needed_from);
+                !v.is_empty()
+            });
+            shrink(&mut self.reporters);
         }
         self.seen.retain(|_, t| *t >= keep_from);
         shrink(&mut self.seen);

@@ -879,3 +879,63 @@ fn suppression_reasons_label_metrics_as_they_serialise() {
         assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
     }
 }
+
+#[test]
+fn one_reporter_counts_at_most_twice_per_window_whatever_the_arrival_order() {
+    let mut d = seeded(DetectConfig::default());
+    let t0 = MONDAY + 10 * 3600;
+    // One doorplate reports five times within 15 minutes (arriving newest first), then once
+    // more the next hour; another reporter once.
+    let mut events: Vec<DetectEvent> = (0..5)
+        .rev()
+        .map(|i| {
+            event(
+                1 + i,
+                t0 + i as i64 * 60,
+                area(TOWN, Some("CP-1")),
+                "DSP_NEIGHBOUR",
+            )
+        })
+        .collect();
+    events.push(event(
+        9,
+        t0 + 3600,
+        area(TOWN, Some("CP-1")),
+        "DSP_NEIGHBOUR",
+    ));
+    for e in &mut events {
+        e.reporter_key = Some("plate-7".into());
+    }
+    events.push(event(
+        10,
+        t0 + 120,
+        area(TOWN, Some("CP-1")),
+        "DSP_NEIGHBOUR",
+    ));
+    for e in &events {
+        d.ingest(e).unwrap();
+    }
+    let count = |len: WindowLen, start: i64| {
+        d.window_count(&AlertKey {
+            series: SeriesKey::category(AreaLevel::Compound, "CP-1", "DSP"),
+            window: len,
+            window_start: start,
+        })
+    };
+    assert_eq!(
+        count(WindowLen::M15, t0),
+        Some(3),
+        "two of the plate's five, plus the other"
+    );
+    assert_eq!(count(WindowLen::H1, t0), Some(3));
+    assert_eq!(
+        count(WindowLen::H1, t0 + 3600),
+        Some(1),
+        "a new window counts it again"
+    );
+    assert_eq!(
+        count(WindowLen::D1, MONDAY),
+        Some(3),
+        "the day holds two of the plate's six"
+    );
+}
