@@ -145,6 +145,33 @@ impl Fixture {
             .unwrap()
     }
 
+    /// The insert audit holds each Kafka record exactly once (`why` says which fault must not
+    /// have duplicated one), `rows` of them, and the rollups equal distinct raw counts.
+    async fn assert_stored_once(&self, rows: u64, evs: &[EnrichedEvent], why: &str) {
+        let (inserted, positions) = self.rows_and_positions().await;
+        assert_eq!(inserted, positions, "{why}");
+        assert_eq!(inserted, rows, "every valid record has its row");
+        self.assert_rollups_match(evs).await;
+    }
+
+    /// Runs the aggregator in this process against `ch` until [`InProcess::stop`].
+    fn run_in_process(&self, ch: ClickHouseSettings) -> InProcess {
+        let shutdown = CancellationToken::new();
+        let registry = prometheus::Registry::new();
+        let stage = StageMetrics::register(&registry).unwrap();
+        let (cfg, kafka) = (self.config(), self.env.kafka_settings());
+        let (sd, reg) = (shutdown.clone(), registry.clone());
+        let task =
+            tokio::spawn(
+                async move { pingan_aggregator::run(cfg, &kafka, &ch, reg, stage, sd).await },
+            );
+        InProcess {
+            shutdown,
+            registry,
+            task,
+        }
+    }
+
     async fn wait_for(&self, n: u64, timeout: Duration) {
         wait_until(
             &format!("{n} distinct events in ClickHouse"),
@@ -205,6 +232,22 @@ impl Fixture {
     }
 }
 
+/// An aggregator running as a task of the test.
+struct InProcess {
+    shutdown: CancellationToken,
+    registry: prometheus::Registry,
+    task: tokio::task::JoinHandle<Result<(), pingan_aggregator::AggregatorError>>,
+}
+
+impl InProcess {
+    /// Shuts it down gracefully; it must stop without error.
+    async fn stop(self) -> prometheus::Registry {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+        self.registry
+    }
+}
+
 fn dlq_messages(env: &TestEnv, topic: &str) -> Vec<(Vec<u8>, String)> {
     pingan_tests::read_topic(
         env,
@@ -231,23 +274,17 @@ async fn every_event_lands_once_duplicates_never_count_twice_and_poison_goes_to_
     )
     .await;
 
-    let shutdown = CancellationToken::new();
-    let registry = prometheus::Registry::new();
-    let stage = StageMetrics::register(&registry).unwrap();
-    let (cfg, kafka, ch) = (fx.config(), fx.env.kafka_settings(), fx.ch.clone());
-    let sd = shutdown.clone();
-    let reg = registry.clone();
-    let task =
-        tokio::spawn(async move { pingan_aggregator::run(cfg, &kafka, &ch, reg, stage, sd).await });
+    let aggregator = fx.run_in_process(fx.ch.clone());
     fx.wait_for(3_000, Duration::from_secs(90)).await;
     let dlq = dlq_messages(&fx.env, &fx.topic);
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    aggregator.stop().await;
 
-    let (rows, positions) = fx.rows_and_positions().await;
-    assert_eq!(rows, positions, "no Kafka record was inserted twice");
-    assert_eq!(rows, sent.len() as u64, "every valid record has its row");
-    fx.assert_rollups_match(&evs).await;
+    fx.assert_stored_once(
+        sent.len() as u64,
+        &evs,
+        "no Kafka record was inserted twice",
+    )
+    .await;
     assert!(
         !dlq.is_empty(),
         "poison records reach the dead-letter topic"
@@ -276,20 +313,13 @@ async fn an_insert_whose_reply_is_lost_while_clickhouse_is_unreachable_is_never_
         ..fx.ch.clone()
     };
 
-    let shutdown = CancellationToken::new();
-    let registry = prometheus::Registry::new();
-    let stage = StageMetrics::register(&registry).unwrap();
-    let (cfg, kafka) = (fx.config(), fx.env.kafka_settings());
-    let (sd, reg) = (shutdown.clone(), registry.clone());
-    let task =
-        tokio::spawn(async move { pingan_aggregator::run(cfg, &kafka, &ch, reg, stage, sd).await });
+    let aggregator = fx.run_in_process(ch);
     fx.wait_for(1_000, Duration::from_secs(60)).await;
 
     proxy.lose_insert_replies(3, Duration::from_millis(1_500));
     fx.produce(&evs[1_000..], &[]).await;
     fx.wait_for(6_000, Duration::from_secs(120)).await;
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    let registry = aggregator.stop().await;
 
     assert_eq!(proxy.lost(), 3, "three INSERT replies were lost");
     let outcomes = |outcome: &str| -> f64 {
@@ -306,13 +336,8 @@ async fn an_insert_whose_reply_is_lost_while_clickhouse_is_unreachable_is_never_
         outcomes("resolved_present") >= 3.0,
         "each lost insert was found stored once ClickHouse answered again"
     );
-    let (rows, positions) = fx.rows_and_positions().await;
-    assert_eq!(
-        rows, positions,
-        "a lost reply never makes a batch go in twice"
-    );
-    assert_eq!(rows, 6_000);
-    fx.assert_rollups_match(&evs).await;
+    fx.assert_stored_once(6_000, &evs, "a lost reply never makes a batch go in twice")
+        .await;
     fx.drop_db().await;
 }
 
@@ -365,13 +390,8 @@ async fn kill_9_of_the_aggregator_mid_stream_loses_and_duplicates_nothing() {
     let child = spawn_aggregator(&fx);
     fx.wait_for(20_000, Duration::from_secs(120)).await;
     kill9(child);
-    let (rows, positions) = fx.rows_and_positions().await;
-    assert_eq!(
-        rows, positions,
-        "a killed aggregator never re-inserts a batch"
-    );
-    assert_eq!(rows, 20_000);
-    fx.assert_rollups_match(&evs).await;
+    fx.assert_stored_once(20_000, &evs, "a killed aggregator never re-inserts a batch")
+        .await;
     fx.drop_db().await;
 }
 
@@ -409,12 +429,11 @@ async fn clickhouse_and_broker_restarts_mid_stream_lose_and_duplicate_nothing() 
 
     fx.wait_for(12_000, Duration::from_secs(180)).await;
     kill9(child);
-    let (rows, positions) = fx.rows_and_positions().await;
-    assert_eq!(
-        rows, positions,
-        "restarts never cause a batch to be inserted twice"
-    );
-    assert_eq!(rows, 12_000);
-    fx.assert_rollups_match(&evs).await;
+    fx.assert_stored_once(
+        12_000,
+        &evs,
+        "restarts never cause a batch to be inserted twice",
+    )
+    .await;
     fx.drop_db().await;
 }
