@@ -56,6 +56,17 @@ test: ## The full test suite: starts local services, runs unit + component + int
 doc: ## Build the API docs, warnings are errors
 	RUSTDOCFLAGS="-D warnings -A rustdoc::private-intra-doc-links" $(CARGO) doc --locked --no-deps --workspace --document-private-items
 
+.PHONY: classifier-model
+classifier-model: ## Train the classifier's model on schemas/classifier/corpus/train (deterministic; writes model.bin + model-report.txt)
+	$(CARGO) build --locked -p pingan
+	./target/debug/pingan classify train
+
+.PHONY: classifier-eval
+classifier-eval: ## The shipped classifier on the blind set, model and rules alone (summary only: the blind set stays blind)
+	$(CARGO) build --locked -p pingan
+	./target/debug/pingan classify --eval schemas/classifier/corpus/blind
+	./target/debug/pingan classify --rules-only --eval schemas/classifier/corpus/blind
+
 .PHONY: ci
 ci: lint doc test ## What CI runs: lint, docs, all tests
 

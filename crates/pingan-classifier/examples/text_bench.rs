@@ -1,78 +1,64 @@
-//! Throughput of the text classifier: `classify` alone, `keywords` alone, and
-//! both, over the texts of `schemas/classifier/eval.jsonl`.
+//! Throughput of the text classifier on one core: the rules alone, the rules with the model,
+//! and the keyword segmenter, over the training corpus texts (`schemas/classifier/corpus/train`).
+//! Each figure is the best of five interleaved rounds, so a busy moment on a shared machine
+//! hurts every variant alike instead of one.
 //!
 //! Run with `cargo run --release -p pingan-classifier --example text_bench`.
 #![allow(clippy::print_stdout)]
 
 use std::time::Instant;
 
+use pingan_classifier::model::TrainingSet;
 use pingan_classifier::text::{TextClassifier, TextInput};
 
-const EVAL_SET: &str = include_str!("../../../schemas/classifier/eval.jsonl");
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/classifier");
+    let set = TrainingSet::read(&[root.join("corpus/train")])?;
     let started = Instant::now();
-    let clf = TextClassifier::builtin()?;
-    println!("build: {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
-
-    let short: Vec<String> = EVAL_SET
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["text"].as_str().map(str::to_owned))
-        .collect();
-    // Eval texts are short; joining three gives the 30–80 char range of
-    // typical operator notes.
-    let long: Vec<String> = short.chunks(3).map(|c| c.join("，")).collect();
-    for texts in [&short, &long] {
-        run(&clf, texts);
-    }
-    Ok(())
-}
-
-fn run(clf: &TextClassifier, texts: &[String]) {
-    let chars: usize = texts.iter().map(|t| t.chars().count()).sum();
+    let model = TextClassifier::builtin()?;
     println!(
-        "\n{} texts, mean {:.1} chars",
-        texts.len(),
-        chars as f64 / texts.len() as f64
+        "build: {:.0} ms ({})",
+        started.elapsed().as_secs_f64() * 1e3,
+        model.version()
     );
-
-    let rounds = 200;
-    let total = (rounds * texts.len()) as f64;
+    let rules = TextClassifier::rules_only()?;
+    let inputs: Vec<TextInput<'_>> = set.cases.iter().map(|c| c.input()).collect();
+    let chars: usize = set.cases.iter().map(|c| c.text.chars().count()).sum();
+    println!(
+        "{} texts, mean {:.1} chars",
+        inputs.len(),
+        chars as f64 / inputs.len() as f64
+    );
+    let mut best = [f64::MAX; 3];
     let mut sink = 0usize;
-
-    let t = Instant::now();
-    for _ in 0..rounds {
-        for text in texts {
-            sink += clf.classify(&TextInput::new(text)).evidence.len();
+    for _ in 0..5 {
+        let t = Instant::now();
+        for i in &inputs {
+            sink += rules.classify(i).evidence.len();
         }
-    }
-    println!(
-        "classify:          {:>9.0} texts/s",
-        total / t.elapsed().as_secs_f64()
-    );
-
-    let t = Instant::now();
-    for _ in 0..rounds {
-        for text in texts {
-            sink += clf.keywords(text, 10).len();
+        best[0] = best[0].min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        for i in &inputs {
+            sink += model.classify(i).features.len();
         }
-    }
-    println!(
-        "keywords:          {:>9.0} texts/s",
-        total / t.elapsed().as_secs_f64()
-    );
-
-    let t = Instant::now();
-    for _ in 0..rounds {
-        for text in texts {
-            sink += clf.classify(&TextInput::new(text)).evidence.len();
-            sink += clf.keywords(text, 10).len();
+        best[1] = best[1].min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        for i in &inputs {
+            sink += model.keywords(i.text, 8).len();
         }
+        best[2] = best[2].min(t.elapsed().as_secs_f64());
     }
-    println!(
-        "classify+keywords: {:>9.0} texts/s",
-        total / t.elapsed().as_secs_f64()
-    );
+    let n = inputs.len() as f64;
+    for (name, secs) in ["rules alone", "rules + model", "keywords"]
+        .iter()
+        .zip(best)
+    {
+        println!(
+            "{name:<14} {:>9.0} texts/s  {:>6.2} µs/text",
+            n / secs,
+            secs / n * 1e6
+        );
+    }
     println!("(checksum {sink})");
+    Ok(())
 }

@@ -4,7 +4,6 @@
 //! Everything except repeat-call linking is a pure function of the raw record, so a replay gives
 //! byte-identical output for the same `event_id`.
 
-use chrono::{DateTime, FixedOffset};
 use pingan_domain::area::AreaIndex;
 use pingan_domain::events::{
     CallRecord, ClassificationInfo, EnrichedEvent, GeoPoint, QrScanRecord, Source, TOPIC_ENRICHED,
@@ -16,9 +15,9 @@ use pingan_domain::time::{is_morning_peak, is_night};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
-use crate::locate::{Located, Locator, LocatorError};
+use crate::locate::{Locator, LocatorError};
 use crate::repeat::RepeatDetector;
-use crate::text::{CLASSIFIER_VERSION, LexiconError, TextClassifier, TextInput};
+use crate::text::{LexiconError, TextClassifier, TextInput};
 
 /// A record from one of the raw topics, recognised by its `schema` field.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +79,11 @@ const COMPOUND_CUES: &[&str] = &[
     "居民楼",
 ];
 
+/// Whether the text places the incident inside a residential compound (小区里, 地库, 楼道 …).
+pub fn text_suggests_compound(text: &str) -> bool {
+    COMPOUND_CUES.iter().any(|c| text.contains(c))
+}
+
 /// Extra outputs of one classification, for metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnrichNotes {
@@ -95,6 +99,7 @@ pub struct EnrichNotes {
 #[derive(Debug)]
 pub struct Enricher {
     text: TextClassifier,
+    version: String,
     locator: Locator,
     repeats: RepeatDetector,
 }
@@ -102,8 +107,14 @@ pub struct Enricher {
 impl Enricher {
     /// The enricher with the built-in lexicon and reference data.
     pub fn builtin() -> Result<Enricher, EnricherError> {
+        Self::with_text(TextClassifier::builtin()?)
+    }
+
+    /// The enricher with another text classifier (a model file, or the rules alone).
+    pub fn with_text(text: TextClassifier) -> Result<Enricher, EnricherError> {
         Ok(Enricher {
-            text: TextClassifier::builtin()?,
+            version: text.version(),
+            text,
             locator: Locator::new(AreaIndex::builtin())?,
             repeats: RepeatDetector::default(),
         })
@@ -156,8 +167,8 @@ impl Enricher {
                 Some(format!("plate:{}", q.plate_id)),
             ),
         };
-        let inside_compound = located.area.compound_id.is_some()
-            || COMPOUND_CUES.iter().any(|c| description.contains(c));
+        let inside_compound =
+            located.area.compound_id.is_some() || text_suggests_compound(description);
         let text = self.text.classify(&TextInput {
             text: description,
             qr_kind,
@@ -180,6 +191,9 @@ impl Enricher {
         let priority =
             op_priority.or_else(|| tax.subtype(&subtype).and_then(|s| s.default_priority));
         let mut tags: Vec<String> = text.tags.iter().map(|t| (*t).to_owned()).collect();
+        if text.needs_review {
+            tags.push("needs_review".into());
+        }
         if is_night(&event_time) {
             tags.push("night".into());
         }
@@ -209,90 +223,57 @@ impl Enricher {
             rejected_hints: located.rejected_hints.clone(),
             repeat: repeat_of.is_some(),
         };
-        let event = build(
+        let mut evidence: Vec<String> = text
+            .evidence
+            .iter()
+            .filter(|e| e.counted || e.negated)
+            .map(|e| {
+                if e.negated {
+                    format!("!{}", e.term)
+                } else {
+                    e.term.clone()
+                }
+            })
+            .collect();
+        // The model's heaviest features follow the rules' terms, marked `~`.
+        evidence.extend(text.features.iter().map(|(name, _)| format!("~{name}")));
+        let event = EnrichedEvent {
+            schema: TOPIC_ENRICHED.to_owned(),
             event_id,
             source,
             source_ref,
             event_time,
             category,
             subtype,
-            route.primary.map(str::to_owned),
-            route.secondary.iter().map(|d| (*d).to_owned()).collect(),
+            department: route.primary.map(str::to_owned),
+            secondary_departments: route.secondary.iter().map(|d| (*d).to_owned()).collect(),
             priority,
-            located,
+            area: located.area,
+            location: located.point.map(|p| GeoPoint {
+                lat: p.lat,
+                lon: p.lon,
+            }),
+            h3: located.h3,
             tags,
-            self.text.keywords(description, 8),
-            ClassificationInfo {
+            keywords: self.text.keywords(description, 8),
+            classifier_version: self.version.clone(),
+            classification: ClassificationInfo {
                 score: text.score,
                 rule: text.rule.to_owned(),
-                evidence: text
-                    .evidence
-                    .iter()
-                    .filter(|e| e.counted || e.negated)
-                    .map(|e| {
-                        if e.negated {
-                            format!("!{}", e.term)
-                        } else {
-                            e.term.clone()
-                        }
-                    })
-                    .collect(),
+                evidence,
                 runner_up: text.runner_up.map(|(s, _)| s.to_owned()),
             },
             repeat_of,
-            redact_text(description),
-        );
+            description: redact_text(description),
+        };
         (event, notes)
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn build(
-    event_id: uuid::Uuid,
-    source: Source,
-    source_ref: Option<String>,
-    event_time: DateTime<FixedOffset>,
-    category: String,
-    subtype: String,
-    department: Option<String>,
-    secondary_departments: Vec<String>,
-    priority: Option<u8>,
-    located: Located,
-    tags: Vec<String>,
-    keywords: Vec<String>,
-    classification: ClassificationInfo,
-    repeat_of: Option<uuid::Uuid>,
-    description: String,
-) -> EnrichedEvent {
-    EnrichedEvent {
-        schema: TOPIC_ENRICHED.to_owned(),
-        event_id,
-        source,
-        source_ref,
-        event_time,
-        category,
-        subtype,
-        department,
-        secondary_departments,
-        priority,
-        area: located.area,
-        location: located.point.map(|p| GeoPoint {
-            lat: p.lat,
-            lon: p.lon,
-        }),
-        h3: located.h3,
-        tags,
-        keywords,
-        classifier_version: CLASSIFIER_VERSION.to_owned(),
-        classification,
-        repeat_of,
-        description,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
     use pingan_domain::events::{PhoneToken, QrKind};
 
     fn call(desc: &str, t: &str) -> RawEvent {
@@ -327,7 +308,7 @@ mod tests {
         assert_eq!(ev.department.as_deref(), Some("SCENIC"), "{ev:?}");
         assert!(ev.tags.contains(&"tourist_area".to_owned()));
         assert_eq!(ev.area.town_code.as_deref(), Some("310112102"));
-        assert_eq!(ev.classifier_version, CLASSIFIER_VERSION);
+        assert_eq!(ev.classifier_version, e.text().version());
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! the aggregator's distinct counting absorbs.
 //!
 //! # Layout
-//! * [`text`]: Chinese text → subtype (lexicon, Aho-Corasick, precedence, negation, priors,
-//!   keywords) and the evaluation harness.
+//! * [`text`]: Chinese text → subtype: the rules (lexicon, Aho-Corasick, precedence, negation,
+//!   priors), keywords, and the decision with the model.
+//! * [`model`]: the linear model over n-grams and rule evidence (features, file, training).
+//! * [`evaluation`]: labelled texts and the accuracy/calibration report.
 //! * [`locate`]: doorplate / coordinates / names / hints → area hierarchy + H3.
 //! * [`repeat`]: repeat-call linking.
 //! * [`enrich`]: one raw record → one `EnrichedEvent`.
@@ -16,8 +18,10 @@
 #![deny(missing_docs)]
 
 pub mod enrich;
+pub mod evaluation;
 pub mod locate;
 pub mod metrics;
+pub mod model;
 pub mod offline;
 pub mod repeat;
 pub mod stage;

@@ -27,7 +27,6 @@
 //! The classifier is pure and deterministic: no I/O, no clock, no hash-map
 //! iteration; scores live in a fixed array indexed by taxonomy position.
 
-mod eval;
 mod keywords;
 mod lexicon;
 mod negation;
@@ -43,12 +42,16 @@ use std::fmt;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Serialize;
 
-pub use eval::{CategoryStats, Confusion, EvalError, EvalReport, Miss, SubtypeStats, evaluate};
 pub use keywords::Keywords;
 pub use lexicon::{LexiconError, LexiconProblem, ProblemKind, TAGS};
+pub(crate) use negation::negation_starts;
+pub(crate) use normalize::is_clause_break;
 pub use normalize::normalize;
-pub use taxonomy::{CATEGORY_CODES, Group, SUBTYPE_CODES, category_of, group_of, subtype_code};
+pub use taxonomy::{
+    CATEGORY_CODES, Group, SUBTYPE_CODES, category_of, group_at, group_of, subtype_code,
+};
 
+use crate::model::{LinearModel, features};
 use lexicon::{Lexicon, Rule};
 use priors::Prior;
 
@@ -81,6 +84,11 @@ pub const SPECIFIC_SHARE: f32 = 0.5;
 pub const COMPLAINT_OVERRIDE: f32 = 1.5;
 /// At most this many evidence entries are returned (scoring uses all).
 pub const MAX_EVIDENCE: usize = 64;
+/// An answer whose calibrated confidence is below this keeps its subtype and is tagged
+/// `needs_review`.
+pub const NEEDS_REVIEW_BELOW: f32 = 0.5;
+/// The heaviest model features named in an explanation.
+pub const MAX_FEATURES: usize = 6;
 
 /// Groups in precedence order, after the empty-text check.
 const PRECEDENCE: [Group; 11] = [
@@ -148,7 +156,7 @@ pub struct Evidence {
 /// The classifier's answer for one event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TextClassification {
-    /// A subtype code from the taxonomy (never `OTH_DUPLICATE`).
+    /// A subtype code from the taxonomy (the rules alone never answer `OTH_DUPLICATE`).
     pub subtype: &'static str,
     /// Confidence in `0..=1`: grows with the winner's evidence and shrinks
     /// with the runner-up's.
@@ -160,10 +168,19 @@ pub struct TextClassification {
     /// Tags found in the text, in [`TAGS`] order (`alcohol`, `injury`,
     /// `weapon`). Time and place tags are the caller's job.
     pub tags: Vec<&'static str>,
-    /// Which rule decided: `group:<name>`, `bend:<name>`, `empty_text`,
-    /// `invalid_phrase`, `prior:operator`, `prior:qr_kind`, `weak_evidence`
-    /// or `no_evidence`.
+    /// Which rule decided: `model` (the model, disagreeing with the rules),
+    /// `model+rules` (the model, agreeing with them) or, without a model or
+    /// for empty text, the rules' own: `group:<name>`, `bend:<name>`,
+    /// `empty_text`, `invalid_phrase`, `prior:operator`, `prior:qr_kind`,
+    /// `weak_evidence` or `no_evidence`.
     pub rule: &'static str,
+    /// What the rules alone said.
+    pub rules_subtype: &'static str,
+    /// The confidence is below [`NEEDS_REVIEW_BELOW`]: a person should look.
+    pub needs_review: bool,
+    /// The model features that pushed hardest towards the answer, with their
+    /// contribution to its score (at most [`MAX_FEATURES`]).
+    pub features: Vec<(String, f32)>,
 }
 
 impl TextClassification {
@@ -192,12 +209,28 @@ pub struct TextClassifier {
     matcher: AhoCorasick,
     bits: Bits,
     keywords: Keywords,
+    lexicon_sha256: String,
+    model: Option<LinearModel>,
+}
+
+/// What the rules made of one text: their answer and the model's rule evidence.
+#[derive(Debug, Clone)]
+pub(crate) struct RuleView {
+    /// The normalised text.
+    pub(crate) text: String,
+    /// Per byte of `text`: a match starting there is negated.
+    pub(crate) negated_at: Vec<bool>,
+    pub(crate) result: TextClassification,
+    pub(crate) scores: [f32; 62],
+    pub(crate) negated: [bool; 62],
+    pub(crate) empty: bool,
+    pub(crate) operator_default: Option<usize>,
 }
 
 impl fmt::Debug for TextClassifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TextClassifier")
-            .field("version", &CLASSIFIER_VERSION)
+            .field("version", &self.version())
             .field("rules", &self.rules.len())
             .field("keywords", &self.keywords)
             .finish_non_exhaustive()
@@ -212,14 +245,52 @@ struct Hit {
 }
 
 impl TextClassifier {
-    /// Builds the classifier from the lexicon, user dictionary and stop-words
-    /// embedded in the crate.
+    /// Builds the classifier from the lexicon, user dictionary, stop-words and
+    /// model embedded in the crate.
     ///
     /// # Errors
     ///
     /// A [`LexiconError`] if an embedded file is invalid (a test guards this).
     pub fn builtin() -> Result<Self, LexiconError> {
+        let rules = Self::rules_only()?;
+        if crate::model::BUILTIN_MODEL.is_empty() {
+            return Ok(rules);
+        }
+        Ok(rules.with_model(LinearModel::from_bytes(crate::model::BUILTIN_MODEL)?))
+    }
+
+    /// The embedded rules without the model (for training and comparisons).
+    ///
+    /// # Errors
+    ///
+    /// A [`LexiconError`] if an embedded file is invalid.
+    pub fn rules_only() -> Result<Self, LexiconError> {
         Self::from_parts(BUILTIN_LEXICON, BUILTIN_USERDICT, BUILTIN_STOPWORDS)
+    }
+
+    /// This classifier deciding with `model` on top of its rules.
+    pub fn with_model(mut self, model: LinearModel) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// The model, when there is one.
+    pub fn model(&self) -> Option<&LinearModel> {
+        self.model.as_ref()
+    }
+
+    /// What every classification is stamped with (`classifier_version`): the
+    /// model's name and the rules' version, or the rules' version alone.
+    pub fn version(&self) -> String {
+        match &self.model {
+            Some(m) => format!("{}+{CLASSIFIER_VERSION}", m.name()),
+            None => CLASSIFIER_VERSION.to_owned(),
+        }
+    }
+
+    /// SHA-256 of the lexicon text the rules were built from.
+    pub fn lexicon_sha256(&self) -> &str {
+        &self.lexicon_sha256
     }
 
     /// Builds the classifier from a custom lexicon TSV, with the embedded user
@@ -263,6 +334,8 @@ impl TextClassifier {
             matcher,
             bits,
             keywords,
+            lexicon_sha256: crate::model::sha256_hex(tsv.as_bytes()),
+            model: None,
         })
     }
 
@@ -276,22 +349,86 @@ impl TextClassifier {
         self.keywords.extract(text, max)
     }
 
-    /// Classifies one event. Total: every input yields a taxonomy code.
+    /// Classifies one event: the rules, then the model when there is one.
+    /// Total: every input yields a taxonomy code.
     pub fn classify(&self, input: &TextInput<'_>) -> TextClassification {
+        let view = self.rules(input);
+        match &self.model {
+            Some(model) if !view.empty => decide(model, input, view),
+            _ => view.result,
+        }
+    }
+
+    /// The rules' answer alone.
+    pub fn classify_rules(&self, input: &TextInput<'_>) -> TextClassification {
+        self.rules(input).result
+    }
+
+    /// The model's features of one text (for training).
+    pub(crate) fn model_features(
+        &self,
+        config: &features::FeatureConfig,
+        input: &TextInput<'_>,
+    ) -> features::Features {
+        let view = self.rules(input);
+        features::extract(
+            config,
+            &view.text,
+            &view.negated_at,
+            &evidence_of(&view),
+            &context_of(input, &view),
+        )
+    }
+
+    /// The rules' view (for the model's timing test).
+    #[cfg(test)]
+    pub(crate) fn rules_view(&self, input: &TextInput<'_>) -> RuleView {
+        self.rules(input)
+    }
+
+    /// The features `model` reads for a text (for the model's timing test).
+    #[cfg(test)]
+    pub(crate) fn features_of(
+        &self,
+        model: &LinearModel,
+        input: &TextInput<'_>,
+        view: &RuleView,
+    ) -> features::Features {
+        features::extract(
+            model.feature_config(),
+            &view.text,
+            &view.negated_at,
+            &evidence_of(view),
+            &context_of(input, view),
+        )
+    }
+
+    fn rules(&self, input: &TextInput<'_>) -> RuleView {
         let text = normalize(input.text);
         let operator = input.operator_category.and_then(priors::operator);
         let qr = input.qr_kind.and_then(priors::qr_kind);
 
+        let operator_default = operator.map(|p| p.default);
         if !normalize::has_content(&text) {
             // An operator who picked a category has talked to the caller, so
             // an empty description is a missing note, not an invalid call.
-            return match operator {
+            let result = match operator {
                 Some(prior) => prior_only(&prior, &[0.0; 62]),
                 None => decided("OTH_INVALID", 1.0, "empty_text"),
             };
+            return RuleView {
+                negated_at: negation_starts(&text),
+                text,
+                result,
+                scores: [0.0; 62],
+                negated: [false; 62],
+                empty: true,
+                operator_default,
+            };
         }
 
-        let hits = self.find_hits(&text);
+        let negated_at = negation_starts(&text);
+        let hits = self.find_hits(&text, &negated_at);
 
         // Context: classes and anchors from un-negated matches and the input.
         let mut classes = 0u64;
@@ -322,6 +459,7 @@ impl TextClassifier {
 
         // Scores and evidence.
         let mut scores = [0.0f32; 62];
+        let mut negated = [false; 62];
         let mut evidence = Vec::new();
         for hit in &hits {
             let rule = &self.rules[hit.rule];
@@ -340,6 +478,11 @@ impl TextClassifier {
                     && classes & effect.unless == 0;
                 if counted {
                     scores[effect.subtype] += effect.weight;
+                }
+                if hit.negated
+                    && let Some(n) = negated.get_mut(effect.subtype)
+                {
+                    *n = true;
                 }
                 if evidence.len() < MAX_EVIDENCE {
                     evidence.push(Evidence {
@@ -362,18 +505,26 @@ impl TextClassifier {
         let mut result = self.decide(input, &scores, classes, anchored, operator, qr);
         result.evidence = evidence;
         result.tags = tags;
-        result
+        RuleView {
+            text,
+            negated_at,
+            result,
+            scores,
+            negated,
+            empty: false,
+            operator_default,
+        }
     }
 
     /// Runs the automaton and applies the ASCII word-boundary check and
     /// negation to every match.
-    fn find_hits(&self, text: &str) -> Vec<Hit> {
+    fn find_hits(&self, text: &str, negated_at: &[bool]) -> Vec<Hit> {
         self.matcher
             .find_iter(text)
             .filter(|m| ascii_boundaries_ok(text, m.start(), m.end()))
             .map(|m| Hit {
                 rule: m.pattern().as_usize(),
-                negated: negation::is_negated(text, m.start()),
+                negated: negated_at.get(m.start()).copied().unwrap_or(false),
             })
             .collect()
     }
@@ -398,7 +549,7 @@ impl TextClassifier {
             if group == Group::Fraud && !anchored {
                 continue;
             }
-            let top = max_in(scores, |code| group_of(code) == group);
+            let top = max_in(scores, |i| group_at(i) == group);
             if top < FIRE_THRESHOLD {
                 continue;
             }
@@ -416,14 +567,12 @@ impl TextClassifier {
             return prior_only(&prior, scores);
         }
         let weak = best_where(scores, |i, code| {
-            code != "OTH_DUPLICATE"
-                && (anchored || group_of(code) != Group::Fraud)
-                && scores[i] > 0.0
+            code != "OTH_DUPLICATE" && (anchored || group_at(i) != Group::Fraud) && scores[i] > 0.0
         });
         if let Some(i) = weak.filter(|&i| scores[i] >= WEAK_THRESHOLD) {
             // Bends express facts about the situation, not about how strong
             // the evidence is, so they apply to weak winners too.
-            let (bent, rule) = self.bend(input, i, group_of(SUBTYPE_CODES[i]), scores, classes);
+            let (bent, rule) = self.bend(input, i, group_at(i), scores, classes);
             let rule = if bent == i { "weak_evidence" } else { rule };
             return with_confidence(bent, scores, anchored, rule);
         }
@@ -505,12 +654,12 @@ fn group_rule(group: Group) -> &'static str {
     }
 }
 
-/// Highest score among subtypes whose code satisfies `keep`.
-fn max_in(scores: &[f32; 62], keep: impl Fn(&str) -> bool) -> f32 {
-    SUBTYPE_CODES
+/// Highest score among subtypes whose index satisfies `keep`.
+fn max_in(scores: &[f32; 62], keep: impl Fn(usize) -> bool) -> f32 {
+    scores
         .iter()
-        .zip(scores)
-        .filter(|(code, _)| keep(code))
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
         .map(|(_, s)| *s)
         .fold(0.0, f32::max)
 }
@@ -534,10 +683,10 @@ fn best_where(scores: &[f32; 62], keep: impl Fn(usize, &str) -> bool) -> Option<
 /// Best subtype inside a fired group by nudged score, letting a specific
 /// subtype with enough text evidence beat the group's catch-all.
 fn best_in_group(group: Group, scores: &[f32; 62], nudged: &[f32; 62]) -> Option<usize> {
-    let best = best_where(nudged, |_, code| group_of(code) == group)?;
+    let best = best_where(nudged, |i, _| group_at(i) == group)?;
     if CATCH_ALLS.contains(&SUBTYPE_CODES[best]) {
         let specific = best_where(nudged, |i, code| {
-            group_of(code) == group && !CATCH_ALLS.contains(&code) && scores[i] >= SPECIFIC_MIN
+            group_at(i) == group && !CATCH_ALLS.contains(&code) && scores[i] >= SPECIFIC_MIN
         });
         if let Some(s) = specific
             .filter(|&s| scores[s] >= SPECIFIC_MIN && scores[s] >= SPECIFIC_SHARE * scores[best])
@@ -560,8 +709,8 @@ fn confidence(w: f32, r: f32) -> f32 {
 
 /// Best subtype other than `winner` with positive evidence.
 fn runner_up(winner: usize, scores: &[f32; 62], anchored: bool) -> Option<(&'static str, f32)> {
-    let i = best_where(scores, |i, code| {
-        i != winner && scores[i] > 0.0 && (anchored || group_of(code) != Group::Fraud)
+    let i = best_where(scores, |i, _| {
+        i != winner && scores[i] > 0.0 && (anchored || group_at(i) != Group::Fraud)
     })?;
     Some((SUBTYPE_CODES[i], confidence(scores[i], scores[winner])))
 }
@@ -582,6 +731,9 @@ fn with_confidence(
         runner_up: runner,
         tags: Vec::new(),
         rule,
+        rules_subtype: SUBTYPE_CODES[winner],
+        needs_review: false,
+        features: Vec::new(),
     }
 }
 
@@ -604,6 +756,9 @@ fn decided(code: &'static str, score: f32, rule: &'static str) -> TextClassifica
         runner_up: None,
         tags: Vec::new(),
         rule,
+        rules_subtype: code,
+        needs_review: false,
+        features: Vec::new(),
     }
 }
 
@@ -619,4 +774,106 @@ fn ascii_boundaries_ok(text: &str, start: usize, end: usize) -> bool {
     let before = start.checked_sub(1).and_then(|i| bytes.get(i)).copied();
     let after = bytes.get(end).copied();
     !(starts_latin && before.is_some_and(word) || ends_latin && after.is_some_and(word))
+}
+
+fn evidence_of(view: &RuleView) -> features::RuleEvidence<'_> {
+    features::RuleEvidence {
+        scores: &view.scores,
+        negated: &view.negated,
+        subtype: idx(view.result.subtype),
+        rule: view.result.rule,
+        tags: &view.result.tags,
+    }
+}
+
+fn context_of<'a>(input: &TextInput<'a>, view: &RuleView) -> features::Context<'a> {
+    features::Context {
+        qr_kind: input.qr_kind,
+        operator_default: view.operator_default,
+        inside_compound: input.inside_compound,
+        scenic_area: input.scenic_area,
+    }
+}
+
+/// The model's call on top of the rules' view: the most probable subtype with its calibrated
+/// confidence, the runner-up, and the features that pushed hardest towards the answer.
+fn decide(model: &LinearModel, input: &TextInput<'_>, view: RuleView) -> TextClassification {
+    /// Buffers one text's scoring needs, kept per thread: allocating them per text cost as
+    /// much as the arithmetic.
+    #[derive(Default)]
+    struct Scratch {
+        features: features::Features,
+        rows: Vec<u32>,
+        scaled: Vec<(usize, f32)>,
+    }
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+    }
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let Scratch {
+            features: feats,
+            rows,
+            scaled,
+        } = &mut *scratch;
+        features::extract_into(
+            feats,
+            model.feature_config(),
+            &view.text,
+            &view.negated_at,
+            &evidence_of(&view),
+            &context_of(input, &view),
+        );
+        let logits = model.logits(feats, rows, scaled);
+        let p = model.probabilities(&logits);
+        explain(model, feats, rows, &p, view)
+    })
+}
+
+/// The answer from the probabilities, with the runner-up and the heaviest features.
+fn explain(
+    model: &LinearModel,
+    feats: &features::Features,
+    rows: &[u32],
+    p: &[f32; 62],
+    view: RuleView,
+) -> TextClassification {
+    let ((best, confidence), (second, second_p)) = crate::model::train::top_two(p);
+    // The heaviest pushes towards the answer: keep the best few while scanning, name only those.
+    let mut top: Vec<(f32, usize)> = Vec::with_capacity(MAX_FEATURES * 2 + 1);
+    for (i, row) in rows.iter().enumerate() {
+        if *row == u32::MAX {
+            continue;
+        }
+        let c = model.weight(*row, best) * feats.values[i];
+        if c > 0.0 && (top.len() < MAX_FEATURES * 2 || c > top[top.len() - 1].0) {
+            let at = top.partition_point(|(t, _)| *t >= c);
+            top.insert(at, (c, i));
+            top.truncate(MAX_FEATURES * 2);
+        }
+    }
+    let mut features: Vec<(String, f32)> = Vec::with_capacity(MAX_FEATURES);
+    for (c, i) in top {
+        // An n-gram and its after-contrast copy, or a repeated one, share a name.
+        let name = feats.name(i);
+        if let Some(f) = features.iter_mut().find(|(n, _)| *n == name) {
+            f.1 += c;
+        } else if features.len() < MAX_FEATURES {
+            features.push((name, c));
+        }
+    }
+    features.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut result = view.result;
+    let subtype = SUBTYPE_CODES[best];
+    result.rule = if subtype == result.rules_subtype {
+        "model+rules"
+    } else {
+        "model"
+    };
+    result.subtype = subtype;
+    result.score = confidence;
+    result.runner_up = Some((SUBTYPE_CODES[second], second_p));
+    result.needs_review = confidence < NEEDS_REVIEW_BELOW;
+    result.features = features;
+    result
 }

@@ -43,17 +43,33 @@ pub(crate) struct Cli {
 enum Command {
     /// HTTP ingest service: POST /v1/calls (CAD feed) and /v1/qr-scans (citizens) → Kafka.
     Ingest,
-    /// Classifier service: raw topics → pingan.enriched.v1 (+ DLQ); or offline with --stdin.
+    /// Classifier service: raw topics → pingan.enriched.v1 (+ DLQ); offline with --stdin;
+    /// --eval to measure it on labelled texts; `train` to fit its model.
+    #[command(args_conflicts_with_subcommands = true)]
     Classify {
         /// Offline mode: read calls/QR reports as JSON lines on stdin, write enriched JSON lines
         /// on stdout. No Kafka, no network. Example:
         /// echo '{"description":"有人冒充公检法让我转账"}' | pingan classify --stdin
         #[arg(long)]
         stdin: bool,
-        /// Evaluate the text classifier on a labelled JSON-lines file (see
-        /// schemas/classifier/README.md) and print accuracy per category and subtype.
-        #[arg(long, value_name = "FILE", conflicts_with = "stdin")]
-        eval: Option<PathBuf>,
+        /// Evaluate on labelled JSON-lines files or directories of them (see
+        /// schemas/classifier/README.md): accuracy, macro-F1, per category and source,
+        /// confusions and calibration. Example: pingan classify --eval
+        /// schemas/classifier/corpus/blind
+        #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "stdin")]
+        eval: Vec<PathBuf>,
+        /// With --eval: also list every misclassified text. Looking at a blind set's errors
+        /// makes it development data; do it on the training corpus, not the blind set.
+        #[arg(long, requires = "eval")]
+        show_misses: bool,
+        /// With --eval or --stdin: the rules alone, without the model (for comparison).
+        #[arg(long)]
+        rules_only: bool,
+        /// With --eval or --stdin: use this model file instead of the one built in.
+        #[arg(long, value_name = "FILE", conflicts_with = "rules_only")]
+        model: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<ClassifyCommand>,
     },
     /// Aggregator service: pingan.enriched.v1 → ClickHouse, live rollups, spike detection.
     Aggregate,
@@ -70,6 +86,14 @@ enum Command {
         #[command(subcommand)]
         command: QrCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClassifyCommand {
+    /// Train the model on the labelled corpus and write the model file (deterministic for a
+    /// seed): k-fold and leave-one-writer-out cross-validation, temperature calibration, and
+    /// a report. Example: pingan classify train (the defaults train the shipped model).
+    Train(crate::commands::TrainArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,19 +128,35 @@ pub(crate) fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // Offline classification writes JSON to stdout: keep the log quiet unless asked.
-    let quiet = matches!(
-        cli.command,
-        Command::Classify { stdin: true, .. } | Command::Classify { eval: Some(_), .. }
-    );
+    let quiet = matches!(cli.command, Command::Classify { stdin: true, .. })
+        || matches!(&cli.command, Command::Classify { eval, .. } if !eval.is_empty());
     pingan_runtime::telemetry::init(
         config.log.format,
         if quiet { "warn" } else { &config.log.filter },
     );
     match cli.command {
         Command::Ingest => ingest(&config),
-        Command::Classify { stdin, eval } => {
-            crate::commands::classify(&config, stdin, eval.as_deref())
-        }
+        Command::Classify {
+            action: Some(ClassifyCommand::Train(args)),
+            ..
+        } => crate::commands::classify_train(&args),
+        Command::Classify {
+            stdin,
+            eval,
+            show_misses,
+            rules_only,
+            model,
+            action: None,
+        } => crate::commands::classify(
+            &config,
+            &crate::commands::ClassifyArgs {
+                stdin,
+                eval,
+                show_misses,
+                rules_only,
+                model,
+            },
+        ),
         Command::Aggregate => crate::commands::aggregate(&config),
         Command::Serve => serve(&config),
         Command::Migrate => crate::commands::migrate(&config),

@@ -88,17 +88,50 @@ pub(crate) fn aggregate(config: &PinganConfig) -> ExitCode {
     })
 }
 
-/// `pingan classify` (service), `--stdin` (offline) or `--eval FILE`.
-pub(crate) fn classify(
-    config: &PinganConfig,
-    stdin: bool,
-    eval: Option<&std::path::Path>,
-) -> ExitCode {
-    if let Some(path) = eval {
-        return classify_eval(path);
+/// Flags of `pingan classify` without a subcommand.
+#[derive(Debug)]
+pub(crate) struct ClassifyArgs {
+    pub(crate) stdin: bool,
+    pub(crate) eval: Vec<std::path::PathBuf>,
+    pub(crate) show_misses: bool,
+    pub(crate) rules_only: bool,
+    pub(crate) model: Option<std::path::PathBuf>,
+}
+
+/// The text classifier the flags ask for: built-in, rules only, or with a model file.
+fn text_classifier(args: &ClassifyArgs) -> Result<pingan_classifier::text::TextClassifier, String> {
+    use pingan_classifier::text::TextClassifier;
+    if args.rules_only {
+        return TextClassifier::rules_only().map_err(|e| e.to_string());
     }
-    if stdin {
-        let mut enricher = match pingan_classifier::enrich::Enricher::builtin() {
+    match &args.model {
+        None => TextClassifier::builtin().map_err(|e| e.to_string()),
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let model = pingan_classifier::model::LinearModel::from_bytes(&bytes)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(TextClassifier::rules_only()
+                .map_err(|e| e.to_string())?
+                .with_model(model))
+        }
+    }
+}
+
+/// `pingan classify` (service), `--stdin` (offline) or `--eval PATH…`.
+pub(crate) fn classify(config: &PinganConfig, args: &ClassifyArgs) -> ExitCode {
+    if !args.eval.is_empty() {
+        return classify_eval(args);
+    }
+    if args.stdin {
+        let text = match text_classifier(args) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "pingan classify: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut enricher = match pingan_classifier::enrich::Enricher::with_text(text) {
             Ok(e) => e,
             Err(e) => {
                 let _ = writeln!(std::io::stderr(), "pingan classify: {e}");
@@ -138,33 +171,166 @@ pub(crate) fn classify(
     })
 }
 
-fn classify_eval(path: &std::path::Path) -> ExitCode {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "pingan classify --eval: cannot read {}: {e}",
-                path.display()
-            );
-            return ExitCode::FAILURE;
-        }
+fn classify_eval(args: &ClassifyArgs) -> ExitCode {
+    let fail = |e: &dyn std::fmt::Display| {
+        let _ = writeln!(std::io::stderr(), "pingan classify --eval: {e}");
+        ExitCode::FAILURE
     };
-    let classifier = match pingan_classifier::text::TextClassifier::builtin() {
+    let set = match pingan_classifier::model::TrainingSet::read(&args.eval) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let classifier = match text_classifier(args) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "pingan classify --eval: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(&e),
     };
-    match pingan_classifier::text::evaluate(&classifier, &text) {
-        Ok(report) => {
-            let _ = writeln!(std::io::stdout(), "{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "pingan classify --eval: {e}");
-            ExitCode::FAILURE
-        }
+    let report = pingan_classifier::evaluation::evaluate(&classifier, &set.cases);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "classifier {} on {} file(s), data sha256 {}",
+        classifier.version(),
+        set.files.len(),
+        &set.sha256[..16]
+    );
+    if args.show_misses {
+        let _ = writeln!(out, "{report}");
+    } else {
+        let _ = write!(out, "{}", report.summary());
+        let _ = writeln!(
+            out,
+            "\n(--show-misses lists the misclassified texts; on a blind set that ends its blindness)"
+        );
     }
+    ExitCode::SUCCESS
+}
+
+/// `pingan classify train`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TrainArgs {
+    /// Labelled JSON-lines files or directories of them.
+    #[arg(long = "corpus", value_name = "PATH", num_args = 1.., default_values = ["schemas/classifier/corpus/train", "schemas/classifier/eval.jsonl"])]
+    corpus: Vec<std::path::PathBuf>,
+    /// Where to write the model.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "schemas/classifier/model.bin"
+    )]
+    out: std::path::PathBuf,
+    /// Where to write the training report (cross-validation tables).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "schemas/classifier/model-report.txt"
+    )]
+    report: std::path::PathBuf,
+    /// Seed of the example order and the folds.
+    #[arg(long, default_value_t = pingan_classifier::model::TrainConfig::default().seed)]
+    seed: u64,
+    /// Cross-validation folds.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Passes over the data.
+    #[arg(long, default_value_t = pingan_classifier::model::TrainConfig::default().epochs)]
+    epochs: usize,
+    /// L2 penalty.
+    #[arg(long, default_value_t = pingan_classifier::model::TrainConfig::default().l2)]
+    l2: f32,
+    /// Learning rate.
+    #[arg(long, default_value_t = pingan_classifier::model::TrainConfig::default().learning_rate)]
+    learning_rate: f32,
+    /// Longest character n-gram.
+    #[arg(long, default_value_t = pingan_classifier::model::FeatureConfig::default().max_n)]
+    max_n: usize,
+    /// Minimum number of training texts a feature must occur in.
+    #[arg(long, default_value_t = pingan_classifier::model::TrainConfig::default().min_count)]
+    min_count: usize,
+    /// Skip leave-one-writer-out (faster).
+    #[arg(long)]
+    no_writer_cv: bool,
+}
+
+pub(crate) fn classify_train(args: &TrainArgs) -> ExitCode {
+    use pingan_classifier::model::{FeatureConfig, TrainConfig, TrainingSet};
+    let fail = |e: &dyn std::fmt::Display| {
+        let _ = writeln!(std::io::stderr(), "pingan classify train: {e}");
+        ExitCode::FAILURE
+    };
+    let set = match TrainingSet::read(&args.corpus) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let rules = match pingan_classifier::text::TextClassifier::rules_only() {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let config = TrainConfig {
+        seed: args.seed,
+        epochs: args.epochs,
+        learning_rate: args.learning_rate,
+        l2: args.l2,
+        min_count: args.min_count,
+        features: FeatureConfig {
+            max_n: args.max_n,
+            ..FeatureConfig::default()
+        },
+    };
+    let mut err = std::io::stderr();
+    for (f, n) in &set.files {
+        let _ = writeln!(err, "  {n:>5}  {}", f.display());
+    }
+    let started = std::time::Instant::now();
+    let mut progress = |line: &str| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "[{:>6.1}s] {line}",
+            started.elapsed().as_secs_f64()
+        );
+    };
+    let trained = pingan_classifier::model::train(
+        &rules,
+        &set,
+        &config,
+        args.folds,
+        !args.no_writer_cv,
+        &mut progress,
+    );
+    let bytes = trained.model.to_bytes();
+    if let Err(e) = std::fs::write(&args.out, &bytes) {
+        return fail(&format!("cannot write {}: {e}", args.out.display()));
+    }
+    let mut report = String::new();
+    report.push_str(&format!(
+        "model {} ({} features, {:.1} MB, temperature {:.2})\ntraining data sha256 {} ({} examples)\nsettings {}\n\n",
+        trained.model.name(),
+        trained.model.header().features,
+        bytes.len() as f64 / 1e6,
+        trained.model.header().temperature,
+        set.sha256,
+        set.cases.len(),
+        serde_json::to_string(&config).unwrap_or_default(),
+    ));
+    report.push_str(&format!(
+        "== {}-fold cross-validation ==\n{}\n",
+        args.folds,
+        trained.cross_validation.summary()
+    ));
+    if let Some(w) = &trained.by_writer {
+        report.push_str(&format!("== leave one writer out ==\n{}\n", w.summary()));
+    }
+    report.push_str(&format!(
+        "== rules alone on the training texts ==\n{}\n",
+        trained.rules_only.summary()
+    ));
+    if let Err(e) = std::fs::write(&args.report, &report) {
+        return fail(&format!("cannot write {}: {e}", args.report.display()));
+    }
+    let _ = writeln!(
+        std::io::stdout(),
+        "{report}wrote {} and {}",
+        args.out.display(),
+        args.report.display()
+    );
+    ExitCode::SUCCESS
 }

@@ -116,6 +116,9 @@ pub enum LexiconError {
         /// What is wrong.
         message: String,
     },
+    /// The embedded model file is unreadable.
+    #[error("classifier model: {0}")]
+    Model(#[from] crate::model::ModelError),
 }
 
 /// One invalid lexicon row.

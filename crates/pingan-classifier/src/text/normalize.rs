@@ -27,7 +27,7 @@ pub fn normalize(text: &str) -> String {
         }
         if ch.is_ascii() {
             out.push(ch.to_ascii_lowercase());
-        } else if ch.is_alphabetic() && !is_cjk(ch) {
+        } else if !is_cjk(ch) && ch.is_alphabetic() {
             // Non-ASCII Latin/Greek/Cyrillic letters: lowercase too. CJK has
             // no case, and skipping it keeps the common path cheap.
             out.extend(ch.to_lowercase());

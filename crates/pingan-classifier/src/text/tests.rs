@@ -1,4 +1,5 @@
-//! Behavioural tests of the classifier with the builtin lexicon.
+//! Behavioural tests of the rules with the builtin lexicon (the model on top of them is tested
+//! in `crate::model` and through the corpus reports).
 
 use std::sync::OnceLock;
 
@@ -6,10 +7,11 @@ use proptest::prelude::*;
 
 use super::*;
 
-/// The classifier is expensive to build (jieba's dictionary), so tests share one.
+/// The classifier is expensive to build (jieba's dictionary), so tests share one. These tests
+/// pin down what the rules do, so they run without the model.
 fn clf() -> &'static TextClassifier {
     static CLF: OnceLock<TextClassifier> = OnceLock::new();
-    CLF.get_or_init(|| TextClassifier::builtin().expect("builtin lexicon is valid"))
+    CLF.get_or_init(|| TextClassifier::rules_only().expect("builtin lexicon is valid"))
 }
 
 fn classify(text: &str) -> TextClassification {
@@ -352,40 +354,13 @@ fn eval_set_is_well_formed_and_covers_every_subtype() {
 
 #[test]
 fn eval_report_prints() {
-    let report = evaluate(clf(), EVAL_SET).expect("eval set parses");
+    let cases = crate::evaluation::read_labelled(EVAL_SET).expect("eval set parses");
+    let report = crate::evaluation::evaluate(clf(), &cases);
     println!("{report}");
     assert_eq!(
-        report.total,
+        report.all.total,
         report.per_subtype.iter().map(|s| s.support).sum::<usize>()
     );
-}
-
-#[test]
-fn holdout_report_prints() {
-    // Lines noted "holdout" were written after the lexicon was tuned and were
-    // never used for tuning: their accuracy is the less optimistic estimate.
-    let holdout: String = EVAL_SET
-        .lines()
-        .filter(|l| l.contains("\"note\": \"holdout"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let report = evaluate(clf(), &holdout).expect("holdout parses");
-    assert!(report.total >= 60);
-    println!("HOLDOUT\n{report}");
-}
-
-#[test]
-fn evaluate_rejects_bad_input() {
-    assert!(matches!(evaluate(clf(), ""), Err(EvalError::Empty)));
-    assert!(matches!(
-        evaluate(clf(), "{not json"),
-        Err(EvalError::Json { line: 1, .. })
-    ));
-    let bad = "{\"text\":\"x\",\"subtype\":\"NOPE\"}";
-    assert!(matches!(
-        evaluate(clf(), bad),
-        Err(EvalError::UnknownSubtype { line: 1, .. })
-    ));
 }
 
 #[test]
