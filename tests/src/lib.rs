@@ -92,7 +92,7 @@ impl TestEnv {
             database: unique("pingan_t"),
             ..Default::default()
         };
-        pingan_aggregator::migrate::apply(&settings, |_| {})
+        pingan_warehouse::migrate::apply(&settings, |_| {})
             .await
             .expect("migrate a test database");
         settings
@@ -201,81 +201,12 @@ pub mod services {
     }
 }
 
-/// Every SQL statement the services send at run time, with sample parameters, by name.
+/// Every SQL statement the services send at run time, with sample parameters, by name: the
+/// aggregator's fixed statements and the query service's generated ones.
 pub fn all_sql_templates() -> Vec<(String, String)> {
-    let named = |v: Vec<(&'static str, String)>| v.into_iter().map(|(n, s)| (n.to_owned(), s));
-    let mut all: Vec<(String, String)> = named(pingan_aggregator::sink::sql_templates()).collect();
-    all.extend(named(pingan_aggregator::alerting::sql_templates()));
-    all.extend(named(pingan_aggregator::maintenance::sql_templates()));
-    all.extend(query_sql_templates());
+    let mut all = pingan_warehouse::templates::all();
+    all.extend(pingan_query::sql_templates());
     all
-}
-
-/// Every statement the query API sends, with sample parameters: the counts plans rendered
-/// directly (sealed-day plans need data to be chosen), and everything else recorded while the
-/// real router serves each endpoint's variants from a store that cannot reach a server (each
-/// request fails right after its statements are logged, so a handler that queries in sequence
-/// contributes its first statement; the counts plans above cover what it would send next).
-pub fn query_sql_templates() -> Vec<(String, String)> {
-    use pingan_query::store::IncidentStore;
-    use pingan_query::store::clickhouse::{ClickHouseStore, SqlLog, counts_sql_templates};
-    use tower::ServiceExt;
-
-    let mut out = counts_sql_templates();
-    let log = SqlLog::default();
-    let settings = pingan_runtime::config::ClickHouseSettings {
-        url: "http://127.0.0.1:9".into(),
-        ..Default::default()
-    };
-    let metrics = pingan_query::metrics::QueryMetrics::unregistered().expect("metrics");
-    let store = std::sync::Arc::new(
-        ClickHouseStore::new(&settings, metrics.clone()).with_sql_log(log.clone()),
-    );
-    let app = pingan_query::router(pingan_query::AppState::new(store.clone(), metrics));
-    let range = "from=2019-12-01T00:00:00%2B08:00&to=2020-01-01T00:00:00%2B08:00";
-    let uris = [
-        format!("/v1/counts?{range}&bucket=day&by=town,category&hours=21-3"),
-        format!("/v1/counts?{range}&bucket=15m&subtype=FRAUD_FAKE_GOV"),
-        "/v1/counts?from=2019-12-01T00:00:07%2B08:00&to=2019-12-02T00:00:00%2B08:00&by=compound"
-            .to_owned(),
-        format!("/v1/rankings?{range}&level=compound&category=CRIM"),
-        format!("/v1/rankings?{range}&level=town&subtype=FRAUD_FAKE_GOV"),
-        format!("/v1/heatmap?{range}&res=8&hours=21-3&category=DSP"),
-        format!("/v1/heatmap?{range}&res=9&station=310112001"),
-        format!("/v1/terms?{range}&town=310112102&category=DSP"),
-        format!("/v1/terms?{range}&background_from=2019-11-01&background_to=2019-12-01"),
-        "/v1/incidents?limit=20&category=FRAUD".to_owned(),
-        "/v1/alerts?since=2019-12-01T00:00:00%2B08:00".to_owned(),
-        format!("/v1/report?{range}"),
-    ];
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        for uri in &uris {
-            let req = axum::http::Request::get(uri.as_str())
-                .body(axum::body::Body::empty())
-                .expect("request");
-            let _ = app.clone().oneshot(req).await;
-        }
-        let now = chrono::Utc::now();
-        let _ = store
-            .live_counts(
-                now - chrono::Duration::hours(10),
-                now - chrono::Duration::hours(1),
-            )
-            .await;
-        let _ = store.incidents_stored_since(1_575_129_600, 50).await;
-    });
-    let mut seen = std::collections::BTreeSet::new();
-    let logged = log.lock().map(|l| l.clone()).unwrap_or_default();
-    for sql in logged {
-        if seen.insert(sql.clone()) {
-            out.push((format!("query_api_{:02}", seen.len()), sql));
-        }
-    }
-    out
 }
 
 /// The `pingan` binary of this checkout (`make test` builds it before the integration tests).

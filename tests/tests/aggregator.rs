@@ -124,7 +124,7 @@ impl Fixture {
     }
 
     fn client(&self) -> clickhouse::Client {
-        pingan_aggregator::sink::client(&self.ch)
+        pingan_warehouse::client(&self.ch, pingan_warehouse::Role::Writer)
     }
 
     async fn distinct_events(&self) -> u64 {

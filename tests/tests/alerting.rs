@@ -53,7 +53,7 @@ async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay
         env.create_topic(t, if t == &topic { 4 } else { 1 }).await;
     }
     let ch = env.migrated_database().await;
-    let client = pingan_aggregator::sink::client(&ch);
+    let client = pingan_warehouse::client(&ch, pingan_warehouse::Role::Writer);
 
     // Three weeks of history: PUB fights every 10 minutes in each town, a fraud call every 2 hours.
     let tz = pingan_domain::time::shanghai();

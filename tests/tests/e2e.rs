@@ -174,7 +174,7 @@ async fn simulated_traffic_is_stored_exactly_once_as_classified_and_rolled_up() 
     );
 
     // Quiescence: every acked id is queryable, and the count stays put.
-    let client = pingan_aggregator::sink::client(&ch);
+    let client = pingan_warehouse::client(&ch, pingan_warehouse::Role::Writer);
     let distinct = || {
         let client = client.clone();
         async move {

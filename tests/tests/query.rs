@@ -358,18 +358,13 @@ async fn counts_are_exact_per_bucket_area_type_and_window() {
 async fn seal(f: &Fixture) -> Vec<String> {
     // A day is sealed only once its last write is in a past second of the server clock.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    pingan_aggregator::maintenance::seal_pass(
-        &f.client,
-        std::time::Duration::ZERO,
-        None,
-        |_, _, _| {},
-    )
-    .await
-    .unwrap()
-    .sealed
-    .iter()
-    .map(ToString::to_string)
-    .collect()
+    pingan_warehouse::sealed::seal_pass(&f.client, std::time::Duration::ZERO, |_| {})
+        .await
+        .unwrap()
+        .sealed
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[tokio::test]
@@ -475,7 +470,7 @@ async fn retention_drops_whole_months_older_than_configured() {
         .date_naive();
     let cutoff = chrono::NaiveDate::from_ymd_opt(2019, 12, 15).unwrap();
     let days = u32::try_from((today - cutoff).num_days()).unwrap();
-    let dropped = pingan_aggregator::maintenance::retention_pass(&f.client, days, None)
+    let dropped = pingan_warehouse::retention::retention_pass(&f.client, days)
         .await
         .unwrap();
     assert!(!dropped.is_empty());
@@ -506,7 +501,7 @@ async fn retention_drops_whole_months_older_than_configured() {
     assert_eq!(raw, 0);
     // Nothing left to drop.
     assert!(
-        pingan_aggregator::maintenance::retention_pass(&f.client, days, None)
+        pingan_warehouse::retention::retention_pass(&f.client, days)
             .await
             .unwrap()
             .is_empty()

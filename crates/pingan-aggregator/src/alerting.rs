@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
-use clickhouse::{Client, Row};
+use clickhouse::Client;
 use hmac::{Hmac, Mac};
 use pingan_detect::{AlertBook, AlertRecord, DetectConfig, DetectEvent, Detector, EventArea};
 use pingan_pipeline::producer::{OutRecord, Publisher};
@@ -28,7 +28,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::rows::IncidentRow;
+use pingan_warehouse::alerts::{REPLAY_SQL, RESTORE_SQL, SEED_SQL, SeedRow};
+use pingan_warehouse::rows::{AlertRow, IncidentRow};
 
 /// `[aggregator.alerts]` settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -256,31 +257,6 @@ fn ring(cell: Option<&str>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Row, Serialize)]
-struct AlertRow {
-    id: String,
-    alert_key: String,
-    area_level: String,
-    area_code: String,
-    town_code: Option<String>,
-    category: String,
-    subtype: Option<String>,
-    window_start: u32,
-    window_end: u32,
-    observed: u32,
-    expected: f64,
-    baseline: String,
-    score: f64,
-    p_value: f64,
-    level: String,
-    method: String,
-    contributors: Vec<String>,
-    created_at: u32,
-    updated_at: u32,
-    version: u64,
-    record: String,
-}
-
 fn secs(t: DateTime<FixedOffset>) -> u32 {
     u32::try_from(t.timestamp()).unwrap_or(0)
 }
@@ -311,53 +287,8 @@ fn alert_row(a: &AlertRecord) -> AlertRow {
     }
 }
 
-/// Statements the alerting task sends, with sample parameters (for `tests/chdb`).
-pub fn sql_templates() -> Vec<(&'static str, String)> {
-    vec![
-        ("alerts_restore", RESTORE_SQL.replacen('?', "1577800000", 1)),
-        (
-            "alerts_seed",
-            SEED_SQL
-                .replacen('?', "1577000000", 1)
-                .replacen('?', "1577800000", 1),
-        ),
-        (
-            "alerts_replay",
-            REPLAY_SQL
-                .replacen(
-                    "?fields",
-                    "event_id, event_time, town_code, category, subtype",
-                    1,
-                )
-                .replacen('?', "1577800000", 1),
-        ),
-    ]
-}
-
 /// Stored events per step of the start-up replay.
 const REPLAY_CHUNK: usize = 2_000;
-const RESTORE_SQL: &str = "SELECT record FROM alerts FINAL WHERE window_end >= toDateTime(?)";
-const SEED_SQL: &str = "SELECT ifNull(town_code, ''), ifNull(station_code, ''), ifNull(compound_id, ''), ifNull(h3_r8, ''), ifNull(poi_id, ''), \
-     category, subtype, toUInt32(toStartOfHour(event_time)) AS h, toUInt32(uniqExact(event_id)) \
-     FROM incidents WHERE repeat_of IS NULL AND event_time >= toDateTime(?) AND event_time < toDateTime(?) \
-     GROUP BY town_code, station_code, compound_id, h3_r8, poi_id, category, subtype, h";
-const REPLAY_SQL: &str =
-    "SELECT ?fields FROM incidents FINAL WHERE event_time >= toDateTime(?) ORDER BY event_time";
-
-/// (town, station, compound, h3_r8, poi, category, subtype, hour start, events) of one seeded
-/// hour.
-type SeedRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    u32,
-    u32,
-);
-
 fn opt(s: String) -> Option<String> {
     if s.is_empty() { None } else { Some(s) }
 }

@@ -16,8 +16,7 @@
 //!
 //! # Layout
 //! * [`config`]: `[aggregator]` settings.
-//! * [`migrate`]: numbered SQL migrations and dimension loading (`pingan migrate`).
-//! * [`rows`]: the ClickHouse row type mirroring `schemas/clickhouse/0001_incidents.sql`.
+//! * The schema, migrations, row types and SQL are `pingan-warehouse`'s.
 //! * [`transform`]: enriched event → row (pure).
 //! * [`sink`]: the idempotent ClickHouse sink.
 //! * [`maintenance`]: sealing closed days into plain daily counts; retention.
@@ -29,8 +28,6 @@ pub mod alerting;
 pub mod config;
 pub mod maintenance;
 pub mod metrics;
-pub mod migrate;
-pub mod rows;
 pub mod sink;
 pub mod transform;
 

@@ -22,63 +22,8 @@ use tracing::{info, warn};
 
 use crate::config::AggregatorConfig;
 use crate::metrics::AggregatorMetrics;
-use crate::rows::IncidentRow;
-
-/// Offsets of a partition at or above a given one that are already stored (an index range scan
-/// of the insert audit).
-pub const RESUME_SQL: &str = "SELECT DISTINCT kafka_offset FROM insert_audit WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ?";
-/// Whether any INSERT of a partition is still running (query ids start with
-/// `pingan-<topic>-<partition>-`): a killed predecessor's last INSERT may still be finishing on the
-/// server, and its rows must be visible before we decide what is already stored.
-pub const PARTITION_RUNNING_SQL: &str =
-    "SELECT count() FROM system.processes WHERE startsWith(query_id, ?)";
-/// Whether an INSERT with a given `query_id` is still running on the server.
-pub const RUNNING_SQL: &str = "SELECT count() FROM system.processes WHERE query_id = ?";
-/// How many of a batch's offsets are stored (the audit is never folded, unlike `incidents`).
-pub const STORED_SQL: &str = "SELECT uniqExact(kafka_offset) FROM insert_audit WHERE kafka_topic = ? AND kafka_partition = ? AND has(?, kafka_offset)";
-
-/// Every SQL statement the aggregator sends at run time, with sample parameters, for the
-/// compatibility check against current ClickHouse releases (`tests/chdb`).
-pub fn sql_templates() -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "aggregator_resume",
-            RESUME_SQL
-                .replacen('?', "'pingan.enriched.v1'", 1)
-                .replacen('?', "3", 1)
-                .replacen('?', "100", 1),
-        ),
-        (
-            "aggregator_running",
-            RUNNING_SQL.replacen('?', "'pingan-x-0-1-2-201912'", 1),
-        ),
-        (
-            "aggregator_partition_running",
-            PARTITION_RUNNING_SQL.replacen('?', "'pingan-pingan.enriched.v1-3-'", 1),
-        ),
-        (
-            "aggregator_stored",
-            STORED_SQL
-                .replacen('?', "'pingan.enriched.v1'", 1)
-                .replacen('?', "3", 1)
-                .replacen('?', "[1,2,3]", 1),
-        ),
-    ]
-}
-
-/// Builds a ClickHouse client for `settings` (RowBinary without schema validation: 18.16 lacks
-/// `RowBinaryWithNamesAndTypes`).
-pub fn client(settings: &ClickHouseSettings) -> Client {
-    let mut c = Client::default()
-        .with_url(&settings.url)
-        .with_database(&settings.database)
-        .with_user(&settings.user)
-        .with_validation(false);
-    if !settings.password.is_empty() {
-        c = c.with_password(settings.password.expose());
-    }
-    c
-}
+use pingan_warehouse::audit::{PARTITION_RUNNING_SQL, RESUME_SQL, RUNNING_SQL, STORED_SQL};
+use pingan_warehouse::rows::IncidentRow;
 
 /// Why a write failed.
 #[derive(Debug, thiserror::Error)]
@@ -220,7 +165,7 @@ impl ClickHouseSink {
         metrics: AggregatorMetrics,
     ) -> ClickHouseSink {
         ClickHouseSink {
-            client: client(settings),
+            client: pingan_warehouse::client(settings, pingan_warehouse::Role::Writer),
             metrics,
             insert_timeout: Duration::from_millis(config.insert_timeout_ms),
             dedup_tokens: None,

@@ -7,7 +7,7 @@ use pingan_domain::events::EnrichedEvent;
 use pingan_domain::taxonomy::Taxonomy;
 use pingan_pipeline::stage::{Inbound, Outbound, Outcome, RecordError, Transform};
 
-use crate::rows::IncidentRow;
+use pingan_warehouse::rows::IncidentRow;
 
 /// The aggregator's transform.
 #[derive(Debug, Clone, Copy, Default)]

@@ -28,7 +28,7 @@ use axum::http::Request;
 use pingan_domain::area::AreaIndex;
 use pingan_domain::taxonomy::Taxonomy;
 use pingan_query::metrics::QueryMetrics;
-use pingan_query::store::clickhouse::{ClickHouseStore, client};
+use pingan_query::store::clickhouse::ClickHouseStore;
 use pingan_query::{AppState, router};
 use pingan_runtime::config::ClickHouseSettings;
 use tower::ServiceExt;
@@ -312,7 +312,7 @@ async fn main() {
         database: a.db.clone(),
         ..Default::default()
     };
-    let existing: u64 = client(&settings)
+    let existing: u64 = pingan_warehouse::client(&settings, pingan_warehouse::Role::Reader)
         .query("SELECT count() FROM incidents")
         .fetch_one()
         .await
@@ -323,7 +323,7 @@ async fn main() {
     if a.seed_only {
         return;
     }
-    let rows: u64 = client(&settings)
+    let rows: u64 = pingan_warehouse::client(&settings, pingan_warehouse::Role::Reader)
         .query("SELECT count() FROM incidents")
         .fetch_one()
         .await
@@ -331,7 +331,8 @@ async fn main() {
     let metrics = QueryMetrics::unregistered().unwrap();
     // Exact distinct counts over a year of 25 M events need more than the local server's
     // default 1 GiB per query; `--max-memory` sets the limit the benchmark runs with.
-    let bench_client = client(&settings).with_setting("max_memory_usage", a.max_memory.clone());
+    let bench_client = pingan_warehouse::client(&settings, pingan_warehouse::Role::Reader)
+        .with_setting("max_memory_usage", a.max_memory.clone());
     let store = ClickHouseStore::from_client(bench_client, metrics.clone());
     let app = router(AppState::new(Arc::new(store), metrics));
     let now = chrono::Utc::now().timestamp();
@@ -382,7 +383,7 @@ async fn main() {
             format!("/v1/heatmap?from={year}&to={to}&res=7&category=DSP"),
         ),
     ];
-    let sealed: u64 = client(&settings)
+    let sealed: u64 = pingan_warehouse::client(&settings, pingan_warehouse::Role::Reader)
         .query("SELECT count() FROM day_seals")
         .fetch_one()
         .await
@@ -396,14 +397,16 @@ async fn main() {
         println!("\nbefore sealing (every count merges uniqExact states from the rollups):");
         before = run_cases(&app, &cases, a.rounds).await;
         let t0 = Instant::now();
-        let report = pingan_aggregator::maintenance::seal_pass(
-            &client(&settings),
+        let report = pingan_warehouse::sealed::seal_pass(
+            &pingan_warehouse::client(&settings, pingan_warehouse::Role::Writer),
             std::time::Duration::ZERO,
-            None,
-            |i, n, day| {
-                if i % 50 == 0 || i == n {
+            |p| {
+                if p.done % 50 == 0 || p.done == p.of {
                     eprintln!(
-                        "  sealed {i}/{n} days (through {day}, {:.0} s)",
+                        "  sealed {}/{} days (through {}, {:.0} s)",
+                        p.done,
+                        p.of,
+                        p.day,
                         t0.elapsed().as_secs_f64()
                     );
                 }

@@ -21,6 +21,7 @@
 //! * [`api`]: routes, parameter parsing, errors, CSV; one module per endpoint family.
 //! * [`live`]: the SSE hub and its poller.
 //! * [`metrics`]: the `pingan_query_*` metrics.
+//! * [`sql_templates`]: every statement it sends, for the compatibility checks.
 #![deny(missing_docs)]
 
 pub mod api;
@@ -29,6 +30,7 @@ pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod store;
+mod templates;
 
 use std::sync::Arc;
 
@@ -40,6 +42,7 @@ use tracing::{Instrument, error_span};
 
 pub use api::{AppState, router};
 pub use config::QueryConfig;
+pub use templates::sql_templates;
 
 use crate::live::LiveHub;
 use crate::metrics::QueryMetrics;

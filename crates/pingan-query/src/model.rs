@@ -5,80 +5,12 @@
 //! codes and checked time ranges.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use pingan_domain::time::HourWindow;
 use serde::Serialize;
 
-/// A dimension of the counts: one of the contract's `by` / filter names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Dim {
-    /// District code (`310112`).
-    District,
-    /// Town (街镇) code, e.g. `310112102`.
-    Town,
-    /// Police station code, e.g. `MH-PS-QIBAO`.
-    Station,
-    /// Compound id, e.g. `MH-CP-101-001`.
-    Compound,
-    /// Taxonomy category, e.g. `FRAUD`.
-    Category,
-    /// Taxonomy subtype, e.g. `FRAUD_FAKE_GOV`.
-    Subtype,
-    /// `call` or `qr`.
-    Source,
-    /// Responsible department, e.g. `SAMR`.
-    Department,
-}
-
-impl Dim {
-    /// Every dimension, in the contract's order.
-    pub const ALL: [Dim; 8] = [
-        Dim::District,
-        Dim::Town,
-        Dim::Station,
-        Dim::Compound,
-        Dim::Category,
-        Dim::Subtype,
-        Dim::Source,
-        Dim::Department,
-    ];
-
-    /// The wire name, e.g. `town`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Dim::District => "district",
-            Dim::Town => "town",
-            Dim::Station => "station",
-            Dim::Compound => "compound",
-            Dim::Category => "category",
-            Dim::Subtype => "subtype",
-            Dim::Source => "source",
-            Dim::Department => "department",
-        }
-    }
-
-    /// Parses a wire name.
-    pub fn parse(s: &str) -> Option<Dim> {
-        Dim::ALL.into_iter().find(|d| d.as_str() == s)
-    }
-
-    /// Whether this is an area level.
-    pub fn is_area(self) -> bool {
-        matches!(
-            self,
-            Dim::District | Dim::Town | Dim::Station | Dim::Compound
-        )
-    }
-}
-
-impl fmt::Display for Dim {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use pingan_warehouse::schema::{Dim, H3Res};
 
 /// Time bucket of `/v1/counts`, computed in Asia/Shanghai.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -242,37 +174,6 @@ pub struct CountsResult {
     pub rows: Vec<CountRow>,
     /// Distinct events matched (not the sum of rows).
     pub total: u64,
-}
-
-/// H3 resolution of the heat map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum H3Res {
-    /// ≈ 5 km² cells.
-    R7,
-    /// ≈ 0.7 km² cells.
-    R8,
-    /// ≈ 0.1 km² cells.
-    R9,
-}
-
-impl H3Res {
-    /// Parses `7`, `8` or `9`.
-    pub fn parse(s: &str) -> Option<H3Res> {
-        match s {
-            "7" => Some(H3Res::R7),
-            "8" => Some(H3Res::R8),
-            "9" => Some(H3Res::R9),
-            _ => None,
-        }
-    }
-    /// The resolution number.
-    pub fn number(self) -> u8 {
-        match self {
-            H3Res::R7 => 7,
-            H3Res::R8 => 8,
-            H3Res::R9 => 9,
-        }
-    }
 }
 
 /// What `/v1/heatmap` asks a store for.

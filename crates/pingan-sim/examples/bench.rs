@@ -683,7 +683,7 @@ async fn aggregator_vs_engine(
         database: agg_db.clone(),
         ..Default::default()
     };
-    pingan_aggregator::migrate::apply(&chs, |_| {})
+    pingan_warehouse::migrate::apply(&chs, |_| {})
         .await
         .unwrap();
     step(&format!(
@@ -702,7 +702,7 @@ async fn aggregator_vs_engine(
     let joined = group_joined(kafka.clone(), agg_group, timeout);
     let t = Instant::now();
     let mut agg = Service::start(bin, "aggregate", &env, logs);
-    let agg_ch = pingan_aggregator::sink::client(&chs);
+    let agg_ch = pingan_warehouse::client(&chs, pingan_warehouse::Role::Writer);
     let mut ours = watch_fill(&agg_ch, "incidents", n, t, timeout, "pingan aggregate").await;
     with_join_rate(&mut ours, t, joined.await.ok().flatten());
     agg.assert_running();
@@ -973,10 +973,10 @@ async fn main() {
         ..Default::default()
     };
     dbs.push(chs.database.clone());
-    pingan_aggregator::migrate::apply(&chs, |_| {})
+    pingan_warehouse::migrate::apply(&chs, |_| {})
         .await
         .unwrap();
-    let ch = pingan_aggregator::sink::client(&chs);
+    let ch = pingan_warehouse::client(&chs, pingan_warehouse::Role::Writer);
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -44,7 +44,7 @@ pub(crate) fn migrate(config: &PinganConfig) -> ExitCode {
     block_on("migrate", async move {
         let mut out = std::io::stdout();
         let _ = writeln!(out, "migrating {} on {}", settings.database, settings.url);
-        let report = pingan_aggregator::migrate::apply(&settings, |line| {
+        let report = pingan_warehouse::migrate::apply(&settings, |line| {
             let _ = writeln!(std::io::stdout(), "  {line}");
         })
         .await?;
@@ -64,7 +64,7 @@ pub(crate) fn migrate(config: &PinganConfig) -> ExitCode {
                 ""
             }
         );
-        Ok::<(), pingan_aggregator::migrate::MigrateError>(())
+        Ok::<(), pingan_warehouse::migrate::MigrateError>(())
     })
 }
 

@@ -329,7 +329,7 @@ pub(crate) fn demo(config: &PinganConfig, args: DemoArgs) -> ExitCode {
                 "demo: migrating {} on {}",
                 config.clickhouse.database, config.clickhouse.url
             );
-            let report = pingan_aggregator::migrate::apply(&config.clickhouse, |_| {})
+            let report = pingan_warehouse::migrate::apply(&config.clickhouse, |_| {})
                 .await
                 .map_err(|e| format!("migrate: {e}"))?;
             let _ = writeln!(

@@ -1,6 +1,6 @@
 //! The ClickHouse store.
 //!
-//! SQL text is assembled only from fixed fragments chosen by enums ([`Table`], [`Dim`],
+//! SQL text is assembled only from fixed fragments chosen by enums ([`LiveTable`], [`Dim`],
 //! [`Bucket`], [`H3Res`]); every user-supplied value (codes, times, hours, cursors, limits) is a
 //! bound `?` parameter. The SQL runs unchanged on ClickHouse 18.16 and current releases: no
 //! `toStartOfInterval`, no window functions, no tuple comparison.
@@ -16,7 +16,10 @@ use futures::future::BoxFuture;
 use pingan_runtime::config::ClickHouseSettings;
 use serde::Deserialize;
 
-use super::sealed::{self, SealedTable, Split};
+use pingan_warehouse::schema::{LiveTable, SealedTable};
+use pingan_warehouse::sealed::Split;
+
+use super::sealed;
 use super::{IncidentStore, StoreError, StoreResult};
 use crate::metrics::QueryMetrics;
 use crate::model::{
@@ -24,124 +27,34 @@ use crate::model::{
     Incident, IncidentsSpec, LiveCounts, TermCounts, TermsSpec, TimeRange, shanghai_time,
 };
 
-/// A table the store reads, with the SQL fragments that address it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    /// Raw `incidents` (one row per event; duplicates folded by `uniqExact`).
-    Raw,
-    /// `counts_minute` rollup.
-    Minute,
-    /// `counts_hour` rollup.
-    Hour,
-    /// `cells_hour` rollup (H3 cells, town, category, subtype).
-    Cells,
-}
-
-impl Table {
-    fn name(self) -> &'static str {
-        match self {
-            Table::Raw => "incidents",
-            Table::Minute => "counts_minute",
-            Table::Hour => "counts_hour",
-            Table::Cells => "cells_hour",
-        }
-    }
-
-    fn time(self) -> &'static str {
-        match self {
-            Table::Raw => "event_time",
-            Table::Minute => "minute",
-            Table::Hour | Table::Cells => "hour",
-        }
-    }
-
-    fn count(self) -> &'static str {
-        match self {
-            Table::Raw => "uniqExact(event_id)",
-            _ => "uniqExactMerge(events)",
-        }
-    }
-
-    fn granularity(self) -> i64 {
-        match self {
-            Table::Raw => 1,
-            Table::Minute => 60,
-            Table::Hour | Table::Cells => 3600,
-        }
-    }
-
-    /// The column expression of a dimension; `None` when the table lacks it.
-    fn dim(self, d: Dim) -> Option<&'static str> {
-        match self {
-            Table::Raw => Some(match d {
-                Dim::District => "ifNull(district_code, '')",
-                Dim::Town => "ifNull(town_code, '')",
-                Dim::Station => "ifNull(station_code, '')",
-                Dim::Compound => "ifNull(compound_id, '')",
-                Dim::Category => "category",
-                Dim::Subtype => "subtype",
-                Dim::Source => "source",
-                Dim::Department => "ifNull(department, '')",
-            }),
-            Table::Minute | Table::Hour => Some(match d {
-                Dim::District => "district_code",
-                Dim::Town => "town_code",
-                Dim::Station => "station_code",
-                Dim::Compound => "compound_id",
-                Dim::Category => "category",
-                Dim::Subtype => "subtype",
-                Dim::Source => "source",
-                Dim::Department => "department",
-            }),
-            Table::Cells => match d {
-                Dim::Town => Some("town_code"),
-                Dim::Category => Some("category"),
-                Dim::Subtype => Some("subtype"),
-                _ => None,
-            },
-        }
-    }
-
-    fn cell(self, res: H3Res) -> &'static str {
-        match (self, res) {
-            (Table::Raw, H3Res::R9) => "assumeNotNull(h3)",
-            (Table::Raw, H3Res::R8) => "ifNull(h3_r8, '')",
-            (Table::Raw, H3Res::R7) => "ifNull(h3_r7, '')",
-            (_, H3Res::R9) => "h3",
-            (_, H3Res::R8) => "h3_r8",
-            (_, H3Res::R7) => "h3_r7",
-        }
-    }
-}
-
 /// The table `/v1/counts` reads: the coarsest rollup whose granularity divides both bounds and
 /// the bucket; the raw table when the bounds are not minute-aligned.
-pub fn counts_table(spec: &CountsSpec) -> Table {
+pub fn counts_table(spec: &CountsSpec) -> LiveTable {
     let align = spec.filter.range.alignment();
     let minute_bucket = matches!(
         spec.bucket,
         Bucket::Minute | Bucket::FiveMinutes | Bucket::FifteenMinutes
     );
-    if !minute_bucket && align >= Table::Hour.granularity() {
-        Table::Hour
-    } else if align >= Table::Minute.granularity() {
-        Table::Minute
+    if !minute_bucket && align >= LiveTable::Hour.granularity() {
+        LiveTable::Hour
+    } else if align >= LiveTable::Minute.granularity() {
+        LiveTable::Minute
     } else {
-        Table::Raw
+        LiveTable::Raw
     }
 }
 
 /// The table `/v1/heatmap` reads.
-pub fn cells_table(spec: &CellsSpec) -> Table {
+pub fn cells_table(spec: &CellsSpec) -> LiveTable {
     let dims_ok = spec
         .filter
         .dims
         .keys()
-        .all(|d| Table::Cells.dim(*d).is_some());
-    if dims_ok && spec.filter.range.alignment() >= Table::Cells.granularity() {
-        Table::Cells
+        .all(|d| LiveTable::Cells.dim(*d).is_some());
+    if dims_ok && spec.filter.range.alignment() >= LiveTable::Cells.granularity() {
+        LiveTable::Cells
     } else {
-        Table::Raw
+        LiveTable::Raw
     }
 }
 
@@ -262,7 +175,7 @@ impl Sql {
 }
 
 /// `WHERE` with the range, hour window, weekday and dimension filters of `f` on `table`.
-fn where_clause(sql: &mut Sql, table: Table, f: &Filter) {
+fn where_clause(sql: &mut Sql, table: LiveTable, f: &Filter) {
     where_ranges(
         sql,
         table,
@@ -273,7 +186,7 @@ fn where_clause(sql: &mut Sql, table: Table, f: &Filter) {
 
 /// `WHERE` like [`where_clause`], with the time restricted to any of `ranges` (Unix seconds)
 /// instead of the filter's range. A disjunction of key ranges still uses the primary key.
-fn where_ranges(sql: &mut Sql, table: Table, ranges: &[(i64, i64)], f: &Filter) {
+fn where_ranges(sql: &mut Sql, table: LiveTable, ranges: &[(i64, i64)], f: &Filter) {
     let t = table.time();
     sql.push(" WHERE (");
     for (i, (from, to)) in ranges.iter().enumerate() {
@@ -447,7 +360,7 @@ fn cells_sql(spec: &CellsSpec) -> Sql {
         table.name()
     ));
     where_clause(&mut sql, table, &spec.filter);
-    if table == Table::Raw {
+    if table == LiveTable::Raw {
         sql.push(" AND isNotNull(h3)");
     }
     sql.push(" GROUP BY cell HAVING cell != '' ORDER BY c DESC, cell LIMIT ");
@@ -459,7 +372,7 @@ fn cells_sql(spec: &CellsSpec) -> Sql {
 fn cells_split_sql(spec: &CellsSpec, split: &Split) -> Sql {
     let mut sql = Sql::new(&format!(
         "SELECT cell, sum(c) AS c FROM (SELECT {} AS cell, sum(events) AS c FROM ",
-        Table::Cells.cell(spec.res)
+        LiveTable::Cells.cell(spec.res)
     ));
     sealed_rows(&mut sql, SealedTable::Cells, split, &spec.filter);
     sql.push(" GROUP BY cell");
@@ -473,7 +386,7 @@ fn cells_split_sql(spec: &CellsSpec, split: &Split) -> Sql {
             live.name()
         ));
         where_ranges(&mut sql, live, &split.live, &spec.filter);
-        if live == Table::Raw {
+        if live == LiveTable::Raw {
             sql.push(" AND isNotNull(h3)");
         }
         sql.push(" GROUP BY cell");
@@ -596,22 +509,6 @@ fn map_err(e: clickhouse::error::Error) -> StoreError {
         }
         other => StoreError::Query(other.to_string()),
     }
-}
-
-/// Builds a ClickHouse client for `settings` (validation off: 18.16 lacks the typed header).
-pub fn client(settings: &ClickHouseSettings) -> Client {
-    let mut c = Client::default()
-        .with_url(&settings.url)
-        .with_database(&settings.database)
-        .with_user(&settings.user)
-        .with_validation(false)
-        .with_setting("max_execution_time", "30")
-        // Large GROUP BYs spill to disk instead of failing on a small memory limit.
-        .with_setting("max_bytes_before_external_group_by", "400000000");
-    if !settings.password.is_empty() {
-        c = c.with_password(settings.password.expose());
-    }
-    c
 }
 
 /// Reads from ClickHouse.
@@ -743,7 +640,10 @@ const INCIDENT_COLUMNS: &str = "SELECT toString(event_id) AS id, source, toInt64
 impl ClickHouseStore {
     /// A store over `settings`' database.
     pub fn new(settings: &ClickHouseSettings, metrics: QueryMetrics) -> ClickHouseStore {
-        ClickHouseStore::from_client(client(settings), metrics)
+        ClickHouseStore::from_client(
+            pingan_warehouse::client(settings, pingan_warehouse::Role::Reader),
+            metrics,
+        )
     }
 
     /// A store over an existing client.
@@ -901,7 +801,7 @@ impl ClickHouseStore {
             .str(&spec.to_day.to_string())
             .push(")");
         for (d, vals) in &spec.dims {
-            if let Some(col) = Table::Cells.dim(*d) {
+            if let Some(col) = LiveTable::Cells.dim(*d) {
                 sql.push(&format!(" AND {col} IN "));
                 sql.list(vals);
             }
@@ -939,7 +839,7 @@ impl ClickHouseStore {
 
     async fn incidents_impl(&self, spec: &IncidentsSpec) -> StoreResult<Vec<Incident>> {
         let mut sql = Sql::new(INCIDENT_COLUMNS);
-        where_clause(&mut sql, Table::Raw, &spec.filter);
+        where_clause(&mut sql, LiveTable::Raw, &spec.filter);
         if let Some(c) = &spec.after {
             sql.push(" AND (event_time < toDateTime(").int(c.event_time);
             sql.push(") OR (event_time = toDateTime(").int(c.event_time);
@@ -1127,7 +1027,7 @@ mod tests {
                 "2020-01-02T00:00:00+08:00",
                 Bucket::Day
             )),
-            Table::Hour
+            LiveTable::Hour
         );
         assert_eq!(
             counts_table(&spec(
@@ -1135,7 +1035,7 @@ mod tests {
                 "2020-01-02T00:00:00+08:00",
                 Bucket::FiveMinutes
             )),
-            Table::Minute
+            LiveTable::Minute
         );
         assert_eq!(
             counts_table(&spec(
@@ -1143,7 +1043,7 @@ mod tests {
                 "2020-01-02T00:00:00+08:00",
                 Bucket::Hour
             )),
-            Table::Minute
+            LiveTable::Minute
         );
         assert_eq!(
             counts_table(&spec(
@@ -1151,7 +1051,7 @@ mod tests {
                 "2020-01-02T00:00:00+08:00",
                 Bucket::None
             )),
-            Table::Raw
+            LiveTable::Raw
         );
     }
 
@@ -1167,7 +1067,7 @@ mod tests {
             .insert(Dim::Town, vec!["x' OR 1=1 --".into(), "310112102".into()]);
         s.filter.hours = Some(HourWindow::parse("21-3").unwrap());
         let mut sql = Sql::new("SELECT 1 FROM counts_hour");
-        where_clause(&mut sql, Table::Hour, &s.filter);
+        where_clause(&mut sql, LiveTable::Hour, &s.filter);
         assert!(!sql.text.contains("OR 1=1"), "{}", sql.text);
         assert!(sql.text.contains("town_code IN (?, ?)"), "{}", sql.text);
         assert!(

@@ -1,6 +1,7 @@
-//! The ClickHouse row of `incidents`, field for field (`schemas/clickhouse/0001_incidents.sql`).
-//! Rows are sent as RowBinary by column name, so the field order here is the column order of the
-//! INSERT, not necessarily of the table.
+//! The rows the aggregator writes: `incidents` (`schemas/clickhouse/0001_incidents.sql`) and
+//! `alerts` (`0003_alerts_dead_letters.sql`), field for field. Rows are sent as RowBinary by
+//! column name, so the field order here is the column order of the INSERT, not necessarily of
+//! the table.
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
@@ -88,4 +89,51 @@ impl IncidentRow {
             .single();
         t.map_or(0, |t| t.year() as u32 * 100 + t.month())
     }
+}
+
+/// One row of `alerts` (`schemas/clickhouse/0003_alerts_dead_letters.sql`).
+#[derive(Debug, Clone, PartialEq, Row, Serialize)]
+pub struct AlertRow {
+    /// Alert id (key and version).
+    pub id: String,
+    /// Alert key: one per episode of a series.
+    pub alert_key: String,
+    /// Series level (`town`, `station`, `compound`, `h3_r8`, `h3_r8_k1`, `poi`).
+    pub area_level: String,
+    /// Area code at that level.
+    pub area_code: String,
+    /// Town of the area, when known.
+    pub town_code: Option<String>,
+    /// Category code.
+    pub category: String,
+    /// Subtype code; `None` for a per-category alert.
+    pub subtype: Option<String>,
+    /// Window start, Unix seconds.
+    pub window_start: u32,
+    /// Window end, Unix seconds.
+    pub window_end: u32,
+    /// Events counted.
+    pub observed: u32,
+    /// Events expected.
+    pub expected: f64,
+    /// The baseline as JSON.
+    pub baseline: String,
+    /// Test statistic.
+    pub score: f64,
+    /// Tail probability.
+    pub p_value: f64,
+    /// `yellow`, `orange` or `red`.
+    pub level: String,
+    /// Detection method.
+    pub method: String,
+    /// Contributing event ids.
+    pub contributors: Vec<String>,
+    /// First emitted, Unix seconds.
+    pub created_at: u32,
+    /// Last changed, Unix seconds.
+    pub updated_at: u32,
+    /// Version; rises with the level.
+    pub version: u64,
+    /// The whole alert record as JSON (what [`crate::alerts::RESTORE_SQL`] reads back).
+    pub record: String,
 }

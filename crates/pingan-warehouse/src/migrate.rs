@@ -394,15 +394,18 @@ pub async fn apply(
     mut progress: impl FnMut(&str),
 ) -> Result<MigrationReport, MigrateError> {
     let db = &settings.database;
-    let root = crate::sink::client(&ClickHouseSettings {
-        database: "default".into(),
-        ..settings.clone()
-    });
+    let root = crate::client(
+        &ClickHouseSettings {
+            database: "default".into(),
+            ..settings.clone()
+        },
+        crate::Role::Migrate,
+    );
     let server_version: String = root.query("SELECT version()").fetch_one().await?;
     root.query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
         .execute()
         .await?;
-    let client = crate::sink::client(settings);
+    let client = crate::client(settings, crate::Role::Migrate);
     client
         .query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, applied_at DateTime) \
