@@ -8,7 +8,7 @@
 //! chDB in `tests/chdb/`) run every statement from [`templates::all`].
 //!
 //! # Layout
-//! * [`client`]: the one client builder, with settings per [`client::Role`].
+//! * [`mod@client`]: the one client builder, with settings per [`client::Role`].
 //! * [`migrate`]: the numbered migrations of `schemas/clickhouse/` and the dimension tables.
 //! * [`schema`]: table and column names: the live tables and rollups ([`schema::LiveTable`]),
 //!   the sealed-day tables ([`schema::SealedTable`]), their dimensions ([`schema::Dim`]) and H3
