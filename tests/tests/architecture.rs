@@ -4,6 +4,7 @@
 //! workspace crate (normal, dev or build) must be named in "May depend on", and nothing named
 //! in "Must not depend on" may be reachable through its normal dependencies at all (that is
 //! what keeps librdkafka out of the query service's build). A new crate must get a row.
+#![allow(clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
