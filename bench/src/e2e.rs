@@ -8,7 +8,7 @@ use chrono::Utc;
 use pingan_ingest::publish::KafkaPublisher;
 use pingan_ingest::{AppState, IngestSettings};
 use pingan_runtime::config::ClickHouseSettings;
-use pingan_sim::{HttpTarget, Ledger, Pacing, RetryPolicy, RunOptions, Target};
+use pingan_sim::{HttpTarget, Ledger, Pacing, RunOptions, SendRetry, Target};
 use prometheus::Registry;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -223,7 +223,7 @@ pub(crate) async fn run(ctx: &mut crate::Ctx) -> E2e {
     classify.assert_running();
     aggregate.assert_running();
     let http = Target::Http(
-        HttpTarget::new(&format!("http://{addr}"), None, RetryPolicy::default()).unwrap(),
+        HttpTarget::new(&format!("http://{addr}"), None, SendRetry::default()).unwrap(),
     );
     step("e2e low: 20 ev/s for 30 s");
     let low = e2e(

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use pingan_sim::{KafkaTarget, Ledger, RetryPolicy, RunOptions, Target};
+use pingan_sim::{KafkaTarget, Ledger, RunOptions, SendRetry, Target};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -21,13 +21,9 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Value {
     create_topics(&ctx.kafka_addr, &[&raw_calls, &raw_qr], 4).await;
     ctx.topics.extend([raw_calls.clone(), raw_qr.clone()]);
     let kt = Target::Kafka(
-        KafkaTarget::new(
-            &ctx.kafka,
-            ctx.ingest.hasher.clone(),
-            RetryPolicy::default(),
-        )
-        .unwrap()
-        .with_topics(&raw_calls, &raw_qr),
+        KafkaTarget::new(&ctx.kafka, ctx.ingest.hasher.clone(), SendRetry::default())
+            .unwrap()
+            .with_topics(&raw_calls, &raw_qr),
     );
     let mut g = generator(&ctx.ingest, 50.0, 2);
     let r = pingan_sim::run::run(

@@ -18,8 +18,8 @@ use pingan_ingest::{AppState, IngestSettings};
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_sim::target::{call_record, qr_record};
 use pingan_sim::{
-    Body, Generator, GeneratorConfig, HttpTarget, Ledger, Pacing, RetryPolicy, RunOptions,
-    SimEvent, Spike, Target,
+    Body, Generator, GeneratorConfig, HttpTarget, Ledger, Pacing, RunOptions, SendRetry, SimEvent,
+    Spike, Target,
 };
 use pingan_tests::{TestEnv, infra_shared, unique, wait_until};
 use prometheus::Registry;
@@ -133,12 +133,7 @@ async fn simulated_traffic_is_stored_exactly_once_as_classified_and_rolled_up() 
         shanghai().from_utc_datetime(&(Utc::now() - chrono::Duration::hours(5)).naive_utc());
     let mut gen_ = generator(&settings, start);
     let target = Target::Http(
-        HttpTarget::new(
-            &format!("http://{ingest_addr}"),
-            None,
-            RetryPolicy::default(),
-        )
-        .unwrap(),
+        HttpTarget::new(&format!("http://{ingest_addr}"), None, SendRetry::default()).unwrap(),
     );
     let ledger_path = std::env::temp_dir().join(format!("{}.ledger.jsonl", unique("pingan_e2e")));
     let ledger = Ledger::to_file(&ledger_path).unwrap();

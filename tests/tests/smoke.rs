@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clickhouse::Row;
+use pingan_pipeline::backoff::Backoff;
 use pingan_pipeline::batch::BatchId;
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_pipeline::producer::{OutRecord, Publisher};
@@ -157,8 +158,7 @@ async fn kafka_round_trip_with_idempotent_producer_and_offsets_stored_after_the_
         dead_letters: None,
         metrics,
         retry: RetryPolicy {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(50),
+            backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(50)),
             max_elapsed: Duration::from_secs(30),
         },
     };

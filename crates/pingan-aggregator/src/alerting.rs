@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use pingan_pipeline::backoff::Backoff;
 use pingan_warehouse::alerts::{REPLAY_SQL, RESTORE_SQL, SEED_SQL, SeedRow};
 use pingan_warehouse::rows::{AlertRow, IncidentRow};
 
@@ -530,8 +531,8 @@ async fn emit(
     let row = alert_row(alert);
     // ClickHouse first: it is what `/v1/alerts` and a restart read. Retried until it lands, so
     // an alert is never published without being recorded.
-    let mut backoff = Duration::from_millis(200);
-    loop {
+    let backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    for attempt in 0.. {
         let r = async {
             let mut ins = client.insert::<AlertRow>("alerts").await?;
             ins.write(&row).await?;
@@ -542,11 +543,9 @@ async fn emit(
             Ok(()) => break,
             Err(e) => {
                 warn!(error = %e, "cannot store alert, retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
+                if !backoff.sleep(attempt, shutdown).await {
+                    return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     }
@@ -567,6 +566,7 @@ async fn emit(
     {
         let sig = sign(config.webhook_secret.expose().as_bytes(), &body);
         let mut delivered = false;
+        let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
         for attempt in 0..5u32 {
             match http.post(&config.webhook_url, &body, &sig).await {
                 Ok(status) if (200..300).contains(&status) => {
@@ -576,7 +576,9 @@ async fn emit(
                 Ok(status) => warn!(status, attempt, "webhook rejected the alert"),
                 Err(e) => warn!(error = %e, attempt, "webhook delivery failed"),
             }
-            tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
+            if !backoff.sleep(attempt, shutdown).await {
+                break;
+            }
         }
         if !delivered {
             metrics

@@ -14,6 +14,7 @@
 //! * Producers answer only after every delivery report succeeded, and are flushed before drop.
 //!
 //! # Layout
+//! * [`backoff`]: the exponential backoff of every retry loop.
 //! * [`client`]: librdkafka configuration assembly; owned keys cannot be overridden.
 //! * [`producer`]: [`Publisher`](producer::Publisher), the idempotent producer.
 //! * [`batch`]: records, batch identity.
@@ -25,6 +26,7 @@
 //! * [`metrics`]: the standard stage metrics.
 #![deny(missing_docs)]
 
+pub mod backoff;
 pub mod batch;
 pub mod client;
 pub mod dlq;

@@ -6,18 +6,17 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug_span, error, warn};
 
+use crate::backoff::Backoff;
 use crate::batch::{Batch, OffsetMark};
 use crate::dlq::{DeadLetter, DeadLetters};
 use crate::metrics::StageMetrics;
 use crate::stage::{Ack, Disposition, Inbound, Outcome, Sink, StageError, Transform};
 
-/// Backoff for retryable sink errors.
+/// How a stage retries a batch after a retryable sink error.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
-    /// First backoff.
-    pub initial: Duration,
-    /// Backoff cap.
-    pub max: Duration,
+    /// Waits between attempts.
+    pub backoff: Backoff,
     /// Give up (fatal) after retrying this long for one batch.
     pub max_elapsed: Duration,
 }
@@ -25,8 +24,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(5),
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
             max_elapsed: Duration::from_secs(600),
         }
     }
@@ -77,19 +75,19 @@ enum Next {
     Fail(&'static str, String),
 }
 
-/// Exponential backoff for one batch.
-struct Backoff {
+/// The retries of one batch.
+struct BatchRetry {
     policy: RetryPolicy,
     started: Instant,
-    next: Duration,
+    attempt: u32,
 }
 
-impl Backoff {
-    fn new(policy: RetryPolicy) -> Backoff {
-        Backoff {
+impl BatchRetry {
+    fn new(policy: RetryPolicy) -> BatchRetry {
+        BatchRetry {
             policy,
             started: Instant::now(),
-            next: policy.initial,
+            attempt: 0,
         }
     }
 
@@ -103,12 +101,12 @@ impl Backoff {
         match e.disposition() {
             Disposition::Retry if self.started.elapsed() < self.policy.max_elapsed => {
                 metrics.retries.with_label_values(&[name, e.code()]).inc();
-                warn!(stage = name, code = e.code(), error = %e, backoff_ms = self.next.as_millis() as u64, "write failed, retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return Next::Stopped,
-                    () = tokio::time::sleep(self.next) => {}
+                let backoff = self.policy.backoff;
+                warn!(stage = name, code = e.code(), error = %e, backoff_ms = backoff.delay(self.attempt).as_millis() as u64, "write failed, retrying");
+                if !backoff.sleep(self.attempt, shutdown).await {
+                    return Next::Stopped;
                 }
-                self.next = (self.next * 2).min(self.policy.max);
+                self.attempt += 1;
                 Next::Again
             }
             Disposition::DeadLetter => Next::DeadLetter(e.code(), e.to_string()),
@@ -194,7 +192,7 @@ where
         let ack = if out.is_empty() {
             Ack::StoreOffsets
         } else {
-            let mut backoff = Backoff::new(stage.retry);
+            let mut retry = BatchRetry::new(stage.retry);
             loop {
                 let e = match stage.sink.write(&id, &out).instrument(span.clone()).await {
                     Ok(ack) => {
@@ -205,7 +203,7 @@ where
                     }
                     Err(e) => e,
                 };
-                match backoff.on_error(name, &e, &m, &shutdown).await {
+                match retry.on_error(name, &e, &m, &shutdown).await {
                     Next::Again => {}
                     Next::Stopped => return Ok(()),
                     Next::DeadLetter(code, message) => {
@@ -247,12 +245,12 @@ where
                 m.dead_letters.with_label_values(&[name, d.code]).inc();
                 warn!(stage = name, topic = %d.meta.topic, partition = d.meta.partition, offset = d.meta.offset, code = d.code, "record sent to the dead-letter topic");
             }
-            let mut backoff = Backoff::new(stage.retry);
+            let mut retry = BatchRetry::new(stage.retry);
             loop {
                 let Err(e) = dlq.write(&dead).await else {
                     break;
                 };
-                match backoff.on_error(name, &e, &m, &shutdown).await {
+                match retry.on_error(name, &e, &m, &shutdown).await {
                     Next::Again => {}
                     Next::Stopped => return Ok(()),
                     Next::DeadLetter(code, message) | Next::Fail(code, message) => {

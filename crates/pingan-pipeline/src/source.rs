@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::backoff::Backoff;
 use crate::batch::{Batch, BatchId, OffsetMark, RawRecord, RecordMeta};
 use crate::client::KafkaSettings;
 use crate::metrics::StageMetrics;
@@ -383,8 +384,8 @@ impl KafkaSource {
         from: i64,
         shutdown: &CancellationToken,
     ) -> Option<HashSet<i64>> {
-        let mut backoff = Duration::from_millis(100);
-        loop {
+        let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        for attempt in 0.. {
             match self.resume.stored_from(&tp.0, tp.1, from).await {
                 Ok(stored) => {
                     if !stored.is_empty() {
@@ -401,14 +402,13 @@ impl KafkaSource {
                 }
                 Err(e) => {
                     warn!(stage = self.cfg.stage, topic = %tp.0, partition = tp.1, error = %e, "cannot read the sink's position, retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return None,
-                        () = tokio::time::sleep(backoff) => {}
+                    if !backoff.sleep(attempt, shutdown).await {
+                        return None;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
+        None
     }
 
     fn store(&self, mark: &OffsetMark) {

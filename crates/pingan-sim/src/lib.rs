@@ -31,7 +31,7 @@ pub use generator::{Body, Generator, GeneratorConfig, Label, SimEvent, Stream};
 pub use ledger::{Ledger, LedgerEntry, Outcome};
 pub use run::{Pacing, Progress, RunOptions, RunReport};
 pub use spike::Spike;
-pub use target::{HttpTarget, KafkaTarget, RetryPolicy, Target};
+pub use target::{HttpTarget, KafkaTarget, SendRetry, Target};
 
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,7 @@ use pingan_domain::events::{
     CallInput, CallRecord, QrScanInput, QrScanRecord, TOPIC_CALLS, TOPIC_QR,
 };
 use pingan_domain::pii::PhoneHasher;
+use pingan_pipeline::backoff::Backoff;
 use pingan_pipeline::client::KafkaSettings;
 use pingan_pipeline::producer::{OutRecord, PublishError, Publisher};
 use tokio_util::sync::CancellationToken;
@@ -95,23 +96,21 @@ pub enum TargetError {
     Producer(#[source] PublishError),
 }
 
-/// Retry policy of a sender.
+/// How a sender retries an event the target did not accept.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub struct SendRetry {
     /// Attempts per event before giving up.
     pub max_attempts: u32,
-    /// First backoff when the server gives no `Retry-After`.
-    pub initial_backoff: Duration,
-    /// Cap of any wait, `Retry-After` included (a load test should not idle for minutes).
-    pub max_backoff: Duration,
+    /// Waits between attempts when the server gives no `Retry-After`; the cap holds for
+    /// `Retry-After` too (a load test should not idle for minutes).
+    pub backoff: Backoff,
 }
 
-impl Default for RetryPolicy {
+impl Default for SendRetry {
     fn default() -> Self {
-        RetryPolicy {
+        SendRetry {
             max_attempts: 12,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
+            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
         }
     }
 }
@@ -123,7 +122,7 @@ pub struct HttpTarget {
     client: Client<HttpConnector, Full<Bytes>>,
     token: Option<String>,
     timeout: Duration,
-    retry: RetryPolicy,
+    retry: SendRetry,
 }
 
 enum Answer {
@@ -141,7 +140,7 @@ impl HttpTarget {
     pub fn new(
         base: &str,
         token: Option<String>,
-        retry: RetryPolicy,
+        retry: SendRetry,
     ) -> Result<HttpTarget, TargetError> {
         let base = base.trim_end_matches('/').to_owned();
         if !base.starts_with("http://") || base.parse::<hyper::Uri>().is_err() {
@@ -201,14 +200,6 @@ impl HttpTarget {
             Ok(Err(e)) => Answer::Failed(e),
             Err(_) => Answer::Failed("timeout".into()),
         }
-    }
-
-    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exp = self
-            .retry
-            .initial_backoff
-            .saturating_mul(1 << attempt.min(6));
-        retry_after.unwrap_or(exp).min(self.retry.max_backoff)
     }
 
     /// Sends calls (≤ [`HTTP_BATCH`]) as one `POST /v1/calls`, retrying until every one is
@@ -311,7 +302,7 @@ impl HttpTarget {
                 )
             }));
             Stats::add(&stats.retries, n);
-            tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+            tokio::time::sleep(self.retry.backoff.delay_or(attempt, retry_after)).await;
         }
     }
 
@@ -382,7 +373,7 @@ impl HttpTarget {
                 Some(error),
             )]);
             Stats::add(&stats.retries, 1);
-            tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+            tokio::time::sleep(self.retry.backoff.delay_or(attempt, retry_after)).await;
         }
     }
 }
@@ -454,7 +445,7 @@ pub struct KafkaTarget {
     hasher: PhoneHasher,
     calls_topic: String,
     qr_topic: String,
-    retry: RetryPolicy,
+    retry: SendRetry,
 }
 
 impl KafkaTarget {
@@ -463,7 +454,7 @@ impl KafkaTarget {
     pub fn new(
         kafka: &KafkaSettings,
         hasher: PhoneHasher,
-        retry: RetryPolicy,
+        retry: SendRetry,
     ) -> Result<KafkaTarget, TargetError> {
         let publisher = Publisher::new(kafka, "simulator", Duration::from_secs(60))
             .map_err(TargetError::Producer)?;
@@ -549,13 +540,7 @@ impl KafkaTarget {
                         return;
                     }
                     Stats::add(&stats.retries, n);
-                    tokio::time::sleep(
-                        self.retry
-                            .initial_backoff
-                            .saturating_mul(1 << attempt.min(5))
-                            .min(self.retry.max_backoff),
-                    )
-                    .await;
+                    tokio::time::sleep(self.retry.backoff.delay(attempt)).await;
                 }
             }
         }

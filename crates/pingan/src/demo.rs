@@ -11,7 +11,7 @@ use pingan_domain::area::AreaIndex;
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_sim::target::StatsSnapshot;
 use pingan_sim::{
-    Generator, GeneratorConfig, HttpTarget, KafkaTarget, Ledger, Pacing, RetryPolicy, RunOptions,
+    Generator, GeneratorConfig, HttpTarget, KafkaTarget, Ledger, Pacing, RunOptions, SendRetry,
     Spike, Target, rates,
 };
 use prometheus::Registry;
@@ -219,12 +219,12 @@ pub(crate) fn simulate(config: &PinganConfig, args: SimulateArgs) -> ExitCode {
     block_on("simulate", async move {
         let target = if kafka_target {
             Target::Kafka(
-                KafkaTarget::new(&kafka, hasher, RetryPolicy::default())
+                KafkaTarget::new(&kafka, hasher, SendRetry::default())
                     .map_err(|e| e.to_string())?,
             )
         } else {
             Target::Http(
-                HttpTarget::new(&ingest_url, args.token.clone(), RetryPolicy::default())
+                HttpTarget::new(&ingest_url, args.token.clone(), SendRetry::default())
                     .map_err(|e| e.to_string())?,
             )
         };
@@ -440,7 +440,7 @@ pub(crate) fn demo(config: &PinganConfig, args: DemoArgs) -> ExitCode {
                 HttpTarget::new(
                     &format!("http://{ingest_listen}"),
                     None,
-                    RetryPolicy::default(),
+                    SendRetry::default(),
                 )
                 .map_err(|e| e.to_string())?,
             );
