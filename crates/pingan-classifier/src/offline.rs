@@ -8,9 +8,7 @@
 use std::io::{BufRead, Write};
 
 use chrono::Utc;
-use pingan_domain::events::{
-    CallInput, CallRecord, QrScanInput, QrScanRecord, TOPIC_CALLS, TOPIC_QR,
-};
+use pingan_domain::events::{CallInput, QrScanInput};
 use pingan_domain::time::shanghai;
 use serde_json::{Value, json};
 
@@ -38,37 +36,20 @@ pub fn parse_line(line: &str) -> Result<RawEvent, Value> {
             .or_insert_with(|| Value::String("offline".into()));
         let q = QrScanInput::validate(&v)
             .map_err(|e| json!({"code": "validation_failed", "details": e}))?;
-        return Ok(RawEvent::Qr(QrScanRecord {
-            schema: TOPIC_QR.into(),
-            event_id: q.event_id.unwrap_or_else(uuid::Uuid::now_v7),
-            plate_id: q.plate_id,
-            kind: q.kind,
-            description: q.description,
-            contact: None,
-            device_location: q.device_location,
-            submitted_at: now.with_timezone(&shanghai()),
-        }));
+        let event_id = q.event_id.unwrap_or_else(uuid::Uuid::now_v7);
+        return Ok(RawEvent::Qr(q.into_record(
+            event_id,
+            now.with_timezone(&shanghai()),
+            None,
+        )));
     }
     obj.entry("received_at")
         .or_insert_with(|| Value::String(now.with_timezone(&shanghai()).to_rfc3339()));
     let mut errors = Vec::new();
     let c = CallInput::validate(&v, 0, now, &mut errors)
         .ok_or_else(|| json!({"code": "validation_failed", "details": errors}))?;
-    Ok(RawEvent::Call(CallRecord {
-        schema: TOPIC_CALLS.into(),
-        event_id: c.event_id.unwrap_or_else(uuid::Uuid::now_v7),
-        call_id: c.call_id,
-        received_at: c.received_at,
-        ingested_at: now,
-        description: c.description,
-        caller: None,
-        address: c.address,
-        location: c.location,
-        town_code: c.town_code,
-        station_code: c.station_code,
-        operator_category: c.operator_category,
-        priority: c.priority,
-    }))
+    let event_id = c.event_id.unwrap_or_else(uuid::Uuid::now_v7);
+    Ok(RawEvent::Call(c.into_record(event_id, now, None)))
 }
 
 /// Classifies every line of `input` into `output`. Invalid lines produce

@@ -566,6 +566,31 @@ fn parse_time(
 }
 
 impl CallInput {
+    /// The record put on `pingan.call110.v1` for this call: `event_id` is the one it keeps for
+    /// life, `caller` the keyed phone token (the clear number never leaves ingest).
+    pub fn into_record(
+        self,
+        event_id: Uuid,
+        ingested_at: DateTime<Utc>,
+        caller: Option<PhoneToken>,
+    ) -> CallRecord {
+        CallRecord {
+            schema: TOPIC_CALLS.to_owned(),
+            event_id,
+            call_id: self.call_id,
+            received_at: self.received_at,
+            ingested_at,
+            description: self.description,
+            caller,
+            address: self.address,
+            location: self.location,
+            town_code: self.town_code,
+            station_code: self.station_code,
+            operator_category: self.operator_category,
+            priority: self.priority,
+        }
+    }
+
     /// Validates one call item; `index` is its position in the request. Every problem is
     /// appended to `errors`; `None` means the item was invalid.
     pub fn validate(
@@ -714,6 +739,26 @@ impl CallInput {
 }
 
 impl QrScanInput {
+    /// The record put on `pingan.qrscan.v1` for this report, received at `submitted_at`;
+    /// `contact` is the keyed phone token.
+    pub fn into_record(
+        self,
+        event_id: Uuid,
+        submitted_at: DateTime<FixedOffset>,
+        contact: Option<PhoneToken>,
+    ) -> QrScanRecord {
+        QrScanRecord {
+            schema: TOPIC_QR.to_owned(),
+            event_id,
+            plate_id: self.plate_id,
+            kind: self.kind,
+            description: self.description,
+            contact,
+            device_location: self.device_location,
+            submitted_at,
+        }
+    }
+
     /// Validates a `POST /v1/qr-scans` body. The signature is checked by ingest, not here.
     pub fn validate(value: &Value) -> Result<QrScanInput, Vec<FieldError>> {
         let mut errors = Vec::new();

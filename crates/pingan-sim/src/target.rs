@@ -547,32 +547,19 @@ impl KafkaTarget {
     }
 }
 
-/// The record ingest builds from a call (`crates/pingan-ingest/src/api/calls.rs`), for the Kafka
-/// target and for checkers that classify the same input offline.
+/// The record ingest builds from a call ([`CallInput::into_record`]), for the Kafka target and
+/// for checkers that classify the same input offline.
 pub fn call_record(
     c: &CallInput,
     event_id: Uuid,
     ingested_at: DateTime<Utc>,
     hasher: &PhoneHasher,
 ) -> CallRecord {
-    CallRecord {
-        schema: TOPIC_CALLS.to_owned(),
-        event_id,
-        call_id: c.call_id.clone(),
-        received_at: c.received_at,
-        ingested_at,
-        description: c.description.clone(),
-        caller: c
-            .caller_phone
-            .as_deref()
-            .and_then(|p| hasher.tokenize(p).ok()),
-        address: c.address.clone(),
-        location: c.location,
-        town_code: c.town_code.clone(),
-        station_code: c.station_code.clone(),
-        operator_category: c.operator_category.clone(),
-        priority: c.priority,
-    }
+    let caller = c
+        .caller_phone
+        .as_deref()
+        .and_then(|p| hasher.tokenize(p).ok());
+    c.clone().into_record(event_id, ingested_at, caller)
 }
 
 /// The record ingest builds from a QR report; `submitted_at` is the receipt time.
@@ -582,19 +569,11 @@ pub fn qr_record(
     submitted_at: DateTime<FixedOffset>,
     hasher: &PhoneHasher,
 ) -> QrScanRecord {
-    QrScanRecord {
-        schema: TOPIC_QR.to_owned(),
-        event_id,
-        plate_id: q.plate_id.clone(),
-        kind: q.kind,
-        description: q.description.clone(),
-        contact: q
-            .contact_phone
-            .as_deref()
-            .and_then(|p| hasher.tokenize(p).ok()),
-        device_location: q.device_location,
-        submitted_at,
-    }
+    let contact = q
+        .contact_phone
+        .as_deref()
+        .and_then(|p| hasher.tokenize(p).ok());
+    q.clone().into_record(event_id, submitted_at, contact)
 }
 
 /// Either target.

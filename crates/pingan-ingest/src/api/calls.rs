@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use pingan_domain::events::{CallInput, CallRecord, FieldError, TOPIC_CALLS};
+use pingan_domain::events::{CallInput, FieldError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -97,21 +97,7 @@ pub(super) async fn post_calls(
                 continue;
             }
         };
-        let record = CallRecord {
-            schema: TOPIC_CALLS.to_owned(),
-            event_id,
-            call_id: call.call_id,
-            received_at: call.received_at,
-            ingested_at: now,
-            description: call.description,
-            caller,
-            address: call.address,
-            location: call.location,
-            town_code: call.town_code,
-            station_code: call.station_code,
-            operator_category: call.operator_category,
-            priority: call.priority,
-        };
+        let record = call.into_record(event_id, now, caller);
         let payload =
             serde_json::to_vec(&record).map_err(|_| ApiError::Internal("serialize_call_record"))?;
         records.push(Record {

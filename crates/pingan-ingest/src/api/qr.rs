@@ -20,7 +20,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
-use pingan_domain::events::{QrScanInput, QrScanRecord, TOPIC_QR};
+use pingan_domain::events::QrScanInput;
 use pingan_domain::time::to_shanghai;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -89,16 +89,7 @@ pub(super) async fn post_qr_scan(
         .transpose()
         .map_err(|_| ApiError::Internal("phone_passed_validation_but_not_tokenize"))?;
     let event_id = input.event_id.unwrap_or_else(Uuid::now_v7);
-    let record = QrScanRecord {
-        schema: TOPIC_QR.to_owned(),
-        event_id,
-        plate_id: input.plate_id,
-        kind: input.kind,
-        description: input.description,
-        contact,
-        device_location: input.device_location,
-        submitted_at: to_shanghai(&Utc::now()),
-    };
+    let record = input.into_record(event_id, to_shanghai(&Utc::now()), contact);
     let payload =
         serde_json::to_vec(&record).map_err(|_| ApiError::Internal("serialize_qr_record"))?;
     let rid = parts
