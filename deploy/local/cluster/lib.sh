@@ -150,7 +150,9 @@ zk_cmd() {
   timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1; printf "%s" "$2" >&3; cat <&3' _ "$ZK_PORT" "$1" 2>/dev/null
 }
 
-# ch_query NODE SQL -> result (TabSeparated); fails on an HTTP error.
+# ch_query NODE SQL [SETTINGS] -> result (TabSeparated); SETTINGS is a URL query
+# string ("insert_quorum=2&..."). On an HTTP error it fails and prints
+# ClickHouse's exception text ("Code: NNN, e.displayText() = ...").
 ch_query() {
-  curl -fsS --max-time "${CH_QUERY_TIMEOUT:-30}" "$(ch_url "$1")/" --data-binary "$2"
+  curl -sS --fail-with-body --max-time "${CH_QUERY_TIMEOUT:-30}" "$(ch_url "$1")/?${3:-}" --data-binary "$2"
 }
