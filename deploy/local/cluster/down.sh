@@ -29,8 +29,11 @@ take_lock
 # stop_nodes NODE...: stop them in parallel (brokers: a lone survivor would wait
 # for a controller quorum that is gone), each with stop_pid from ../lib.sh.
 stop_nodes() {
-  local node pids=() rc=0 p
+  local node pids=() rc=0 p pid
   for node in "$@"; do
+    # A node paused by `kill.sh NODE STOP` would not act on SIGTERM: resume it first.
+    pid="$(node_pid "$node")"
+    [[ -z "$pid" ]] || kill -CONT "$pid" 2>/dev/null || true
     stop_pid "$node" "$(node_pidfile "$node")" "$(node_conf "$node")" &
     pids+=($!)
   done

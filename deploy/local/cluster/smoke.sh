@@ -42,11 +42,11 @@ elapsed() { printf '%ss' $((SECONDS - $1)); }
 # run cut short by an error still ends with the summary line, as a failure.
 FINISHED=''
 on_exit() {
-  local rc=$? node down=()
-  for node in "${ALL_NODES[@]}"; do [[ -n "$(node_pid "$node")" ]] || down+=("$node"); done
-  if ((${#down[@]} > 0)); then
-    step "restoring ${down[*]}"
-    bash "$CLUSTER_SRC/up.sh" "${down[@]}" >"$WORK/restore.log" 2>&1 || warn "restore failed: see $WORK/restore.log"
+  local rc=$? node dead_nodes=()
+  for node in "${ALL_NODES[@]}"; do [[ -n "$(node_pid "$node")" ]] || dead_nodes+=("$node"); done
+  if ((${#dead_nodes[@]} > 0)); then
+    step "restoring ${dead_nodes[*]}"
+    bash "$CLUSTER_SRC/up.sh" "${dead_nodes[@]}" >"$WORK/restore.log" 2>&1 || warn "restore failed: see $WORK/restore.log"
   fi
   if [[ -z "$FINISHED" ]]; then
     fail "smoke run aborted (exit status $rc, last step above; work files: $WORK)"
