@@ -227,7 +227,7 @@ ensure_cluster_topics() {
 $state"; }
     sleep 1
   done
-  ok "topics: ${#KAFKA_TOPICS[@]} pingan.* ($KAFKA_TOPIC_PARTITIONS partitions) + __consumer_offsets, __transaction_state; all RF $CLUSTER_KAFKA_RF (${#missing[@]} created)"
+  ok "topics: ${#KAFKA_TOPICS[@]} pingan.* ($KAFKA_TOPIC_PARTITIONS partitions) + __consumer_offsets, __transaction_state; all RF $CLUSTER_KAFKA_RF (${#missing[@]} created; $((SECONDS - T0))s)"
 }
 
 # ============================================================================
