@@ -129,6 +129,34 @@ spawn_node() {
   info "$node: pid $(read_pid "$pidfile")"
 }
 
+# --- ClusterAdmin: the Kafka steps of up.sh in one JVM --------------------------
+CLUSTER_ADMIN_SRC="$CLUSTER_SRC/kafka/ClusterAdmin.java"
+CLUSTER_ADMIN_CLASSES="$CACHE_DIR/kafka/cluster-admin"
+
+# build_cluster_admin: javac it against the Kafka jars, once per source + jar set.
+build_cluster_admin() {
+  local stamp
+  stamp="$(cat "$CLUSTER_ADMIN_SRC" "$KAFKA_LIBS/.stamp" | sha256sum | cut -d' ' -f1)"
+  [[ -f "$CLUSTER_ADMIN_CLASSES/.stamp" && "$(cat "$CLUSTER_ADMIN_CLASSES/.stamp")" == "$stamp" ]] && return 0
+  command -v javac >/dev/null 2>&1 || die "javac not found (apt-get install openjdk-17-jdk-headless)"
+  local tmp="$CLUSTER_ADMIN_CLASSES.tmp.$$"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  javac -nowarn -d "$tmp" -cp "$KAFKA_LIBS/*" "$CLUSTER_ADMIN_SRC" >"$tmp/javac.log" 2>&1 ||
+    { cat "$tmp/javac.log" >&2; rm -rf "$tmp"; die "javac $CLUSTER_ADMIN_SRC failed"; }
+  printf '%s\n' "$stamp" >"$tmp/.stamp"
+  rm -rf "$CLUSTER_ADMIN_CLASSES"
+  mv "$tmp" "$CLUSTER_ADMIN_CLASSES"
+}
+
+# cluster_admin ARGS...: run it (see ClusterAdmin.java); client logs to the tools log.
+cluster_admin() {
+  mkdir -p "$CLUSTER_DIR"
+  java -Xms32m -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+    -Dlog4j2.configurationFile="$LOCAL_DIR/kafka/log4j2-tools.xml" \
+    -cp "$KAFKA_LIBS/*:$CLUSTER_ADMIN_CLASSES" ClusterAdmin "$CLUSTER_BOOTSTRAP" "$@" 2>>"$CLUSTER_KAFKA_TOOLS_LOG"
+}
+
 # --- probes -------------------------------------------------------------------
 # cluster_kafka_java CLASS ARGS...: a Kafka tool (short-lived JVM), stderr to the tools log.
 cluster_kafka_java() {

@@ -64,7 +64,10 @@ fi
 # ============================================================================
 # Install (first run only): the same functions as `make up`.
 # ============================================================================
-any_selected "${KAFKA_NODES[@]}" && install_kafka_libs
+if any_selected "${KAFKA_NODES[@]}"; then
+  install_kafka_libs
+  build_cluster_admin
+fi
 selected zookeeper && install_maven_libs "ZooKeeper $ZK_VERSION" "$ZK_POM" "$ZK_LIBS" "zookeeper-$ZK_VERSION.jar"
 any_selected "${CH_NODES[@]}" && install_clickhouse
 
@@ -152,82 +155,39 @@ start_kafka_node() {
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties"
 }
 
-# kafka_topics_state -> "topic partitions rf" for the pingan.* and the two internal topics.
-kafka_topics_state() {
-  cluster_kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" \
-    --command-config "$CLUSTER_KAFKA_CLIENT_PROPS" --describe --if-exists \
-    --topic 'pingan\..*|__consumer_offsets|__transaction_state' |
-    sed -n 's/^Topic: *\([^[:space:]]*\).*PartitionCount: *\([0-9]*\).*ReplicationFactor: *\([0-9]*\).*/\1 \2 \3/p'
-}
-
-wait_kafka() {
-  local deadline=$((SECONDS + CLUSTER_START_TIMEOUT)) node running=() live='' last=''
+# kafka_ready [TOPICS]: ClusterAdmin waits until every running broker is
+# registered (and with "topics", creates and checks the topics); meanwhile we
+# watch the brokers we started, so a crash during start-up fails fast with its log.
+kafka_ready() {
+  local node running=() args rc=0 apid
   for node in "${KAFKA_NODES[@]}"; do [[ -n "$(node_pid "$node")" ]] && running+=("${node#kafka-}"); done
-  local want="${running[*]}"
-  step "waiting for brokers $want to register with the quorum"
-  while :; do
+  args=("$(IFS=,; printf '%s' "${running[*]}")" "$CLUSTER_START_TIMEOUT")
+  if [[ "${1:-}" == topics ]]; then
+    step "waiting for brokers ${running[*]}; topics"
+    args+=("$CLUSTER_KAFKA_RF" "$KAFKA_TOPIC_PARTITIONS" "${KAFKA_TOPICS[@]}")
+  else
+    step "waiting for brokers ${running[*]} (topics not checked: not all three brokers are running)"
+  fi
+  cluster_admin "${args[@]}" &
+  apid=$!
+  while kill -0 "$apid" 2>/dev/null; do
     for node in "${KAFKA_NODES[@]}"; do
       if to_start "$node" && [[ -z "$(node_pid "$node")" ]]; then
+        kill "$apid" 2>/dev/null || true
         show_log_tail "$(node_dir "$node")/stdout.log" 20
         show_log_tail "$(node_dir "$node")/logs/server.log"
         die "$node exited during start-up (logs: $(node_dir "$node")/logs)"
       fi
     done
-    live="$(kafka_live_brokers || true)"
-    [[ "$live" == "$want" ]] && break
-    if [[ "$live" != "$last" ]]; then info "registered brokers: ${live:-none yet} ($((SECONDS - T0))s)"; last="$live"; fi
-    ((SECONDS < deadline)) || {
-      show_log_tail "$CLUSTER_KAFKA_TOOLS_LOG" 10
-      for node in "${KAFKA_NODES[@]}"; do show_log_tail "$(node_dir "$node")/logs/server.log" 10; done
-      die "brokers registered: '${live}', want '$want' after ${CLUSTER_START_TIMEOUT}s"
-    }
-    sleep 1
+    sleep 0.5
   done
-  ok "brokers $live registered ($((SECONDS - T0))s)"
-}
-
-ensure_cluster_topics() {
-  local state t have parts rf pids=() p missing=()
-  state="$(kafka_topics_state)" || die "could not list topics on $CLUSTER_BOOTSTRAP (see $CLUSTER_KAFKA_TOOLS_LOG)"
-  for t in "${KAFKA_TOPICS[@]}"; do
-    have="$(awk -v t="$t" '$1 == t { print $2, $3 }' <<<"$state")"
-    if [[ -z "$have" ]]; then
-      missing+=("$t")
-    else
-      read -r parts rf <<<"$have"
-      ((rf == CLUSTER_KAFKA_RF)) || warn "topic $t has replication factor $rf (expected $CLUSTER_KAFKA_RF); left as is"
-      ((parts == KAFKA_TOPIC_PARTITIONS)) || warn "topic $t has $parts partitions (expected $KAFKA_TOPIC_PARTITIONS); left as is"
-    fi
-  done
-  # One tool JVM per topic, all at once (a few seconds instead of ~3 s each).
-  for t in "${missing[@]}"; do
-    cluster_kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" \
-      --command-config "$CLUSTER_KAFKA_CLIENT_PROPS" --create --if-not-exists --topic "$t" \
-      --partitions "$KAFKA_TOPIC_PARTITIONS" --replication-factor "$CLUSTER_KAFKA_RF" >/dev/null &
-    pids+=($!)
-  done
-  for p in "${pids[@]}"; do wait "$p" || { show_log_tail "$CLUSTER_KAFKA_TOOLS_LOG" 20; die "could not create the pingan topics"; }; done
-  # The group and transaction coordinators create __consumer_offsets and
-  # __transaction_state (RF 3) on first use; with a broker down that first use
-  # would fail (3 replicas wanted, 2 brokers alive). Create them now, while all
-  # three are up, by asking each coordinator about an unknown id (the "not
-  # found" answers are expected).
-  if ! grep -q '^__consumer_offsets ' <<<"$state" || ! grep -q '^__transaction_state ' <<<"$state"; then
-    cluster_kafka_java org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" \
-      --command-config "$CLUSTER_KAFKA_CLIENT_PROPS" --describe --group pingan-cluster-up >/dev/null || true
-    cluster_kafka_java org.apache.kafka.tools.TransactionsCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" \
-      --command-config "$CLUSTER_KAFKA_CLIENT_PROPS" describe --transactional-id pingan-cluster-up >/dev/null || true
+  wait "$apid" || rc=$?
+  if ((rc != 0)); then
+    show_log_tail "$CLUSTER_KAFKA_TOOLS_LOG" 15
+    for node in "${KAFKA_NODES[@]}"; do show_log_tail "$(node_dir "$node")/logs/server.log" 10; done
+    die "kafka cluster not ready (ClusterAdmin exit $rc)"
   fi
-  local deadline=$((SECONDS + 60)) n
-  while :; do
-    state="$(kafka_topics_state || true)"
-    n="$(grep -c . <<<"$state" || true)"
-    ((n >= ${#KAFKA_TOPICS[@]} + 2)) && break
-    ((SECONDS < deadline)) || { show_log_tail "$CLUSTER_KAFKA_TOOLS_LOG" 20; die "topics present: $n, want $((${#KAFKA_TOPICS[@]} + 2)):
-$state"; }
-    sleep 1
-  done
-  ok "topics: ${#KAFKA_TOPICS[@]} pingan.* ($KAFKA_TOPIC_PARTITIONS partitions) + __consumer_offsets, __transaction_state; all RF $CLUSTER_KAFKA_RF (${#missing[@]} created; $((SECONDS - T0))s)"
+  ok "kafka ready ($((SECONDS - T0))s)"
 }
 
 # ============================================================================
@@ -381,13 +341,9 @@ for node in "${CH_NODES[@]}"; do
 done
 
 if any_selected "${KAFKA_NODES[@]}"; then
-  wait_kafka
-  live="$(kafka_live_brokers || true)"
-  if [[ "$live" == "1 2 3" ]]; then
-    ensure_cluster_topics
-  else
-    warn "topics not checked: only brokers '$live' are running (start all: deploy/local/cluster/up.sh kafka)"
-  fi
+  n_running=0
+  for node in "${KAFKA_NODES[@]}"; do [[ -z "$(node_pid "$node")" ]] || n_running=$((n_running + 1)); done
+  if ((n_running == ${#KAFKA_NODES[@]})); then kafka_ready topics; else kafka_ready; fi
 fi
 for node in "${CH_NODES[@]}"; do selected "$node" && wait_ch "$node"; done
 
