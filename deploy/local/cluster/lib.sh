@@ -178,6 +178,23 @@ zk_cmd() {
   timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1; printf "%s" "$2" >&3; cat <&3' _ "$ZK_PORT" "$1" 2>/dev/null
 }
 
+# ch_stale_replicas NODE -> how many replicated tables on NODE are read-only or
+# not yet activated by the running process (is_active znode missing, or older
+# than the server: still the session of a killed predecessor). Fails if NODE
+# does not answer.
+ch_stale_replicas() {
+  local node="$1" rows path stale=0 fresh
+  rows="$(ch_query "$node" "SELECT replica_path, is_readonly OR is_session_expired FROM system.replicas")" || return 1
+  while IFS=$'\t' read -r path ro; do
+    [[ -n "$path" ]] || continue
+    if [[ "$ro" == 1 ]]; then stale=$((stale + 1)); continue; fi
+    fresh="$(ch_query "$node" "SELECT count() FROM system.zookeeper
+      WHERE path = '$path' AND name = 'is_active' AND ctime >= now() - uptime()")" || return 1
+    [[ "$fresh" == 1 ]] || stale=$((stale + 1))
+  done <<<"$rows"
+  printf '%s' "$stale"
+}
+
 # ch_query NODE SQL [SETTINGS] -> result (TabSeparated); SETTINGS is a URL query
 # string ("insert_quorum=2&..."). On an HTTP error it fails and prints
 # ClickHouse's exception text ("Code: NNN, e.displayText() = ...").

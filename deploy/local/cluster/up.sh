@@ -162,6 +162,9 @@ kafka_ready() {
   local node running=() args rc=0 apid
   for node in "${KAFKA_NODES[@]}"; do [[ -n "$(node_pid "$node")" ]] && running+=("${node#kafka-}"); done
   args=("$(IFS=,; printf '%s' "${running[*]}")" "$CLUSTER_START_TIMEOUT")
+  local serving=()
+  for node in "${KAFKA_NODES[@]}"; do to_start "$node" && serving+=("127.0.0.1:$(kafka_port "$node")"); done
+  ((${#serving[@]} == 0)) || args+=("--serving=$(IFS=,; printf '%s' "${serving[*]}")")
   if [[ "${1:-}" == topics ]]; then
     step "waiting for brokers ${running[*]}; topics"
     args+=("$CLUSTER_KAFKA_RF" "$KAFKA_TOPIC_PARTITIONS" "${KAFKA_TOPICS[@]}")
@@ -288,14 +291,18 @@ wait_ch() {
     ((SECONDS < deadline)) || { show_log_tail "$dir/log/clickhouse-server.err.log"; die "$node cannot reach ZooKeeper 127.0.0.1:$ZK_PORT"; }
     sleep 0.5
   done
-  # After a kill -9 the old ZooKeeper session holds the replica's is_active node
-  # until it expires (session_timeout_ms): tables are read-only until then.
-  local ro='' last=''
-  while ro="$(ch_query "$node" "SELECT count() FROM system.replicas WHERE is_readonly OR is_session_expired")" && ((ro > 0)); do
-    [[ "$ro" != "$last" ]] && { info "$node: $ro replicated table(s) read-only until the old ZooKeeper session expires"; last="$ro"; }
-    ((SECONDS < deadline)) || die "$node: $ro replicated table(s) still read-only after ${CLUSTER_START_TIMEOUT}s"
+  # After a kill -9 the old process's ZooKeeper session keeps each replica's
+  # is_active node until it expires (session_timeout_ms, 10 s); until then this
+  # replica does not fetch or merge (it still takes inserts, and is_readonly
+  # says 0). Ready = every replicated table read-write with an is_active node
+  # created by this process.
+  local stale='' last=''
+  while stale="$(ch_stale_replicas "$node")" && ((stale > 0)); do
+    [[ "$stale" != "$last" ]] && { info "$node: $stale replicated table(s) not active yet (waiting for the old ZooKeeper session to expire)"; last="$stale"; }
+    ((SECONDS < deadline)) || die "$node: $stale replicated table(s) still not active after ${CLUSTER_START_TIMEOUT}s"
     sleep 1
   done
+  [[ -n "$stale" ]] || die "$node: cannot read system.replicas"
   ok "$node ($(ch_replica "$node")) answers on $url, native 127.0.0.1:$(ch_tcp_port "$node") ($((SECONDS - T0))s)"
 }
 

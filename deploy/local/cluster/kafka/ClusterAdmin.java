@@ -25,12 +25,15 @@ import org.apache.kafka.common.errors.TopicExistsException;
  * .cache/kafka/cluster-admin/.
  *
  * <pre>
- *   ClusterAdmin BOOTSTRAP BROKER_IDS TIMEOUT_S [RF PARTITIONS TOPIC...]
+ *   ClusterAdmin BOOTSTRAP BROKER_IDS TIMEOUT_S [--serving=HOST:PORT,...] [RF PARTITIONS TOPIC...]
  * </pre>
  *
  * <ol>
  *   <li>Waits until the brokers registered and unfenced in the cluster metadata are exactly
  *       BROKER_IDS (comma-separated), printing each change.</li>
+ *   <li>With --serving: waits until each of these (just restarted) brokers answers a metadata
+ *       request itself. Right after a kill -9 the dead broker's registration lingers until its
+ *       session times out, so step 1 alone could pass before the new process serves.</li>
  *   <li>With topics: creates the missing ones with PARTITIONS and RF, warns about existing
  *       ones of another shape, makes the group and transaction coordinators create
  *       __consumer_offsets and __transaction_state (their RF is the brokers' setting), and
@@ -45,24 +48,58 @@ public final class ClusterAdmin {
     private ClusterAdmin() {}
 
     public static void main(String[] args) throws Exception {
+        List<String> serving = List.of();
+        if (args.length > 3 && args[3].startsWith("--serving=")) {
+            serving = List.of(args[3].substring("--serving=".length()).split(","));
+            List<String> rest = new ArrayList<>(List.of(args));
+            rest.remove(3);
+            args = rest.toArray(new String[0]);
+        }
         if (args.length < 3 || args.length == 4) {
-            fail("usage: ClusterAdmin BOOTSTRAP BROKER_IDS TIMEOUT_S [RF PARTITIONS TOPIC...]");
+            fail("usage: ClusterAdmin BOOTSTRAP BROKER_IDS TIMEOUT_S [--serving=HOST:PORT,...] [RF PARTITIONS TOPIC...]");
         }
         String bootstrap = args[0];
         String wantBrokers = String.join(" ", new TreeSet<>(List.of(args[1].split(","))));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Long.parseLong(args[2]));
 
-        Properties props = new Properties();
-        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 5000);
-        props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 10000);
-        try (Admin admin = Admin.create(props)) {
+        try (Admin admin = Admin.create(adminProps(bootstrap))) {
             waitForBrokers(admin, wantBrokers, deadline);
+            for (String address : serving) {
+                waitUntilServing(address, deadline);
+            }
             if (args.length > 4) {
                 short rf = Short.parseShort(args[3]);
                 int partitions = Integer.parseInt(args[4]);
                 List<String> topics = List.of(args).subList(5, args.length);
                 ensureTopics(admin, topics, partitions, rf, deadline);
+            }
+        }
+    }
+
+    private static Properties adminProps(String bootstrap) {
+        Properties props = new Properties();
+        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 5000);
+        props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 10000);
+        return props;
+    }
+
+    /** Bootstrapped from ADDRESS alone, the first answer can only come from that broker. */
+    private static void waitUntilServing(String address, long deadline) throws InterruptedException {
+        int port = Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
+        try (Admin single = Admin.create(adminProps(address))) {
+            while (true) {
+                try {
+                    Collection<Node> nodes = single.describeCluster().nodes().get(5, TimeUnit.SECONDS);
+                    if (nodes.stream().anyMatch(n -> n.port() == port)) {
+                        say("broker on " + address + " serves requests");
+                        return;
+                    }
+                } catch (Exception e) {
+                    // not serving yet
+                }
+                checkDeadline(deadline, "the broker on " + address + " does not serve requests");
+                Thread.sleep(500);
             }
         }
     }
