@@ -8,9 +8,11 @@
 #   zookeeper       ZooKeeper (Maven Central jars), 127.0.0.1:12181
 #   clickhouse-1..2 ClickHouse 18.16, two replicas of one shard of cluster
 #                   pingan_cluster: HTTP 18121/18122, native 19001/19002
-# and creates the pingan topics with replication factor 3. Waits until all three
-# brokers are registered, ClickHouse reaches ZooKeeper and no replicated table
-# is read-only. Needs nothing from `make up`, and does not touch it.
+# and creates the pingan topics with replication factor 3 (and the internal
+# __consumer_offsets, __transaction_state). Waits until every running broker is
+# registered (a restarted one answering requests itself) and every partition is
+# fully in sync, and each ClickHouse replica reaches ZooKeeper with all its
+# replicated tables active. Needs nothing from `make up`, and does not touch it.
 #
 # Idempotent: running nodes are left alone, dead ones (kill.sh, a crash) are
 # restarted on their data. `up.sh kafka-2` restarts just that node.
@@ -24,7 +26,7 @@ set -euo pipefail
 # shellcheck source=deploy/local/cluster/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-case "${1:-}" in -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h | --help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 expand_nodes "$@"
 
 mkdir -p "$CLUSTER_PIDS"
