@@ -215,6 +215,117 @@ kafka_java() {
     -cp "$KAFKA_LIBS/*" "$@"
 }
 
+# --- installs (shared by up.sh and cluster/up.sh) ---------------------------
+# maven_libs_ready DIR POM: DIR holds the jars of this exact POM (stamp = its sha256).
+maven_libs_ready() {
+  local dir="$1" pom="$2"
+  [[ -f "$dir/.stamp" && "$(cat "$dir/.stamp")" == "$(sha256sum "$pom" | cut -d' ' -f1)" ]]
+}
+
+# install_maven_libs LABEL POM DIR MAIN_JAR: copy the runtime dependencies of POM
+# from Maven Central into DIR (atomically, via DIR.tmp.$$), unless DIR already holds
+# them; MAIN_JAR must be among them. The mvn log goes next to DIR.
+install_maven_libs() {
+  local label="$1" pom="$2" dir="$3" main_jar="$4"
+  maven_libs_ready "$dir" "$pom" && return 0
+  command -v java >/dev/null 2>&1 || die "java not found ($label needs Java 17+; apt-get install openjdk-17-jre-headless)"
+  command -v mvn >/dev/null 2>&1 || die "mvn not found (apt-get install maven)"
+  step "installing $label jars from Maven Central into ${dir#"$ROOT_DIR"/}"
+  local tmp="$dir.tmp.$$" t=$SECONDS
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  local mvn_log
+  mvn_log="$(dirname "$dir")/mvn.log"
+  if ! mvn -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$tmp" </dev/null >"$mvn_log" 2>&1; then
+    rm -rf "$tmp"
+    grep -E 'ERROR|BUILD' "$mvn_log" | tail -n 20 >&2 || true
+    die "mvn could not fetch the $label jars (full log: $mvn_log)"
+  fi
+  [[ -f "$tmp/$main_jar" ]] || { rm -rf "$tmp"; die "$main_jar missing after mvn"; }
+  sha256sum "$pom" | cut -d' ' -f1 >"$tmp/.stamp"
+  rm -rf "$dir"
+  mv "$tmp" "$dir"
+  ok "$(find "$dir" -name '*.jar' | wc -l) jars in $((SECONDS - t))s"
+}
+
+kafka_libs_ready() { maven_libs_ready "$KAFKA_LIBS" "$KAFKA_POM"; }
+install_kafka_libs() { install_maven_libs "Kafka $KAFKA_VERSION" "$KAFKA_POM" "$KAFKA_LIBS" "kafka_2.13-$KAFKA_VERSION.jar"; }
+
+# listener_pids PORT -> pids listening on 127.0.0.1:PORT (needs `ss -p`; may be empty).
+listener_pids() {
+  command -v ss >/dev/null 2>&1 || return 0
+  ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
+}
+
+stop_system_clickhouse() {
+  # The Debian package may have started (and enabled) a service-managed
+  # instance with /etc/clickhouse-server/config.xml on our ports. We never
+  # depend on it; stop and disable it. Only a provably package-managed
+  # instance is touched: the systemd unit, or -- without systemd -- the exact
+  # listener pid whose command line uses the package config. Never by name
+  # (the package's init.d script stops *every* clickhouse-server binary).
+  if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    if systemctl is-active --quiet clickhouse-server 2>/dev/null; then
+      warn "stopping the system clickhouse-server service (systemd unit) started by the package"
+      as_root systemctl stop clickhouse-server || true
+    fi
+    if systemctl is-enabled --quiet clickhouse-server 2>/dev/null; then
+      as_root systemctl disable clickhouse-server >/dev/null 2>&1 || true
+    fi
+  fi
+  local port pid cmdline
+  for port in "$CH_HTTP_PORT" "$CH_TCP_PORT"; do
+    for pid in $(listener_pids "$port"); do
+      cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+      if [[ "$cmdline" == *clickhouse* && "$cmdline" == */etc/clickhouse-server/config.xml* ]]; then
+        warn "stopping the package-started clickhouse-server (pid $pid: $cmdline)"
+        as_root kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 60); do pid_alive "$pid" || break; sleep 0.5; done
+        pid_alive "$pid" && { as_root kill -KILL "$pid" 2>/dev/null || true; }
+      fi
+    done
+  done
+  if [[ -x /etc/init.d/clickhouse-server ]] && command -v update-rc.d >/dev/null 2>&1 &&
+    compgen -G '/etc/rc[2-5].d/S*clickhouse-server' >/dev/null; then
+    as_root update-rc.d clickhouse-server disable >/dev/null 2>&1 || true
+  fi
+}
+
+install_clickhouse() {
+  clickhouse_bin >/dev/null && return 0
+  command -v apt-get >/dev/null 2>&1 ||
+    die "clickhouse-server is not installed and apt-get is unavailable; install ClickHouse or set PINGAN__CLICKHOUSE__URL"
+  step "installing clickhouse-server from Debian (apt)"
+  local t=$SECONDS added_policy=''
+  export DEBIAN_FRONTEND=noninteractive
+  # Keep the package's postinst from starting a system service: a policy-rc.d
+  # that denies all actions (only if the machine has none already).
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\n# temporary, created by pingan deploy/local/up.sh\nexit 101\n' |
+      as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod 755 /usr/sbin/policy-rc.d
+    added_policy=1
+  fi
+  local rc=0
+  {
+    if ! apt-cache show clickhouse-server >/dev/null 2>&1 ||
+      [[ "$(apt-cache policy clickhouse-server | awk '/Candidate:/ { print $2 }')" == "(none)" ]]; then
+      info "apt-get update"
+      as_root apt-get update -qq
+    fi
+    as_root apt-get install -y -qq --no-install-recommends \
+      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+      clickhouse-server clickhouse-client >"$DEV_DIR/apt-clickhouse.log" 2>&1 ||
+      { show_log_tail "$DEV_DIR/apt-clickhouse.log"; false; }
+  } || rc=$?
+  [[ -n "$added_policy" ]] && as_root rm -f /usr/sbin/policy-rc.d
+  ((rc == 0)) || die "apt-get install clickhouse-server failed"
+  stop_system_clickhouse
+  clickhouse_bin >/dev/null || die "clickhouse-server binary not found after install"
+  ok "clickhouse-server $(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null || true) installed in $((SECONDS - t))s"
+}
+
 # take_lock: serialise up/down runs (e.g. `make -j up test`) with flock on fd 9.
 # Processes we start must close fd 9 (`9>&-`), or they would hold the lock forever.
 take_lock() {
