@@ -5,7 +5,8 @@
 # machines that reach Debian's archive and crates.io but no container registry:
 #   localhost/pingan-rust-base:1.95.0-bookworm  (for rust:1.95.0-slim-bookworm)
 #       debootstrap'd Debian bookworm (minbase) + gcc/g++/make/pkg-config + this machine's
-#       rustup toolchain 1.95.0 (bin/ and lib/, no docs), CARGO_HOME=/usr/local/cargo
+#       rustup toolchain 1.95.0 (bin/ and lib/, no docs), CARGO_HOME=/usr/local/cargo, and
+#       this machine's CA bundle (for crates.io through a TLS-inspecting proxy)
 #   localhost/pingan-runtime-base:bookworm      (for gcr.io/distroless/cc-debian12:nonroot)
 #       distroless-like: the files of libc6, libgcc-s1, libstdc++6, zlib1g, base-files, netbase,
 #       tzdata and the Mozilla CA bundle; no shell, no package manager; user nonroot = 65532
@@ -106,5 +107,23 @@ rust_base() {
   ok "$LOCAL_RUST_IMAGE in $((SECONDS - t))s ($(bh images --format '{{.Size}}' "$LOCAL_RUST_IMAGE" | head -n1))"
 }
 
+# The build stage downloads crates over HTTPS. Where this machine trusts extra CAs (a site CA, a
+# TLS-inspecting proxy: /usr/local/share/ca-certificates), the Debian bundle in the base does not,
+# so the machine's bundle is layered on top (idempotent: the label records which bundle).
+site_cas() {
+  local bundle=/etc/ssl/certs/ca-certificates.crt sum have c
+  [[ -r "$bundle" ]] || return 0
+  sum="$(sha256sum "$bundle" | cut -d' ' -f1)"
+  have="$(bh inspect --type image --format '{{index .Docker.Config.Labels "pingan.site-ca-sha256"}}' "$LOCAL_RUST_IMAGE" 2>/dev/null || true)"
+  [[ "$have" == "$sum" ]] && { ok "$LOCAL_RUST_IMAGE trusts this machine's CA bundle"; return 0; }
+  step "adding this machine's CA bundle ($bundle) to $LOCAL_RUST_IMAGE"
+  c="$(bh from --quiet "$LOCAL_RUST_IMAGE")"
+  bh copy --quiet "$c" "$bundle" /etc/ssl/certs/ca-certificates.crt >/dev/null
+  bh config --label "pingan.site-ca-sha256=$sum" "$c"
+  bh commit --quiet --format docker --rm "$c" "$LOCAL_RUST_IMAGE" >/dev/null
+  ok "CA bundle added"
+}
+
 runtime_base
 rust_base
+site_cas
