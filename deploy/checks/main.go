@@ -53,6 +53,8 @@ func usage() {
                       compose-go load + structure; -env-out writes each pingan service's env
   metrics -crates DIR [-scrape URL]... [-require NAME]... FILES_OR_DIRS...
                       metric names in rules (*.yml) and dashboards (*.json) vs the code
+  containerfile [-context DIR] FILE
+                      hadolint-style and pingan-specific checks of the Containerfile
   dashboards DIR...    structure of Grafana dashboard JSON
   rules-coverage RULES.yml TESTS.yml
                       every alert has a firing and a silent promtool test case
@@ -72,6 +74,8 @@ func main() {
 		runCompose(args)
 	case "metrics":
 		runMetrics(args)
+	case "containerfile":
+		runContainerfile(args)
 	case "dashboards":
 		runDashboards(args)
 	case "rules-coverage":

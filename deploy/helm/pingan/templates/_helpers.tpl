@@ -78,7 +78,9 @@ app.kubernetes.io/part-of: pingan
       "serve" (dict "listen" (printf "0.0.0.0:%d" (int .Values.serve.port)))
       "classifier" (dict "admin_listen" (printf "0.0.0.0:%d" (int .Values.classify.port)))
       "aggregator" (dict "admin_listen" (printf "0.0.0.0:%d" (int .Values.aggregate.port))) -}}
-{{- $merged := mergeOverwrite $defaults (deepCopy .Values.config) $enforced -}}
+{{- $user := deepCopy .Values.config -}}
+{{- include "pingan.intify" $user -}}
+{{- $merged := mergeOverwrite $defaults $user $enforced -}}
 # pingan.toml rendered by the pingan Helm chart (keys: deploy/config/pingan.example.toml).
 # Secrets are not here: they come from the Secret as PINGAN__… environment variables.
 {{ toToml $merged }}
@@ -146,6 +148,22 @@ tolerations:
 {{- end -}}
 {{- if gt (int $c.autoscaling.minReplicas) (int $c.autoscaling.maxReplicas) -}}
 {{- fail (printf "%s.autoscaling.minReplicas exceeds maxReplicas" .component) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Helm reads numbers in values files as floats, and toToml would write retention_days = 730.0,
+     which pingan refuses for an integer key. Turns every whole float of a dict (recursively)
+     back into an integer, in place; prints nothing. */}}
+{{- define "pingan.intify" -}}
+{{- $d := . -}}
+{{- range $k, $v := $d -}}
+{{- if kindIs "float64" $v -}}
+{{- if eq $v (float64 (int64 $v)) -}}
+{{- $_ := set $d $k (int64 $v) -}}
+{{- end -}}
+{{- else if kindIs "map" $v -}}
+{{- include "pingan.intify" $v -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
