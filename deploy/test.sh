@@ -93,7 +93,7 @@ build_checks() {
   fi
   printf '%s' "$((SECONDS - t0))"
 }
-echo "    helm $("$HELM" version --short 2>/dev/null), promtool $("$PROMTOOL" --version 2>/dev/null | head -n1 | awk '{print $3}'), deploy-checks built in $(build_checks)s"
+echo "    helm $HELM_VERSION, promtool $PROMTOOL_VERSION (Prometheus v3.${PROMTOOL_VERSION:4:2}), deploy-checks built in $(build_checks)s"
 if [[ ! -x "$PINGAN_BIN" ]]; then
   echo "error: no pingan binary at $PINGAN_BIN (run \`cargo build --locked -p pingan\` or set PINGAN_BIN; \`make test-deploy\` does it)" >&2
   exit 1
