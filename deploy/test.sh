@@ -255,7 +255,16 @@ wait_http() { # URL SECONDS
   done
 }
 
+# Runs inside step's command substitution (a subshell): it stops the services it started itself.
+stop_started() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  PIDS=()
+}
+
 exercise_and_scrape() {
+  trap stop_started RETURN
   local pi=$PORT0 pc=$((PORT0 + 1)) pa=$((PORT0 + 2)) ps=$((PORT0 + 3)) p
   for p in $pi $pc $pa $ps; do port_free "$p" || { echo "port $p is in use (set PINGAN_DEPLOY_TEST_PORT)"; return 1; }; done
   start_service ingest PINGAN__INGEST__LISTEN $pi

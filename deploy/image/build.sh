@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deploy/image/build.sh [--no-smoke]
+# deploy/image/build.sh [--no-smoke | --smoke-only]
 #
 # Builds the pingan image from deploy/image/Containerfile with buildah (vfs storage, chroot
 # isolation: no daemon, no overlay, no user namespaces needed), then smoke-tests it:
@@ -21,9 +21,11 @@ set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 SMOKE=1
+BUILD=1
 for a in "$@"; do
   case "$a" in
     --no-smoke) SMOKE=0 ;;
+    --smoke-only) BUILD=0 ;;
     -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $a" ;;
   esac
@@ -32,8 +34,10 @@ IMAGE="${PINGAN_IMAGE:-localhost/pingan:dev}"
 BASES="${PINGAN_IMAGE_BASES:-auto}"
 mkdir -p "$IMAGE_CACHE"
 need_pkg buildah buildah
+need_pkg jq jq
 
 T0=$SECONDS
+if ((BUILD == 1)); then
 rust_image="$REGISTRY_RUST_IMAGE"
 runtime_image="$REGISTRY_RUNTIME_IMAGE"
 case "$BASES" in
@@ -79,12 +83,13 @@ if ! bh bud --format docker --isolation chroot --layers=false \
 fi
 ok "built in $((SECONDS - t))s: $(bh images --format '{{.Name}}:{{.Tag}} {{.Size}}' "$IMAGE" | head -n1)"
 
+fi
 ((SMOKE == 1)) || exit 0
 
 step "smoke test of $IMAGE"
 fail() { printf '%s    FAIL: %s%s\n' "$C_RED" "$*" "$C_OFF" >&2; FAILED=$((FAILED + 1)); }
 FAILED=0
-cfg="$(bh inspect --type image --format '{{json .Docker.Config}}' "$IMAGE")"
+cfg="$(bh inspect --type image "$IMAGE" | jq '.Docker.config')"
 check_cfg() { # check_cfg JQ_EXPR DESCRIPTION
   if jq -e "$1" >/dev/null <<<"$cfg"; then ok "$2"; else fail "$2 (config: $(jq -c "$1" <<<"$cfg" 2>&1))"; fi
 }
@@ -97,13 +102,20 @@ check_cfg '.Env | index("PINGAN_CONFIG=/etc/pingan/pingan.toml") != null' "PINGA
 ctr="$(bh from --quiet "$IMAGE")"
 serve_pid=''
 cleanup() {
-  [[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
+  # `buildah run` does not pass signals on to the chroot'ed process: stop its whole process
+  # group (started with setsid, so the group is exactly that run)
+  if [[ -n "$serve_pid" ]]; then
+    kill -TERM -- "-$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+  fi
   bh rm "$ctr" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 # `buildah run` with chroot isolation: the image's own files, user and environment, the host's
 # network (no network namespace is needed).
 run_in() { bh run --isolation chroot --user 65532:65532 "$ctr" -- "$@"; }
+# health_in URL: the image's health check against URL (the image has no env(1): buildah sets it)
+health_in() { bh run --isolation chroot --user 65532:65532 --env PINGAN_HEALTHCHECK_URL="$1" "$ctr" -- /usr/local/bin/pingan-healthcheck; }
 
 if out="$(run_in /usr/local/bin/pingan --help 2>&1)" && grep -q 'Usage: pingan' <<<"$out"; then
   ok "pingan --help: $(grep -c . <<<"$out") lines"
@@ -124,22 +136,42 @@ else
 fi
 port="${PINGAN_SMOKE_PORT:-18790}"
 url="http://127.0.0.1:$port/healthz"
-if run_in env PINGAN_HEALTHCHECK_URL="$url" /usr/local/bin/pingan-healthcheck >/dev/null 2>&1; then
+timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$port" 2>/dev/null &&
+  die "port $port is in use (set PINGAN_SMOKE_PORT)"
+if out="$(health_in "$url" 2>&1)"; then
   fail "health check passed with nothing listening on $port"
-else
+elif ! grep -q -i 'segmentation\|not found\|no such file' <<<"$out"; then
   ok "health check fails while nothing listens on $port"
+else
+  fail "health check failed for another reason than the closed port: $out"
 fi
 # serve starts without ClickHouse (its /readyz says not ready; /healthz is alive)
-bh run --isolation chroot --user 65532:65532 \
+setsid buildah "${STORAGE_FLAGS[@]}" run --isolation chroot --user 65532:65532 \
   --env PINGAN__SERVE__LISTEN="127.0.0.1:$port" --env PINGAN__CLICKHOUSE__URL=http://127.0.0.1:9 \
   "$ctr" -- /usr/local/bin/pingan serve >"$IMAGE_CACHE/smoke-serve.log" 2>&1 &
 serve_pid=$!
 healthy=0
 for _ in $(seq 1 40); do
-  if run_in env PINGAN_HEALTHCHECK_URL="$url" /usr/local/bin/pingan-healthcheck >/dev/null 2>&1; then healthy=1; break; fi
+  if health_in "$url" >/dev/null 2>&1; then healthy=1; break; fi
   sleep 0.5
 done
 if ((healthy == 1)); then ok "health check passes against pingan serve from the image on :$port"; else fail "health check against pingan serve on :$port (log: $IMAGE_CACHE/smoke-serve.log)"; fi
+# without PINGAN_HEALTHCHECK_URL the check finds the port from PID 1's command line and the
+# service's listen variable (chroot isolation has no PID namespace: a stand-in command line file)
+derive() { # COMMAND LISTEN_VAR PORT
+  bh run --isolation chroot --user 65532:65532 --env "$2=0.0.0.0:$3" --env PINGAN_HEALTHCHECK_PROC=/tmp/cmdline "$ctr" -- \
+    /usr/local/lib/pingan/busybox sh -c "printf '/usr/local/bin/pingan\\0$1\\0' >/tmp/cmdline && /usr/local/bin/pingan-healthcheck"
+}
+# (never the default ports: the host network is shared, and other services may run there)
+closed=$((port + 1))
+if timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$closed" 2>/dev/null; then
+  fail "port $closed is in use: cannot test the port derivation"
+elif derive serve PINGAN__SERVE__LISTEN "$port" >/dev/null 2>&1 && ! derive serve PINGAN__SERVE__LISTEN "$closed" >/dev/null 2>&1 &&
+  ! derive ingest PINGAN__INGEST__LISTEN "$closed" >/dev/null 2>&1; then
+  ok "health check derives the port from the command line (serve on :$port healthy; serve or ingest on :$closed, closed, not)"
+else
+  fail "health check port derivation from the command line"
+fi
 
 ((FAILED == 0)) || die "$FAILED smoke check(s) failed"
 ok "image $IMAGE works ($((SECONDS - T0))s in all)"

@@ -8,7 +8,8 @@
 bb=/usr/local/lib/pingan/busybox
 url="${PINGAN_HEALTHCHECK_URL:-}"
 if [ -z "$url" ]; then
-  cmd=" $($bb tr '\0' ' ' </proc/1/cmdline) "
+  # (PINGAN_HEALTHCHECK_PROC: another command line file, for the smoke test of build.sh)
+  cmd=" $($bb tr '\0' ' ' <"${PINGAN_HEALTHCHECK_PROC:-/proc/1/cmdline}") "
   listen=''
   case "$cmd" in
     *" --stdin "* | *" --eval "* | *" train "*) exit 0 ;;
@@ -21,4 +22,6 @@ if [ -z "$url" ]; then
   [ -n "$listen" ] || exit 0 # admin endpoint disabled ("")
   url="http://127.0.0.1:${listen##*:}/healthz"
 fi
-exec $bb wget -q -T 2 -O /dev/null "$url"
+# (no -T: busybox 1.35 wget segfaults with -T on a refused connection; HEALTHCHECK --timeout
+# and the probes time out a hanging check instead)
+exec $bb wget -q -O /dev/null "$url"
