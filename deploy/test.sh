@@ -302,6 +302,9 @@ sec_metrics() {
 }
 
 T0=$SECONDS
+section "deploy/checks itself"
+step "gofmt and go vet of deploy/checks" \
+  sh -c 'cd deploy/checks && out=$(gofmt -l .) && [ -z "$out" ] || { echo "gofmt: $out"; exit 1; }; go vet ./...'
 for s in "${SECTIONS[@]}"; do
   case "$s" in
     image | helm | systemd | compose | prometheus | grafana | metrics) "sec_$s" ;;
