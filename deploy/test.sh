@@ -141,13 +141,13 @@ sec_helm() {
   step "helm lint --strict (production-like values)" "$HELM" lint --strict "$chart" -f "$prod"
   step "helm template (default values)" sh -c "'$HELM' template pingan '$chart' --namespace pingan >'$TMP/default.yaml'"
   step "helm template (production-like values)" sh -c "'$HELM' template pingan '$chart' --namespace pingan -f '$prod' >'$TMP/prod.yaml'"
-  step "helm template (existing Secret, no NetworkPolicy, no migrate hook)" sh -c "'$HELM' template pingan '$chart' --set secrets.existingSecret=ops-managed --set networkPolicy.enabled=false --set migrate.enabled=false >'$TMP/existing.yaml'"
+  step "helm template (existing Secret, no NetworkPolicy, no PodDisruptionBudget)" sh -c "'$HELM' template pingan '$chart' --set secrets.existingSecret=ops-managed --set networkPolicy.enabled=false --set podDisruptionBudget.enabled=false >'$TMP/existing.yaml'"
   step "manifests (default): typed objects, probes, resources, PDBs, policies, migrate hook" \
     "$CHECKS" k8s -partitions 12 -config-out "$TMP/default.toml" "$TMP/default.yaml"
   step "manifests (production-like): the same, and both HPAs within 12 partitions" \
     "$CHECKS" k8s -partitions 12 -expect-hpa -config-out "$TMP/prod.toml" "$TMP/prod.yaml"
-  step "existing Secret: every secret env var references it" \
-    sh -c "grep -c 'name: ops-managed' '$TMP/existing.yaml' | grep -qx 6 && ! grep -q 'kind: NetworkPolicy' '$TMP/existing.yaml' && ! grep -q 'kind: Job' '$TMP/existing.yaml'"
+  step "existing Secret: the 7 secret env vars (ingest 3, aggregate 2, serve 1, migrate 1) reference it; no Secret, policy or budget rendered" \
+    sh -c "grep -c 'name: ops-managed' '$TMP/existing.yaml' | grep -qx 7 && ! grep -q -E 'kind: (NetworkPolicy|Secret|PodDisruptionBudget)' '$TMP/existing.yaml'"
   expect_fail "refuses an HPA above the partition count" "exceeds kafka.partitions" \
     "$HELM" template pingan "$chart" --set classify.autoscaling.enabled=true --set classify.autoscaling.maxReplicas=13
   expect_fail "refuses more aggregate replicas than partitions" "exceeds kafka.partitions" \
