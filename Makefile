@@ -8,6 +8,7 @@ export CARGO_TERM_COLOR ?= auto
 -include tests/browser/browser.mk
 -include web/web.mk
 -include bench/bench.mk
+-include deploy/deploy.mk
 
 .PHONY: help
 help: ## Show this help
@@ -46,11 +47,12 @@ test-chdb: ## Schema + every query template on a current ClickHouse engine (chDB
 	bash tests/chdb/run.sh
 
 .PHONY: test
-test: ## The full test suite: starts local services, runs unit + component + integration + browser tests
+test: ## The full test suite: starts local services, runs unit + component + integration + browser + deployment tests
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-chdb
 	$(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory test-browser
+	$(MAKE) --no-print-directory test-deploy
 
 .PHONY: doc
 doc: ## Build the API docs, warnings are errors
