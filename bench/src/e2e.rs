@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use pingan_ingest::publish::KafkaPublisher;
 use pingan_ingest::{AppState, IngestSettings};
-use pingan_runtime::config::ClickHouseSettings;
+use pingan_runtime::config::ClickHouseConfig;
 use pingan_sim::{HttpTarget, Ledger, Pacing, RunOptions, SendRetry, Target};
 use prometheus::Registry;
 use serde_json::{Value, json};
@@ -136,7 +136,7 @@ pub(crate) async fn run(ctx: &mut crate::Ctx) -> E2e {
         enr_t.clone(),
         alerts_t.clone(),
     ]);
-    let chs = ClickHouseSettings {
+    let chs = ClickHouseConfig {
         url: ctx.ch_url.clone(),
         database: format!("pingan_bench_e2e_{}", suffix()),
         ..Default::default()

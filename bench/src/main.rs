@@ -46,7 +46,7 @@ mod util;
 use std::path::PathBuf;
 
 use pingan_ingest::IngestSettings;
-use pingan_pipeline::client::KafkaSettings;
+use pingan_pipeline::client::KafkaConfig;
 use serde_json::{Value, json};
 
 use crate::util::{delete_topics, env_u64, step, target_dir};
@@ -55,7 +55,7 @@ use crate::util::{delete_topics, env_u64, step, target_dir};
 pub(crate) struct Ctx {
     pub(crate) kafka_addr: String,
     pub(crate) ch_url: String,
-    pub(crate) kafka: KafkaSettings,
+    pub(crate) kafka: KafkaConfig,
     /// The server's `default` database.
     pub(crate) root: clickhouse::Client,
     /// Ingest settings of the in-process ingest and the simulator (no QR rate limits: the
@@ -97,7 +97,7 @@ impl Ctx {
         ingest.qr_client_rate = unlimited;
         ingest.qr_plate_rate = unlimited;
         Ctx {
-            kafka: KafkaSettings {
+            kafka: KafkaConfig {
                 bootstrap_servers: kafka_addr.clone(),
                 ..Default::default()
             },

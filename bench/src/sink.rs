@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pingan_domain::events::EnrichedEvent;
-use pingan_pipeline::client::KafkaSettings;
+use pingan_pipeline::client::KafkaConfig;
 use pingan_pipeline::producer::{OutRecord, Publisher};
-use pingan_runtime::config::ClickHouseSettings;
+use pingan_runtime::config::ClickHouseConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use serde_json::{Value, json};
@@ -171,7 +171,7 @@ pub(crate) fn kafka_engine_ddl(db: &str, bootstrap: &str, topic: &str, group: &s
 /// thread: the moment a consumer can start fetching, so rates can exclude process start-up and
 /// the group join.
 pub(crate) fn group_joined(
-    kafka: KafkaSettings,
+    kafka: KafkaConfig,
     group: String,
     timeout: Duration,
 ) -> tokio::task::JoinHandle<Option<Instant>> {
@@ -198,7 +198,7 @@ pub(crate) fn group_joined(
 
 /// Commits offset 0 on every partition for `group`: the 18.16 engine's consumer starts at the
 /// end of the topic for a group without committed offsets.
-pub(crate) fn commit_start(kafka: &KafkaSettings, group: &str, topic: &str, partitions: i32) {
+pub(crate) fn commit_start(kafka: &KafkaConfig, group: &str, topic: &str, partitions: i32) {
     use rdkafka::TopicPartitionList;
     let c: BaseConsumer = kafka.consumer_config("bench", group).create().unwrap();
     let mut tpl = TopicPartitionList::new();
@@ -212,7 +212,7 @@ pub(crate) fn commit_start(kafka: &KafkaSettings, group: &str, topic: &str, part
 /// Runs the Kafka engine over `topic` into a new database `db` and watches `n` rows arrive,
 /// then stops it and drops `db`.
 pub(crate) async fn run_kafka_engine(
-    kafka: &KafkaSettings,
+    kafka: &KafkaConfig,
     kafka_addr: &str,
     root: &clickhouse::Client,
     db: &str,
@@ -270,7 +270,7 @@ compute H3 parents (no H3 functions in 18.16), detect spikes, or read from the s
 /// Our aggregator and ClickHouse's Kafka engine over the same enriched topic (step 3).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn aggregator_vs_engine(
-    kafka: &KafkaSettings,
+    kafka: &KafkaConfig,
     kafka_addr: &str,
     ch_url: &str,
     root: &clickhouse::Client,
@@ -356,7 +356,7 @@ pub(crate) async fn aggregator_vs_engine(
     // (c) `pingan aggregate` into a fresh database with the production schema.
     let agg_db = format!("pingan_bench_agg_{}", suffix());
     dbs.push(agg_db.clone());
-    let chs = ClickHouseSettings {
+    let chs = ClickHouseConfig {
         url: ch_url.to_owned(),
         database: agg_db.clone(),
         ..Default::default()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use pingan_ingest::IngestSettings;
-use pingan_sim::{Generator, GeneratorConfig};
+use pingan_sim::{Generator, GeneratorSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
@@ -96,7 +96,7 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 pub(crate) fn generator(settings: &IngestSettings, scale: f64, seed: u64) -> Generator {
     let start = pingan_domain::time::to_shanghai(&(Utc::now() - chrono::Duration::hours(6)));
-    let mut cfg = GeneratorConfig::new(seed, start, settings.signer.clone());
+    let mut cfg = GeneratorSettings::new(seed, start, settings.signer.clone());
     cfg.scale = scale;
     Generator::new(cfg).unwrap()
 }

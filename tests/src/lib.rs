@@ -71,8 +71,8 @@ impl TestEnv {
     }
 
     /// Kafka settings pointing at the test broker.
-    pub fn kafka_settings(&self) -> pingan_pipeline::client::KafkaSettings {
-        pingan_pipeline::client::KafkaSettings {
+    pub fn kafka_config(&self) -> pingan_pipeline::client::KafkaConfig {
+        pingan_pipeline::client::KafkaConfig {
             bootstrap_servers: self.kafka.clone(),
             ..Default::default()
         }
@@ -86,8 +86,8 @@ impl TestEnv {
     }
 
     /// Settings of a fresh database with a unique name, migrated like `pingan migrate` does.
-    pub async fn migrated_database(&self) -> pingan_runtime::config::ClickHouseSettings {
-        let settings = pingan_runtime::config::ClickHouseSettings {
+    pub async fn migrated_database(&self) -> pingan_runtime::config::ClickHouseConfig {
+        let settings = pingan_runtime::config::ClickHouseConfig {
             url: self.clickhouse_url.clone(),
             database: unique("pingan_t"),
             ..Default::default()

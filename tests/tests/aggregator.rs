@@ -14,7 +14,7 @@ use pingan_domain::events::{EnrichedEvent, Source};
 use pingan_domain::taxonomy::Taxonomy;
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_pipeline::producer::{OutRecord, Publisher};
-use pingan_runtime::config::ClickHouseSettings;
+use pingan_runtime::config::ClickHouseConfig;
 use pingan_tests::lossy::LossyProxy;
 use pingan_tests::{KillOnDrop, TestEnv, services, unique, wait_until};
 use rand::{Rng, SeedableRng};
@@ -60,7 +60,7 @@ struct Fixture {
     env: TestEnv,
     topic: String,
     group: String,
-    ch: ClickHouseSettings,
+    ch: ClickHouseConfig,
 }
 
 impl Fixture {
@@ -91,8 +91,7 @@ impl Fixture {
     }
 
     async fn produce(&self, evs: &[EnrichedEvent], extra_raw: &[&[u8]]) {
-        let p =
-            Publisher::new(&self.env.kafka_settings(), "test", Duration::from_secs(60)).unwrap();
+        let p = Publisher::new(&self.env.kafka_config(), "test", Duration::from_secs(60)).unwrap();
         let payloads: Vec<(Vec<u8>, Vec<u8>)> = evs
             .iter()
             .map(|e| {
@@ -155,16 +154,19 @@ impl Fixture {
     }
 
     /// Runs the aggregator in this process against `ch` until [`InProcess::stop`].
-    fn run_in_process(&self, ch: ClickHouseSettings) -> InProcess {
+    fn run_in_process(&self, ch: ClickHouseConfig) -> InProcess {
         let shutdown = CancellationToken::new();
         let registry = prometheus::Registry::new();
         let stage = StageMetrics::register(&registry).unwrap();
-        let (cfg, kafka) = (self.config(), self.env.kafka_settings());
-        let (sd, reg) = (shutdown.clone(), registry.clone());
-        let task =
-            tokio::spawn(
-                async move { pingan_aggregator::run(cfg, &kafka, &ch, reg, stage, sd).await },
-            );
+        let settings = pingan_aggregator::AggregatorSettings {
+            config: self.config(),
+            kafka: self.env.kafka_config(),
+            clickhouse: ch,
+            registry: registry.clone(),
+            stage_metrics: stage,
+        };
+        let sd = shutdown.clone();
+        let task = tokio::spawn(async move { pingan_aggregator::run(settings, sd).await });
         InProcess {
             shutdown,
             registry,
@@ -308,7 +310,7 @@ async fn an_insert_whose_reply_is_lost_while_clickhouse_is_unreachable_is_never_
     let evs = events(6_000, 4);
     fx.produce(&evs[..1_000], &[]).await;
     let proxy = LossyProxy::start(fx.ch.url.trim_start_matches("http://")).await;
-    let ch = ClickHouseSettings {
+    let ch = ClickHouseConfig {
         url: proxy.url(),
         ..fx.ch.clone()
     };

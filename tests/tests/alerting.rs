@@ -123,7 +123,7 @@ async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay
             now - chrono::Duration::seconds(30 + 20 * k),
         ));
     }
-    let p = Publisher::new(&env.kafka_settings(), "test", Duration::from_secs(30)).unwrap();
+    let p = Publisher::new(&env.kafka_config(), "test", Duration::from_secs(30)).unwrap();
     let payloads: Vec<(Vec<u8>, Vec<u8>)> = live
         .iter()
         .map(|e| {
@@ -154,15 +154,20 @@ async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay
     cfg.alerts.webhook_url = hook;
     cfg.alerts.webhook_secret = Sensitive::new("hook-secret");
     let run = |cfg: AggregatorConfig| {
-        let (kafka, ch) = (env.kafka_settings(), ch.clone());
+        let (kafka, ch) = (env.kafka_config(), ch.clone());
         let shutdown = CancellationToken::new();
         let sd = shutdown.clone();
         let registry = prometheus::Registry::new();
         let stage = StageMetrics::register(&registry).unwrap();
-        let reg = registry.clone();
-        let task = tokio::spawn(async move {
-            pingan_aggregator::run(cfg, &kafka, &ch, registry, stage, sd).await
-        });
+        let settings = pingan_aggregator::AggregatorSettings {
+            config: cfg,
+            kafka,
+            clickhouse: ch,
+            registry: registry.clone(),
+            stage_metrics: stage,
+        };
+        let reg = registry;
+        let task = tokio::spawn(async move { pingan_aggregator::run(settings, sd).await });
         (shutdown, task, reg)
     };
     let (shutdown, task, _) = run(cfg.clone());

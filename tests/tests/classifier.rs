@@ -87,7 +87,7 @@ async fn raw_records_are_classified_poison_goes_to_the_dlq_and_kill_9_loses_noth
             )
         })
         .collect();
-    let p = Publisher::new(&env.kafka_settings(), "test", Duration::from_secs(60)).unwrap();
+    let p = Publisher::new(&env.kafka_config(), "test", Duration::from_secs(60)).unwrap();
     p.publish(payloads[..3_000].iter().map(|(k, v)| OutRecord {
         topic: &raw,
         key: Some(k),

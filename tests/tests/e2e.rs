@@ -18,8 +18,8 @@ use pingan_ingest::{AppState, IngestSettings};
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_sim::target::{call_record, qr_record};
 use pingan_sim::{
-    Body, Generator, GeneratorConfig, HttpTarget, Ledger, Pacing, RunOptions, SendRetry, SimEvent,
-    Spike, Target,
+    Body, Generator, GeneratorSettings, HttpTarget, Ledger, Pacing, RunOptions, SendRetry,
+    SimEvent, Spike, Target,
 };
 use pingan_tests::{TestEnv, infra_shared, unique, wait_until};
 use prometheus::Registry;
@@ -30,7 +30,7 @@ const EVENTS: u64 = 2_000;
 const SEED: u64 = 20_191_231;
 
 fn generator(settings: &IngestSettings, start: DateTime<FixedOffset>) -> Generator {
-    let mut cfg = GeneratorConfig::new(SEED, start, settings.signer.clone());
+    let mut cfg = GeneratorSettings::new(SEED, start, settings.signer.clone());
     // Ten times the district's volume: 2,000 events span about four simulated hours.
     cfg.scale = 10.0;
     cfg.spikes = vec![Spike::parse("fraud-wave:at=+30m,window=1h,count=20", start).unwrap()];
@@ -68,7 +68,7 @@ struct HourCount {
 async fn simulated_traffic_is_stored_exactly_once_as_classified_and_rolled_up() {
     let _infra = infra_shared().await;
     let env = TestEnv::from_env();
-    let kafka = env.kafka_settings();
+    let kafka = env.kafka_config();
     let (calls_t, qr_t, enriched_t) = (
         unique("pingan_t_calls"),
         unique("pingan_t_qr"),
@@ -107,9 +107,13 @@ async fn simulated_traffic_is_stored_exactly_once_as_classified_and_rolled_up() 
     let classifier = {
         let (kafka, shutdown, registry) = (kafka.clone(), shutdown.clone(), Registry::new());
         let stage = StageMetrics::register(&registry).unwrap();
-        tokio::spawn(async move {
-            pingan_classifier::run(classifier_cfg, &kafka, registry, stage, shutdown).await
-        })
+        let settings = pingan_classifier::ClassifierSettings {
+            config: classifier_cfg,
+            kafka,
+            registry,
+            stage_metrics: stage,
+        };
+        tokio::spawn(async move { pingan_classifier::run(settings, shutdown).await })
     };
     let aggregator_cfg = pingan_aggregator::AggregatorConfig {
         topic: enriched_t.clone(),
@@ -123,9 +127,14 @@ async fn simulated_traffic_is_stored_exactly_once_as_classified_and_rolled_up() 
         let (kafka, ch, shutdown, registry) =
             (kafka.clone(), ch.clone(), shutdown.clone(), Registry::new());
         let stage = StageMetrics::register(&registry).unwrap();
-        tokio::spawn(async move {
-            pingan_aggregator::run(aggregator_cfg, &kafka, &ch, registry, stage, shutdown).await
-        })
+        let settings = pingan_aggregator::AggregatorSettings {
+            config: aggregator_cfg,
+            kafka,
+            clickhouse: ch,
+            registry,
+            stage_metrics: stage,
+        };
+        tokio::spawn(async move { pingan_aggregator::run(settings, shutdown).await })
     };
 
     // Traffic: simulated time starting five hours ago, so every call is in the past.

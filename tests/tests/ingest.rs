@@ -17,7 +17,7 @@ use pingan_domain::area::AreaIndex;
 use pingan_domain::events::{CallRecord, QrScanRecord, TOPIC_CALLS, TOPIC_QR};
 use pingan_ingest::publish::KafkaPublisher;
 use pingan_ingest::{AppState, IngestConfig, IngestSettings, PiiConfig, QrConfig};
-use pingan_pipeline::client::KafkaSettings;
+use pingan_pipeline::client::KafkaConfig;
 use pingan_runtime::config::Sensitive;
 use pingan_tests::{TestEnv, infra_exclusive, infra_shared, services, wait_until};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -44,7 +44,7 @@ struct Service {
 }
 
 impl Service {
-    async fn start(kafka: &KafkaSettings, tweak: impl FnOnce(&mut IngestConfig)) -> Service {
+    async fn start(kafka: &KafkaConfig, tweak: impl FnOnce(&mut IngestConfig)) -> Service {
         let mut cfg = IngestConfig {
             listen: "127.0.0.1:0".into(),
             ..IngestConfig::default()
@@ -356,7 +356,7 @@ fn plate(n: usize) -> String {
 async fn ingest_calls_land_on_the_topic_pseudonymised_and_resends_keep_their_ids() {
     let _infra = infra_shared().await;
     let env = TestEnv::from_env();
-    let svc = Service::start(&env.kafka_settings(), |_| {}).await;
+    let svc = Service::start(&env.kafka_config(), |_| {}).await;
     let since = watermarks(&env, TOPIC_CALLS);
 
     let phones = ["+86 138-1234-1234", "13912345678", "021-64881234"];
@@ -454,7 +454,7 @@ async fn ingest_calls_land_on_the_topic_pseudonymised_and_resends_keep_their_ids
 async fn ingest_qr_reports_land_and_bad_signatures_produce_nothing() {
     let _infra = infra_shared().await;
     let env = TestEnv::from_env();
-    let svc = Service::start(&env.kafka_settings(), |_| {}).await;
+    let svc = Service::start(&env.kafka_config(), |_| {}).await;
     let since = watermarks(&env, TOPIC_QR);
     let p = plate(4242);
 
@@ -656,7 +656,7 @@ fn expand(s: &str, vars: &mut [(&str, String)]) -> Vec<u8> {
 async fn ingest_bad_input_corpus() {
     let _infra = infra_shared().await;
     let env = TestEnv::from_env();
-    let svc = Service::start(&env.kafka_settings(), |c| {
+    let svc = Service::start(&env.kafka_config(), |c| {
         c.api_tokens = vec![Sensitive::new(TOKEN)];
         c.header_timeout = "2s".into();
         c.body_timeout = "2s".into();
@@ -796,9 +796,9 @@ async fn wait_for_broker(env: &TestEnv) {
 async fn ingest_broker_outage_gives_503_never_202_and_retries_land_exactly() {
     let _infra = infra_exclusive().await;
     let env = TestEnv::from_env();
-    let kafka = KafkaSettings {
+    let kafka = KafkaConfig {
         message_timeout: "3s".into(),
-        ..env.kafka_settings()
+        ..env.kafka_config()
     };
     let svc = Service::start(&kafka, |c| c.request_timeout = "20s".into()).await;
     let since = watermarks(&env, TOPIC_CALLS);

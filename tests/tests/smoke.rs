@@ -7,19 +7,18 @@ use std::time::Duration;
 use clickhouse::Row;
 use pingan_pipeline::backoff::Backoff;
 use pingan_pipeline::batch::BatchId;
+use pingan_pipeline::builder::StageBuilder;
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_pipeline::producer::{OutRecord, Publisher};
-use pingan_pipeline::runner::{self, RetryPolicy, Stage};
-use pingan_pipeline::source::{KafkaSource, SourceConfig};
+use pingan_pipeline::runner::RetryPolicy;
+use pingan_pipeline::source::SourceSettings;
 use pingan_pipeline::stage::{
-    Ack, CommittedOffsets, Disposition, Inbound, Outbound, Outcome, RecordError, Sink, StageError,
-    Transform,
+    Ack, Disposition, Inbound, Outbound, Outcome, RecordError, Sink, StageError, Transform,
 };
 use pingan_tests::{TestEnv, unique, wait_until};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -111,7 +110,7 @@ async fn kafka_round_trip_with_idempotent_producer_and_offsets_stored_after_the_
     let group = unique("pingan_t_group");
     env.create_topic(&topic, 3).await;
 
-    let publisher = Publisher::new(&env.kafka_settings(), "test", Duration::from_secs(30)).unwrap();
+    let publisher = Publisher::new(&env.kafka_config(), "test", Duration::from_secs(30)).unwrap();
     let payloads: Vec<(String, Vec<u8>)> = (0..300u32)
         .map(|n| (format!("k{n}"), serde_json::to_vec(&Ping { n }).unwrap()))
         .collect();
@@ -130,9 +129,9 @@ async fn kafka_round_trip_with_idempotent_producer_and_offsets_stored_after_the_
     let metrics = StageMetrics::register(&registry).unwrap();
     let sink = Collect::default();
     *sink.fail_first.lock().unwrap() = 2;
-    let source = KafkaSource::new(
-        &env.kafka_settings(),
-        SourceConfig {
+    let shutdown = CancellationToken::new();
+    let stage = StageBuilder::new(
+        SourceSettings {
             stage: "smoke",
             topics: vec![topic.clone()],
             group_id: group.clone(),
@@ -143,26 +142,18 @@ async fn kafka_round_trip_with_idempotent_producer_and_offsets_stored_after_the_
             max_ready: 4,
             drain_timeout: Duration::from_secs(5),
         },
-        Arc::new(CommittedOffsets),
-        metrics.clone(),
-    )
-    .unwrap();
-    let shutdown = CancellationToken::new();
-    let (btx, brx) = mpsc::channel(2);
-    let (atx, arx) = mpsc::unbounded_channel();
-    let src = tokio::spawn(source.run(btx, arx, shutdown.clone()));
-    let stage = Stage {
-        name: "smoke",
-        transform: Identity,
-        sink: sink.clone(),
-        dead_letters: None,
+        Identity,
+        sink.clone(),
         metrics,
-        retry: RetryPolicy {
-            backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(50)),
-            max_elapsed: Duration::from_secs(30),
-        },
+    )
+    .retry(RetryPolicy {
+        backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(50)),
+        max_elapsed: Duration::from_secs(30),
+    });
+    let run = {
+        let (kafka, shutdown) = (env.kafka_config(), shutdown.clone());
+        tokio::spawn(async move { stage.run(&kafka, shutdown).await })
     };
-    let run = tokio::spawn(runner::run(stage, brx, atx, shutdown.clone()));
 
     let items = sink.items.clone();
     wait_until(
@@ -185,7 +176,6 @@ async fn kafka_round_trip_with_idempotent_producer_and_offsets_stored_after_the_
     )
     .await;
     shutdown.cancel();
-    src.await.unwrap().unwrap();
     run.await.unwrap().unwrap();
 
     let got: BTreeSet<u32> = sink.items.lock().unwrap().iter().copied().collect();

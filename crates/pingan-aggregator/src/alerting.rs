@@ -18,8 +18,9 @@ use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use clickhouse::Client;
 use hmac::{Hmac, Mac};
 use pingan_detect::{AlertBook, AlertRecord, DetectConfig, DetectEvent, Detector, EventArea};
+use pingan_pipeline::batch::BatchId;
 use pingan_pipeline::producer::{OutRecord, Publisher};
-use pingan_pipeline::stage::Outbound;
+use pingan_pipeline::stage::{AfterDurable, Outbound};
 use pingan_runtime::config::Sensitive;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
@@ -155,6 +156,13 @@ pub struct DetectFeed {
     tx: mpsc::Sender<Vec<DetectEvent>>,
     chunk: usize,
     behind: Arc<AtomicBool>,
+}
+
+impl AfterDurable<IncidentRow> for DetectFeed {
+    fn stored(&mut self, _: &BatchId, items: &[Outbound<IncidentRow>]) {
+        // `false` means detection has stopped; the stage goes on storing.
+        let _ = self.offer(items);
+    }
 }
 
 impl DetectFeed {

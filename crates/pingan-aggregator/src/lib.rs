@@ -34,18 +34,17 @@ pub mod transform;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pingan_pipeline::client::KafkaSettings;
+use pingan_pipeline::builder::{StageBuilder, StageRunError};
+use pingan_pipeline::client::KafkaConfig;
 use pingan_pipeline::dlq::DeadLetters;
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_pipeline::producer::Publisher;
-use pingan_pipeline::runner::{self, RetryPolicy, Stage};
-use pingan_pipeline::source::{KafkaSource, SourceConfig};
+use pingan_pipeline::runner::RetryPolicy;
+use pingan_pipeline::source::SourceSettings;
 use pingan_runtime::admin::{self, Readiness};
-use pingan_runtime::config::ClickHouseSettings;
+use pingan_runtime::config::ClickHouseConfig;
 use prometheus::Registry;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, error_span, info};
 
 pub use config::AggregatorConfig;
 
@@ -60,53 +59,52 @@ pub enum AggregatorError {
     Kafka(String),
     /// The stage failed.
     #[error(transparent)]
-    Stage(#[from] runner::RunnerError),
-    /// The admin server failed.
-    #[error("admin server: {0}")]
-    Admin(#[from] std::io::Error),
+    Stage(#[from] StageRunError),
 }
 
-/// Runs the aggregator until `shutdown`; `registry` receives its metrics.
+/// What the aggregator runs with: its section, the connections and where its metrics go.
+#[derive(Debug, Clone)]
+pub struct AggregatorSettings {
+    /// `[aggregator]`.
+    pub config: AggregatorConfig,
+    /// `[kafka]`.
+    pub kafka: KafkaConfig,
+    /// `[clickhouse]`.
+    pub clickhouse: ClickHouseConfig,
+    /// Receives the `pingan_aggregator_*` and `pingan_alerts_*` metrics.
+    pub registry: Registry,
+    /// The standard stage metrics, registered once per registry.
+    pub stage_metrics: StageMetrics,
+}
+
+/// Runs the aggregator until `shutdown`.
 pub async fn run(
-    config: AggregatorConfig,
-    kafka: &KafkaSettings,
-    clickhouse: &ClickHouseSettings,
-    registry: Registry,
-    stage_metrics: StageMetrics,
+    settings: AggregatorSettings,
     shutdown: CancellationToken,
 ) -> Result<(), AggregatorError> {
-    let mut sink = sink::ClickHouseSink::new(
+    let AggregatorSettings {
+        config,
+        kafka,
         clickhouse,
+        registry,
+        stage_metrics,
+    } = settings;
+    let config_error = |e: &dyn std::fmt::Display| AggregatorError::Config(e.to_string());
+    let sink = sink::ClickHouseSink::new(
+        &clickhouse,
         &config,
-        metrics::AggregatorMetrics::register(&registry)
-            .map_err(|e| AggregatorError::Config(e.to_string()))?,
+        metrics::AggregatorMetrics::register(&registry).map_err(|e| config_error(&e))?,
     )
     .await;
-    let resume: Arc<dyn pingan_pipeline::stage::ResumePosition> = Arc::new(sink.position());
-    let source = KafkaSource::new(
-        kafka,
-        SourceConfig {
-            stage: "aggregator",
-            topics: vec![config.topic.clone()],
-            group_id: config.group_id.clone(),
-            max_events: config.batch_max_events,
-            max_bytes: config.batch_max_bytes,
-            max_age: config.batch_max_age(),
-            pace: config.pace(),
-            max_ready: 4,
-            drain_timeout: Duration::from_secs(10),
-        },
-        resume,
-        stage_metrics.clone(),
-    )
-    .map_err(|e| AggregatorError::Kafka(e.to_string()))?;
-    let publisher = Publisher::new(kafka, "aggregator", Duration::from_secs(30))
+    let position: Arc<dyn pingan_pipeline::stage::ResumePosition> = Arc::new(sink.position());
+    let publisher = Publisher::new(&kafka, "aggregator", Duration::from_secs(30))
         .map_err(|e| AggregatorError::Kafka(e.to_string()))?;
+    let mut detect_feed = None;
     let alert_task = if config.alerts.enabled {
-        let alert_metrics = alerting::AlertMetrics::register(&registry)
-            .map_err(|e| AggregatorError::Config(e.to_string()))?;
+        let alert_metrics =
+            alerting::AlertMetrics::register(&registry).map_err(|e| config_error(&e))?;
         let (feed, rx) = alerting::DetectFeed::new(config.alerts.queue_events);
-        sink.forward_stored_to(feed.clone());
+        detect_feed = Some(feed.clone());
         Some(tokio::spawn(alerting::run(
             config.alerts.clone(),
             sink.probe_client(),
@@ -120,8 +118,8 @@ pub async fn run(
         None
     };
     let maintenance_task = if config.maintenance.enabled {
-        let m = maintenance::MaintenanceMetrics::register(&registry)
-            .map_err(|e| AggregatorError::Config(e.to_string()))?;
+        let m =
+            maintenance::MaintenanceMetrics::register(&registry).map_err(|e| config_error(&e))?;
         Some(tokio::spawn(maintenance::run(
             config.maintenance.clone(),
             sink.probe_client(),
@@ -149,48 +147,36 @@ pub async fn run(
                 })
             })
     };
-    let admin_task = match config.admin_listen.as_deref() {
-        Some(addr) if !addr.is_empty() => {
-            let addr = addr
-                .parse()
-                .map_err(|e| AggregatorError::Config(format!("aggregator.admin_listen: {e}")))?;
-            let router = admin::router(registry.clone(), readiness);
-            Some(tokio::spawn(admin::serve(
-                addr,
-                router,
-                shutdown.clone(),
-                None,
-            )))
-        }
-        _ => None,
+    let admin_task = admin::spawn_admin(
+        config.admin_listen.as_deref(),
+        registry.clone(),
+        readiness,
+        shutdown.clone(),
+    )
+    .map_err(|e| config_error(&format!("aggregator.admin_listen: {e}")))?;
+    let source = SourceSettings {
+        stage: "aggregator",
+        topics: vec![config.topic.clone()],
+        group_id: config.group_id.clone(),
+        max_events: config.batch_max_events,
+        max_bytes: config.batch_max_bytes,
+        max_age: config.batch_max_age(),
+        pace: config.pace(),
+        max_ready: 4,
+        drain_timeout: Duration::from_secs(10),
     };
-    let stage = Stage {
-        name: "aggregator",
-        transform: transform::ToRows,
-        sink,
-        dead_letters: Some(DeadLetters::new(publisher.clone(), "aggregator")),
-        metrics: stage_metrics,
-        retry: RetryPolicy {
+    let mut stage = StageBuilder::new(source, transform::ToRows, sink, stage_metrics)
+        .resume_from(position)
+        .dead_letters(DeadLetters::new(publisher.clone(), "aggregator"))
+        .retry(RetryPolicy {
             max_elapsed: config.retry_max_elapsed(),
             ..RetryPolicy::default()
-        },
-    };
-    let (btx, brx) = mpsc::channel(4);
-    let (atx, arx) = mpsc::unbounded_channel();
-    let span = error_span!("stage", service = "aggregator", stage = "aggregator");
-    info!(topic = %config.topic, group = %config.group_id, "aggregator starting");
-    let src = tokio::spawn(
-        source
-            .run(btx, arx, shutdown.clone())
-            .instrument(span.clone()),
-    );
-    let result = runner::run(stage, brx, atx, shutdown.clone())
-        .instrument(span)
-        .await;
-    // The runner stops on shutdown or on a fatal error; either way the source must drain and
-    // commit what is durable before we return.
-    shutdown.cancel();
-    let _ = src.await;
+        });
+    // Spike detection learns of rows once ClickHouse has them, never before.
+    if let Some(feed) = detect_feed {
+        stage = stage.after_durable(feed);
+    }
+    let result = stage.run(&kafka, shutdown).await;
     if let Some(t) = alert_task {
         let _ = t.await;
     }

@@ -17,7 +17,7 @@ use pingan_pipeline::batch::BatchId;
 use pingan_pipeline::stage::{
     Ack, BoxFuture, Disposition, Outbound, ResumePosition, Sink, StageError,
 };
-use pingan_runtime::config::ClickHouseSettings;
+use pingan_runtime::config::ClickHouseConfig;
 use tracing::{info, warn};
 
 use crate::config::AggregatorConfig;
@@ -145,8 +145,6 @@ pub struct ClickHouseSink {
     dedup_tokens: Option<bool>,
     /// The current batch's progress, so a retry sends only what is not stored.
     progress: Option<Progress>,
-    /// Where durable rows go next (spike detection).
-    stored: Option<crate::alerting::DetectFeed>,
 }
 
 impl std::fmt::Debug for ClickHouseSink {
@@ -160,7 +158,7 @@ impl std::fmt::Debug for ClickHouseSink {
 impl ClickHouseSink {
     /// A sink writing to `settings.database`.
     pub async fn new(
-        settings: &ClickHouseSettings,
+        settings: &ClickHouseConfig,
         config: &AggregatorConfig,
         metrics: AggregatorMetrics,
     ) -> ClickHouseSink {
@@ -170,13 +168,7 @@ impl ClickHouseSink {
             insert_timeout: Duration::from_millis(config.insert_timeout_ms),
             dedup_tokens: None,
             progress: None,
-            stored: None,
         }
-    }
-
-    /// Sends every durably stored batch (as detector input) to `tx`.
-    pub fn forward_stored_to(&mut self, feed: crate::alerting::DetectFeed) {
-        self.stored = Some(feed);
     }
 
     /// The resume-position reader for the source.
@@ -378,11 +370,6 @@ impl Sink for ClickHouseSink {
             self.metrics.batch_rows.observe(rows.len() as f64);
             self.metrics.rows_written.inc_by(rows.len() as u64);
             p.done.insert(*month);
-        }
-        if let Some(feed) = &self.stored
-            && !feed.offer(items)
-        {
-            self.stored = None;
         }
         Ok(Ack::StoreOffsets)
     }

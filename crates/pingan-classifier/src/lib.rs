@@ -27,23 +27,20 @@ pub mod repeat;
 pub mod stage;
 pub mod text;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use pingan_domain::events::{EnrichedEvent, TOPIC_CALLS, TOPIC_ENRICHED, TOPIC_QR};
-use pingan_pipeline::client::KafkaSettings;
+use pingan_pipeline::builder::{StageBuilder, StageRunError};
+use pingan_pipeline::client::KafkaConfig;
 use pingan_pipeline::dlq::DeadLetters;
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_pipeline::producer::{Publisher, TypedKafkaSink};
-use pingan_pipeline::runner::{self, RetryPolicy, Stage};
-use pingan_pipeline::source::{KafkaSource, SourceConfig};
-use pingan_pipeline::stage::CommittedOffsets;
+use pingan_pipeline::source::SourceSettings;
 use pingan_runtime::admin::{self, Readiness};
 use prometheus::Registry;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, error_span, info};
+use tracing::info;
 
 /// `[classifier]` settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,81 +101,71 @@ pub enum ClassifierError {
     Setup(String),
     /// The stage failed.
     #[error(transparent)]
-    Stage(#[from] runner::RunnerError),
+    Stage(#[from] StageRunError),
+}
+
+/// What the classifier runs with: its section, the Kafka connection and where its metrics go.
+#[derive(Debug, Clone)]
+pub struct ClassifierSettings {
+    /// `[classifier]`.
+    pub config: ClassifierConfig,
+    /// `[kafka]`.
+    pub kafka: KafkaConfig,
+    /// Receives the `pingan_classifier_*` metrics.
+    pub registry: Registry,
+    /// The standard stage metrics, registered once per registry.
+    pub stage_metrics: StageMetrics,
 }
 
 /// Runs the classifier service until `shutdown`.
 pub async fn run(
-    config: ClassifierConfig,
-    kafka: &KafkaSettings,
-    registry: Registry,
-    stage_metrics: StageMetrics,
+    settings: ClassifierSettings,
     shutdown: CancellationToken,
 ) -> Result<(), ClassifierError> {
-    let enricher =
-        enrich::Enricher::builtin().map_err(|e| ClassifierError::Setup(e.to_string()))?;
-    let metrics = metrics::ClassifierMetrics::register(&registry)
-        .map_err(|e| ClassifierError::Setup(e.to_string()))?;
-    let publisher = Publisher::new(kafka, "classifier", Duration::from_secs(30))
-        .map_err(|e| ClassifierError::Setup(e.to_string()))?;
-    let source = KafkaSource::new(
+    let ClassifierSettings {
+        config,
         kafka,
-        SourceConfig {
-            stage: "classifier",
-            topics: config.topics.clone(),
-            group_id: config.group_id.clone(),
-            max_events: config.batch_max_events,
-            max_bytes: 8 << 20,
-            max_age: Duration::from_millis(config.batch_max_age_ms),
-            pace: None,
-            max_ready: 4,
-            drain_timeout: Duration::from_secs(10),
-        },
-        Arc::new(CommittedOffsets),
-        stage_metrics.clone(),
+        registry,
+        stage_metrics,
+    } = settings;
+    let setup = |e: &dyn std::fmt::Display| ClassifierError::Setup(e.to_string());
+    let enricher = enrich::Enricher::builtin().map_err(|e| setup(&e))?;
+    let metrics = metrics::ClassifierMetrics::register(&registry).map_err(|e| setup(&e))?;
+    let publisher =
+        Publisher::new(&kafka, "classifier", Duration::from_secs(30)).map_err(|e| setup(&e))?;
+    let p = publisher.clone();
+    let readiness = Readiness::default().with("kafka", move || {
+        let p = p.clone();
+        Box::pin(async move { p.probe(Duration::from_secs(2)).await })
+    });
+    let admin_task = admin::spawn_admin(
+        config.admin_listen.as_deref(),
+        registry.clone(),
+        readiness,
+        shutdown.clone(),
     )
-    .map_err(|e| ClassifierError::Setup(e.to_string()))?;
-    let admin_task = match config.admin_listen.as_deref() {
-        Some(addr) if !addr.is_empty() => {
-            let addr = addr
-                .parse()
-                .map_err(|e| ClassifierError::Setup(format!("classifier.admin_listen: {e}")))?;
-            let p = publisher.clone();
-            let readiness = Readiness::default().with("kafka", move || {
-                let p = p.clone();
-                Box::pin(async move { p.probe(Duration::from_secs(2)).await })
-            });
-            Some(tokio::spawn(admin::serve(
-                addr,
-                admin::router(registry.clone(), readiness),
-                shutdown.clone(),
-                None,
-            )))
-        }
-        _ => None,
+    .map_err(|e| setup(&format!("classifier.admin_listen: {e}")))?;
+    info!(topics = ?config.topics, output = %config.output_topic, version = %enricher.text().version(), "classifier starting");
+    let source = SourceSettings {
+        stage: "classifier",
+        topics: config.topics.clone(),
+        group_id: config.group_id.clone(),
+        max_events: config.batch_max_events,
+        max_bytes: 8 << 20,
+        max_age: Duration::from_millis(config.batch_max_age_ms),
+        pace: None,
+        max_ready: 4,
+        drain_timeout: Duration::from_secs(10),
     };
-    let stage = Stage {
-        name: "classifier",
-        transform: stage::ClassifyStage::new(enricher, metrics),
-        sink: TypedKafkaSink::<EnrichedEvent>::new(publisher.clone(), config.output_topic.clone()),
-        dead_letters: Some(DeadLetters::new(publisher.clone(), "classifier")),
-        metrics: stage_metrics,
-        retry: RetryPolicy::default(),
-    };
-    let (btx, brx) = mpsc::channel(4);
-    let (atx, arx) = mpsc::unbounded_channel();
-    let span = error_span!("stage", service = "classifier", stage = "classifier");
-    info!(topics = ?config.topics, output = %config.output_topic, "classifier starting");
-    let src = tokio::spawn(
-        source
-            .run(btx, arx, shutdown.clone())
-            .instrument(span.clone()),
-    );
-    let result = runner::run(stage, brx, atx, shutdown.clone())
-        .instrument(span)
-        .await;
-    shutdown.cancel();
-    let _ = src.await;
+    let result = StageBuilder::new(
+        source,
+        stage::ClassifyStage::new(enricher, metrics),
+        TypedKafkaSink::<EnrichedEvent>::new(publisher.clone(), config.output_topic.clone()),
+        stage_metrics,
+    )
+    .dead_letters(DeadLetters::new(publisher.clone(), "classifier"))
+    .run(&kafka, shutdown)
+    .await;
     let _ = publisher.flush(Duration::from_secs(5));
     if let Some(t) = admin_task {
         let _ = t.await;

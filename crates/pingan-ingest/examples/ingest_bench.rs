@@ -31,7 +31,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use pingan_ingest::publish::KafkaPublisher;
 use pingan_ingest::{AppState, IngestConfig, IngestSettings, PiiConfig, QrConfig};
-use pingan_pipeline::client::KafkaSettings;
+use pingan_pipeline::client::KafkaConfig;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -131,7 +131,7 @@ async fn client_loop(
     (accepted, failed, lat)
 }
 
-async fn raw_produce(kafka: &KafkaSettings, topic: &str, payload: &[u8], seconds: u64) -> f64 {
+async fn raw_produce(kafka: &KafkaConfig, topic: &str, payload: &[u8], seconds: u64) -> f64 {
     let producer: FutureProducer = kafka.producer_config("bench-raw").create().unwrap();
     let window = 20_000;
     let mut pending = VecDeque::with_capacity(window);
@@ -172,9 +172,9 @@ async fn raw_produce(kafka: &KafkaSettings, topic: &str, payload: &[u8], seconds
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let a = args();
-    let kafka = KafkaSettings {
+    let kafka = KafkaConfig {
         bootstrap_servers: a.bootstrap.clone(),
-        ..KafkaSettings::default()
+        ..KafkaConfig::default()
     };
     let topic: &'static str =
         Box::leak(format!("pingan.bench.{}", uuid::Uuid::new_v4().simple()).into_boxed_str());

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use pingan_domain::pii::PhoneHasher;
 use pingan_domain::qr::QrSigner;
-use pingan_pipeline::client::KafkaSettings;
+use pingan_pipeline::client::KafkaConfig;
 use pingan_runtime::config::{Sensitive, parse_duration};
 use serde::{Deserialize, Serialize};
 
@@ -205,9 +205,14 @@ pub struct RateSettings {
     pub burst: u32,
 }
 
-/// The validated configuration of the ingest service.
+/// What the ingest service runs with: its three sections validated together, the Kafka
+/// connection and where its metrics go.
 #[derive(Debug, Clone)]
 pub struct IngestSettings {
+    /// `[kafka]`.
+    pub kafka: KafkaConfig,
+    /// Receives the `pingan_ingest_*` metrics (a fresh registry unless the caller shares one).
+    pub registry: prometheus::Registry,
     /// Listen address.
     pub listen: SocketAddr,
     /// Accepted bearer tokens (empty: no auth on `/v1/calls`).
@@ -278,7 +283,7 @@ impl IngestSettings {
         ingest: &IngestConfig,
         qr: &QrConfig,
         pii: &PiiConfig,
-        kafka: &KafkaSettings,
+        kafka: &KafkaConfig,
     ) -> Result<IngestSettings, ConfigError> {
         let mut errors = Vec::new();
         let listen = ingest.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
@@ -351,6 +356,8 @@ impl IngestSettings {
             return Err(ConfigError(errors));
         }
         Ok(IngestSettings {
+            kafka: kafka.clone(),
+            registry: prometheus::Registry::new(),
             listen,
             api_tokens: ingest.api_tokens.clone(),
             calls_max_body_bytes: ingest.calls_max_body_bytes,
@@ -386,7 +393,7 @@ impl IngestSettings {
             &IngestConfig::default(),
             &QrConfig::default(),
             &PiiConfig::default(),
-            &KafkaSettings::default(),
+            &KafkaConfig::default(),
         ) {
             Ok(s) => s,
             Err(e) => unreachable!("the defaults are valid: {e}"),
@@ -426,7 +433,7 @@ mod tests {
             key: Sensitive::new("tiny"),
         };
         let err =
-            IngestSettings::from_config(&ingest, &qr, &pii, &KafkaSettings::default()).unwrap_err();
+            IngestSettings::from_config(&ingest, &qr, &pii, &KafkaConfig::default()).unwrap_err();
         let text = err.to_string();
         for needle in [
             "ingest.listen",
@@ -461,7 +468,7 @@ mod tests {
             &IngestConfig::default(),
             &qr,
             &pii,
-            &KafkaSettings::default(),
+            &KafkaConfig::default(),
         )
         .unwrap();
         assert!(!s.dev_qr_key && !s.dev_pii_key);
@@ -477,9 +484,9 @@ mod tests {
 
     #[test]
     fn the_request_timeout_must_cover_the_kafka_wait() {
-        let kafka = KafkaSettings {
+        let kafka = KafkaConfig {
             message_timeout: "120s".into(),
-            ..KafkaSettings::default()
+            ..KafkaConfig::default()
         };
         let err = IngestSettings::from_config(
             &IngestConfig::default(),

@@ -35,9 +35,7 @@ mod server;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pingan_pipeline::client::KafkaSettings;
 use pingan_pipeline::producer::PublishError;
-use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -71,18 +69,14 @@ pub enum IngestError {
 
 /// Runs the ingest service on `settings.listen` until `shutdown` is cancelled, then drains
 /// in-flight requests and flushes the producer.
-pub async fn run(
-    settings: IngestSettings,
-    kafka: &KafkaSettings,
-    registry: Registry,
-    shutdown: CancellationToken,
-) -> Result<(), IngestError> {
+pub async fn run(settings: IngestSettings, shutdown: CancellationToken) -> Result<(), IngestError> {
     let addr = settings.listen;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| IngestError::Bind { addr, source })?;
-    let publisher =
-        KafkaPublisher::new(kafka, settings.publish_deadline).map_err(IngestError::Producer)?;
+    let publisher = KafkaPublisher::new(&settings.kafka, settings.publish_deadline)
+        .map_err(IngestError::Producer)?;
+    let registry = settings.registry.clone();
     let state = AppState::new(settings, Arc::new(publisher), &registry)?;
     serve(listener, state, shutdown).await
 }

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use pingan_pipeline::client::KafkaSettings;
+use pingan_pipeline::client::KafkaConfig;
 use pingan_pipeline::producer::{OutRecord, PublishError, Publisher};
 
 /// A boxed future, for the object-safe publisher trait.
@@ -50,7 +50,7 @@ pub struct KafkaPublisher {
 
 impl KafkaPublisher {
     /// Creates the producer; `deadline` bounds one publish call.
-    pub fn new(kafka: &KafkaSettings, deadline: Duration) -> Result<KafkaPublisher, PublishError> {
+    pub fn new(kafka: &KafkaConfig, deadline: Duration) -> Result<KafkaPublisher, PublishError> {
         Ok(KafkaPublisher {
             inner: Publisher::new(kafka, "ingest", deadline)?,
         })

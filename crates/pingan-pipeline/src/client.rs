@@ -22,7 +22,7 @@ pub const OWNED_KEYS: &[&str] = &[
 /// Kafka connection settings (`[kafka]` in the configuration file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct KafkaSettings {
+pub struct KafkaConfig {
     /// Comma-separated `host:port` list.
     pub bootstrap_servers: String,
     /// Prefix of `client.id`; the service name is appended.
@@ -34,9 +34,9 @@ pub struct KafkaSettings {
     pub librdkafka: BTreeMap<String, String>,
 }
 
-impl Default for KafkaSettings {
+impl Default for KafkaConfig {
     fn default() -> Self {
-        KafkaSettings {
+        KafkaConfig {
             bootstrap_servers: "127.0.0.1:9092".into(),
             client_id: "pingan".into(),
             message_timeout: "10s".into(),
@@ -45,7 +45,7 @@ impl Default for KafkaSettings {
     }
 }
 
-impl KafkaSettings {
+impl KafkaConfig {
     /// Checks the settings, appending problems to `errors`.
     pub fn validate(&self, errors: &mut Vec<String>) {
         if self.bootstrap_servers.trim().is_empty() {
@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn owned_keys_cannot_be_overridden() {
-        let mut s = KafkaSettings::default();
+        let mut s = KafkaConfig::default();
         s.librdkafka
             .insert("enable.auto.offset.store".into(), "true".into());
         s.librdkafka.insert("linger.ms".into(), "50".into());

@@ -21,6 +21,7 @@
 //! * [`stage`]: `Transform`, `Sink`, dispositions.
 //! * [`source`]: the consumer task: per-partition batching, backpressure, offset storing.
 //! * [`pace`]: the adaptive batch age that keeps inserts near ClickHouse's guidance.
+//! * [`builder`]: [`StageBuilder`](builder::StageBuilder), the one wiring of a Kafka stage.
 //! * [`runner`]: decode → transform → sink → dead letters → ack.
 //! * [`dlq`]: dead-letter envelopes on `<topic>.dlq`.
 //! * [`metrics`]: the standard stage metrics.
@@ -28,6 +29,7 @@
 
 pub mod backoff;
 pub mod batch;
+pub mod builder;
 pub mod client;
 pub mod dlq;
 pub mod metrics;

@@ -8,7 +8,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
-use crate::client::KafkaSettings;
+use crate::client::KafkaConfig;
 use crate::stage::{Disposition, StageError};
 
 /// One record to produce.
@@ -90,7 +90,7 @@ impl std::fmt::Debug for Publisher {
 impl Publisher {
     /// Creates the producer. `deadline` bounds a whole [`Publisher::publish`] call.
     pub fn new(
-        settings: &KafkaSettings,
+        settings: &KafkaConfig,
         service: &str,
         deadline: Duration,
     ) -> Result<Publisher, PublishError> {

@@ -10,7 +10,7 @@ use crate::backoff::Backoff;
 use crate::batch::{Batch, OffsetMark};
 use crate::dlq::{DeadLetter, DeadLetters};
 use crate::metrics::StageMetrics;
-use crate::stage::{Ack, Disposition, Inbound, Outcome, Sink, StageError, Transform};
+use crate::stage::{Ack, AfterDurable, Disposition, Inbound, Outcome, Sink, StageError, Transform};
 
 /// How a stage retries a batch after a retryable sink error.
 #[derive(Debug, Clone, Copy)]
@@ -47,8 +47,7 @@ pub enum RunnerError {
 }
 
 /// Everything a running stage needs besides its batches.
-#[derive(Debug)]
-pub struct Stage<T, S> {
+pub struct Stage<T, S: Sink> {
     /// Stage name (metric label, span field).
     pub name: &'static str,
     /// The pure transform.
@@ -61,6 +60,18 @@ pub struct Stage<T, S> {
     pub metrics: StageMetrics,
     /// Backoff for retryable errors.
     pub retry: RetryPolicy,
+    /// Told about every batch made durable (see [`AfterDurable`]).
+    pub after_durable: Option<Box<dyn AfterDurable<S::Item>>>,
+}
+
+impl<T, S: Sink> std::fmt::Debug for Stage<T, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stage")
+            .field("name", &self.name)
+            .field("retry", &self.retry)
+            .field("after_durable", &self.after_durable.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What to do after a failed write.
@@ -199,6 +210,9 @@ where
                         m.emitted
                             .with_label_values(&[name])
                             .inc_by(out.len() as u64);
+                        if let Some(hook) = stage.after_durable.as_mut() {
+                            hook.stored(&id, &out);
+                        }
                         break ack;
                     }
                     Err(e) => e,

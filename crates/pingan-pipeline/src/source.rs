@@ -20,13 +20,13 @@ use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::batch::{Batch, BatchId, OffsetMark, RawRecord, RecordMeta};
-use crate::client::KafkaSettings;
+use crate::client::KafkaConfig;
 use crate::metrics::StageMetrics;
 use crate::stage::ResumePosition;
 
 /// How a source consumes and cuts batches.
 #[derive(Debug, Clone)]
-pub struct SourceConfig {
+pub struct SourceSettings {
     /// Stage name (metric label, client id suffix).
     pub stage: &'static str,
     /// Topics to consume.
@@ -143,7 +143,7 @@ struct PartitionBuffer {
 pub struct KafkaSource {
     consumer: StreamConsumer<SourceContext>,
     events: Arc<Mutex<RebalanceEvents>>,
-    cfg: SourceConfig,
+    cfg: SourceSettings,
     resume: Arc<dyn ResumePosition>,
     metrics: StageMetrics,
 }
@@ -161,8 +161,8 @@ type Tp = (Arc<str>, i32);
 impl KafkaSource {
     /// Creates the consumer and subscribes to the configured topics.
     pub fn new(
-        settings: &KafkaSettings,
-        cfg: SourceConfig,
+        settings: &KafkaConfig,
+        cfg: SourceSettings,
         resume: Arc<dyn ResumePosition>,
         metrics: StageMetrics,
     ) -> Result<KafkaSource, SourceError> {

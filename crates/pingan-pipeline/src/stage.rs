@@ -142,3 +142,12 @@ impl ResumePosition for CommittedOffsets {
         Box::pin(async { Ok(Vec::new()) })
     }
 }
+
+/// Told about every batch the sink made durable, right after the sink acknowledged it and
+/// before its offsets are stored; never about a batch that was dead-lettered or not written.
+/// It runs on the stage's task, so it must not block (the aggregator hands the rows to spike
+/// detection through a bounded queue it never waits on).
+pub trait AfterDurable<T>: Send + 'static {
+    /// `items` are the batch's records as the sink stored them.
+    fn stored(&mut self, id: &crate::batch::BatchId, items: &[Outbound<T>]);
+}

@@ -30,7 +30,7 @@ use pingan_domain::taxonomy::Taxonomy;
 use pingan_query::metrics::QueryMetrics;
 use pingan_query::store::clickhouse::ClickHouseStore;
 use pingan_query::{AppState, router};
-use pingan_runtime::config::ClickHouseSettings;
+use pingan_runtime::config::ClickHouseConfig;
 use tower::ServiceExt;
 
 struct Args {
@@ -307,7 +307,7 @@ async fn run_cases(app: &axum::Router, cases: &[(&str, String)], rounds: usize) 
 async fn main() {
     let a = args();
     schema(&a.url, &a.db).await;
-    let settings = ClickHouseSettings {
+    let settings = ClickHouseConfig {
         url: a.url.clone(),
         database: a.db.clone(),
         ..Default::default()

@@ -3,18 +3,20 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pingan_runtime::config::ClickHouseSettings;
+use pingan_runtime::config::ClickHouseConfig;
 
-/// Validated settings of the query service (the binary builds them from its `[serve]` and
+/// What the query service runs with (the binary builds it from its `[serve]` and
 /// `[clickhouse]` sections).
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueryConfig {
+#[derive(Debug, Clone)]
+pub struct QuerySettings {
     /// Address of the API and dashboard (also serves `/healthz`, `/readyz`, `/metrics`).
     pub listen: SocketAddr,
     /// Where the incidents and rollups are.
-    pub clickhouse: ClickHouseSettings,
+    pub clickhouse: ClickHouseConfig,
     /// How often the single live poller asks ClickHouse for changes.
     pub live_interval: Duration,
+    /// Receives the `pingan_query_*` metrics.
+    pub registry: prometheus::Registry,
 }
 
 /// Default live poll interval: one second, so a wall screen updates within about two seconds.
@@ -22,13 +24,14 @@ pub fn default_live_interval() -> Duration {
     Duration::from_secs(1)
 }
 
-impl QueryConfig {
+impl QuerySettings {
     /// Settings with the default live interval.
-    pub fn new(listen: SocketAddr, clickhouse: ClickHouseSettings) -> QueryConfig {
-        QueryConfig {
+    pub fn new(listen: SocketAddr, clickhouse: ClickHouseConfig) -> QuerySettings {
+        QuerySettings {
             listen,
             clickhouse,
             live_interval: default_live_interval(),
+            registry: prometheus::Registry::new(),
         }
     }
 }

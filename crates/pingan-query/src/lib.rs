@@ -15,7 +15,7 @@
 //! Tabular endpoints answer CSV with `format=csv`. Every code comes with `_zh`/`_en` labels.
 //!
 //! # Layout
-//! * [`config`]: the service settings, [`QueryConfig`].
+//! * [`config`]: the service settings, [`QuerySettings`].
 //! * [`model`]: validated query specs and results.
 //! * [`store`]: [`store::IncidentStore`] with the ClickHouse and in-memory implementations.
 //! * [`api`]: routes, parameter parsing, errors, CSV; one module per endpoint family.
@@ -36,12 +36,11 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use pingan_runtime::admin::{self, Readiness};
-use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error_span};
 
 pub use api::{AppState, router};
-pub use config::QueryConfig;
+pub use config::QuerySettings;
 pub use templates::sql_templates;
 
 use crate::live::LiveHub;
@@ -63,11 +62,11 @@ pub enum QueryError {
 /// Runs the query API until `shutdown` is cancelled. `bound` learns the listening address
 /// (useful with port 0).
 pub async fn run_with(
-    config: QueryConfig,
+    config: QuerySettings,
     shutdown: CancellationToken,
     bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 ) -> Result<(), QueryError> {
-    let registry = Registry::new();
+    let registry = config.registry.clone();
     let metrics = QueryMetrics::register(&registry)?;
     let store: Arc<dyn IncidentStore> =
         Arc::new(ClickHouseStore::new(&config.clickhouse, metrics.clone()));
@@ -105,6 +104,6 @@ pub async fn run_with(
 }
 
 /// Runs the query API until `shutdown` is cancelled.
-pub async fn run(config: QueryConfig, shutdown: CancellationToken) -> Result<(), QueryError> {
+pub async fn run(config: QuerySettings, shutdown: CancellationToken) -> Result<(), QueryError> {
     run_with(config, shutdown, None).await
 }

@@ -15,7 +15,7 @@ use crate::store::clickhouse::{ClickHouseStore, SqlLog, counts_sql_templates};
 pub fn sql_templates() -> Vec<(String, String)> {
     let mut out = counts_sql_templates();
     let log = SqlLog::default();
-    let settings = pingan_runtime::config::ClickHouseSettings {
+    let settings = pingan_runtime::config::ClickHouseConfig {
         url: "http://127.0.0.1:9".into(),
         ..Default::default()
     };

@@ -115,3 +115,28 @@ pub async fn serve(
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await
 }
+
+/// Serves [`router`]`(registry, readiness)` on `listen` in the background until `shutdown`: the
+/// admin listener of a service. An absent or empty address serves nothing (services inside
+/// `pingan demo` share one process and one listener).
+///
+/// # Errors
+///
+/// `listen` is not a `host:port` address.
+pub fn spawn_admin(
+    listen: Option<&str>,
+    registry: Registry,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>, std::net::AddrParseError> {
+    let Some(addr) = listen.filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = addr.parse()?;
+    Ok(Some(tokio::spawn(serve(
+        addr,
+        router(registry, readiness),
+        shutdown,
+        None,
+    ))))
+}

@@ -68,7 +68,7 @@ impl<'de> Deserialize<'de> for Sensitive {
 /// Connection settings for ClickHouse, shared by the aggregator and the query API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ClickHouseSettings {
+pub struct ClickHouseConfig {
     /// HTTP endpoint of the server.
     pub url: String,
     /// Database that holds pingan's tables.
@@ -79,9 +79,9 @@ pub struct ClickHouseSettings {
     pub password: Sensitive,
 }
 
-impl Default for ClickHouseSettings {
+impl Default for ClickHouseConfig {
     fn default() -> Self {
-        ClickHouseSettings {
+        ClickHouseConfig {
             url: "http://127.0.0.1:8123".into(),
             database: "pingan".into(),
             user: "default".into(),
@@ -90,7 +90,7 @@ impl Default for ClickHouseSettings {
     }
 }
 
-impl ClickHouseSettings {
+impl ClickHouseConfig {
     /// Checks the settings, appending problems to `errors`.
     pub fn validate(&self, errors: &mut Vec<String>) {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
@@ -283,7 +283,7 @@ mod tests {
     #[serde(deny_unknown_fields, default)]
     struct App {
         kafka: Kafka,
-        clickhouse: ClickHouseSettings,
+        clickhouse: ClickHouseConfig,
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted() {
-        let s = ClickHouseSettings {
+        let s = ClickHouseConfig {
             password: Sensitive::new("hunter2"),
             ..Default::default()
         };

@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! * [`config`]: defaults → TOML file → `PINGAN__SECTION__KEY` env vars, with every problem listed;
-//!   [`config::Sensitive`] for secrets; [`config::ClickHouseSettings`] shared by two services.
+//!   [`config::Sensitive`] for secrets; [`config::ClickHouseConfig`] shared by two services.
 //! * [`telemetry`]: `tracing` subscriber (pretty or JSON).
 //! * [`shutdown`]: SIGINT/SIGTERM → `CancellationToken`.
 //! * [`admin`]: health, readiness and Prometheus metrics routes.

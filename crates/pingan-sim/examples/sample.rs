@@ -2,7 +2,7 @@
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use pingan_domain::qr::QrSigner;
-use pingan_sim::{Body, Generator, GeneratorConfig};
+use pingan_sim::{Body, Generator, GeneratorSettings};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -10,7 +10,7 @@ fn main() {
     let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let start = chrono::DateTime::parse_from_rfc3339("2019-12-31T08:00:00+08:00").unwrap();
     let signer = QrSigner::single("dev", b"pingan-dev-qr-key-not-for-production");
-    let generator = Generator::new(GeneratorConfig::new(seed, start, signer)).unwrap();
+    let generator = Generator::new(GeneratorSettings::new(seed, start, signer)).unwrap();
     for ev in generator.take(n) {
         let (channel, text) = match &ev.body {
             Body::Call(c) => ("call", c.description.clone()),

@@ -3,7 +3,7 @@
 //! call or QR doorplate report), a description, repeat calls, and injected spikes, all merged in
 //! time order.
 //!
-//! Everything is drawn from one ChaCha8 stream seeded by [`GeneratorConfig::seed`], and event ids
+//! Everything is drawn from one ChaCha8 stream seeded by [`GeneratorSettings::seed`], and event ids
 //! are UUIDv7 built from the simulated time and that stream, so the same configuration always
 //! yields byte-identical events. Every event carries its intended [`Label`]; the label never
 //! travels in the HTTP body or the Kafka record.
@@ -110,7 +110,7 @@ impl SimEvent {
 
 /// Generator settings.
 #[derive(Debug, Clone)]
-pub struct GeneratorConfig {
+pub struct GeneratorSettings {
     /// Seed of the single random stream.
     pub seed: u64,
     /// Simulated start time.
@@ -125,10 +125,10 @@ pub struct GeneratorConfig {
     pub spikes: Vec<Spike>,
 }
 
-impl GeneratorConfig {
+impl GeneratorSettings {
     /// Defaults for `seed` and `start`: 2019 volume, 5% repeat calls, no spikes.
-    pub fn new(seed: u64, start: DateTime<FixedOffset>, signer: QrSigner) -> GeneratorConfig {
-        GeneratorConfig {
+    pub fn new(seed: u64, start: DateTime<FixedOffset>, signer: QrSigner) -> GeneratorSettings {
+        GeneratorSettings {
             seed,
             start: to_shanghai(&start),
             scale: 1.0,
@@ -187,13 +187,13 @@ fn operator_hint(category: &str) -> Option<String> {
 
 impl Generator {
     /// A generator over the built-in reference data.
-    pub fn new(config: GeneratorConfig) -> Result<Generator, GeneratorError> {
+    pub fn new(config: GeneratorSettings) -> Result<Generator, GeneratorError> {
         Generator::with_areas(config, AreaIndex::builtin())
     }
 
     /// A generator over `areas`.
     pub fn with_areas(
-        config: GeneratorConfig,
+        config: GeneratorSettings,
         areas: &'static AreaIndex,
     ) -> Result<Generator, GeneratorError> {
         if !(config.scale.is_finite() && config.scale > 0.0) {

@@ -27,7 +27,7 @@ pub mod spike;
 pub mod target;
 pub mod texts;
 
-pub use generator::{Body, Generator, GeneratorConfig, Label, SimEvent, Stream};
+pub use generator::{Body, Generator, GeneratorSettings, Label, SimEvent, Stream};
 pub use ledger::{Ledger, LedgerEntry, Outcome};
 pub use run::{Pacing, Progress, RunOptions, RunReport};
 pub use spike::Spike;

@@ -20,7 +20,7 @@ use pingan_domain::events::{
 };
 use pingan_domain::pii::PhoneHasher;
 use pingan_pipeline::backoff::Backoff;
-use pingan_pipeline::client::KafkaSettings;
+use pingan_pipeline::client::KafkaConfig;
 use pingan_pipeline::producer::{OutRecord, PublishError, Publisher};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -452,7 +452,7 @@ impl KafkaTarget {
     /// A producer to the default raw topics; phones are pseudonymised with `hasher`, as ingest
     /// would (use the ingest's `[pii]` key so repeat callers link up).
     pub fn new(
-        kafka: &KafkaSettings,
+        kafka: &KafkaConfig,
         hasher: PhoneHasher,
         retry: SendRetry,
     ) -> Result<KafkaTarget, TargetError> {

@@ -9,7 +9,7 @@ use pingan_domain::events::CallInput;
 use pingan_domain::qr::QrSigner;
 use pingan_domain::taxonomy::Taxonomy;
 
-use crate::generator::{Body, Generator, GeneratorConfig, SimEvent, Stream};
+use crate::generator::{Body, Generator, GeneratorSettings, SimEvent, Stream};
 use crate::spike::Spike;
 
 fn start() -> DateTime<FixedOffset> {
@@ -22,7 +22,7 @@ fn signer() -> QrSigner {
 }
 
 fn generate(seed: u64, n: usize, spikes: Vec<Spike>) -> Vec<SimEvent> {
-    let mut cfg = GeneratorConfig::new(seed, start(), signer());
+    let mut cfg = GeneratorSettings::new(seed, start(), signer());
     cfg.spikes = spikes;
     Generator::new(cfg).unwrap().take(n).collect()
 }
@@ -299,7 +299,7 @@ fn spike_injection_adds_exactly_n_labelled_events_in_the_window() {
 #[test]
 fn unknown_spike_areas_are_refused() {
     let spike = Spike::parse("subtype=PUB_DRUNK,area=NOWHERE,count=3", start()).unwrap();
-    let mut cfg = GeneratorConfig::new(1, start(), signer());
+    let mut cfg = GeneratorSettings::new(1, start(), signer());
     cfg.spikes = vec![spike];
     assert!(Generator::new(cfg).is_err());
 }

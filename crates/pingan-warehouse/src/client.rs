@@ -5,7 +5,7 @@
 //! of their INSERTs (a test per row type checks it against the migrations).
 
 use clickhouse::Client;
-use pingan_runtime::config::ClickHouseSettings;
+use pingan_runtime::config::ClickHouseConfig;
 
 /// What a client is for; each role gets the settings it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub enum Role {
 }
 
 /// A client of `settings.database` for `role`.
-pub fn client(settings: &ClickHouseSettings, role: Role) -> Client {
+pub fn client(settings: &ClickHouseConfig, role: Role) -> Client {
     let mut c = Client::default()
         .with_url(&settings.url)
         .with_database(&settings.database)

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clickhouse::{Client, Row};
 use pingan_domain::area::AreaIndex;
 use pingan_domain::taxonomy::Taxonomy;
-use pingan_runtime::config::ClickHouseSettings;
+use pingan_runtime::config::ClickHouseConfig;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -390,12 +390,12 @@ pub fn server_major_minor(version: &str) -> (u32, u32) {
 /// Applies every pending migration to `settings.database`, creating it if needed, and reloads
 /// dimensions when their data changed. `progress` receives one line per step.
 pub async fn apply(
-    settings: &ClickHouseSettings,
+    settings: &ClickHouseConfig,
     mut progress: impl FnMut(&str),
 ) -> Result<MigrationReport, MigrateError> {
     let db = &settings.database;
     let root = crate::client(
-        &ClickHouseSettings {
+        &ClickHouseConfig {
             database: "default".into(),
             ..settings.clone()
         },

@@ -183,10 +183,9 @@ fn ingest(config: &PinganConfig) -> ExitCode {
         Ok(s) => s,
         Err(e) => return config_error(&e.0),
     };
-    let kafka = config.kafka.clone();
     crate::commands::block_on("ingest", async move {
         let shutdown = pingan_runtime::shutdown::on_signals();
-        pingan_ingest::run(settings, &kafka, prometheus::Registry::new(), shutdown).await
+        pingan_ingest::run(settings, shutdown).await
     })
 }
 
@@ -235,7 +234,7 @@ fn serve(config: &PinganConfig) -> ExitCode {
             config.serve.listen
         )]);
     };
-    let settings = pingan_query::QueryConfig::new(listen, config.clickhouse.clone());
+    let settings = pingan_query::QuerySettings::new(listen, config.clickhouse.clone());
     crate::commands::block_on("serve", async move {
         let shutdown = pingan_runtime::shutdown::on_signals();
         pingan_query::run(settings, shutdown).await

@@ -75,16 +75,9 @@ pub(crate) fn aggregate(config: &PinganConfig) -> ExitCode {
         let shutdown = pingan_runtime::shutdown::on_signals();
         let registry = Registry::new();
         let stage = StageMetrics::register(&registry).map_err(|e| e.to_string())?;
-        pingan_aggregator::run(
-            config.aggregator,
-            &config.kafka,
-            &config.clickhouse,
-            registry,
-            stage,
-            shutdown,
-        )
-        .await
-        .map_err(|e| e.to_string())
+        pingan_aggregator::run(config.aggregator_settings(&registry, &stage), shutdown)
+            .await
+            .map_err(|e| e.to_string())
     })
 }
 
@@ -165,7 +158,7 @@ pub(crate) fn classify(config: &PinganConfig, args: &ClassifyArgs) -> ExitCode {
         let shutdown = pingan_runtime::shutdown::on_signals();
         let registry = Registry::new();
         let stage = StageMetrics::register(&registry).map_err(|e| e.to_string())?;
-        pingan_classifier::run(config.classifier, &config.kafka, registry, stage, shutdown)
+        pingan_classifier::run(config.classifier_settings(&registry, &stage), shutdown)
             .await
             .map_err(|e| e.to_string())
     })

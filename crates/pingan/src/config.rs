@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use pingan_ingest::{IngestConfig, IngestSettings, PiiConfig, QrConfig};
-use pingan_pipeline::client::KafkaSettings;
-use pingan_runtime::config::ClickHouseSettings;
+use pingan_pipeline::client::KafkaConfig;
+use pingan_runtime::config::ClickHouseConfig;
 use pingan_runtime::telemetry::LogFormat;
 
 /// Logging.
@@ -50,9 +50,9 @@ pub(crate) struct PinganConfig {
     /// Logging.
     pub(crate) log: LogSettings,
     /// Kafka connection.
-    pub(crate) kafka: KafkaSettings,
+    pub(crate) kafka: KafkaConfig,
     /// ClickHouse connection.
-    pub(crate) clickhouse: ClickHouseSettings,
+    pub(crate) clickhouse: ClickHouseConfig,
     /// Ingest service.
     pub(crate) ingest: IngestConfig,
     /// QR doorplate signing keys (ingest verifies, `pingan qr sign` signs).
@@ -93,6 +93,35 @@ impl PinganConfig {
         &self,
     ) -> Result<IngestSettings, pingan_ingest::config::ConfigError> {
         IngestSettings::from_config(&self.ingest, &self.qr, &self.pii, &self.kafka)
+    }
+
+    /// What `pingan classify` runs with; its metrics go to `registry`.
+    pub(crate) fn classifier_settings(
+        &self,
+        registry: &prometheus::Registry,
+        stage_metrics: &pingan_pipeline::metrics::StageMetrics,
+    ) -> pingan_classifier::ClassifierSettings {
+        pingan_classifier::ClassifierSettings {
+            config: self.classifier.clone(),
+            kafka: self.kafka.clone(),
+            registry: registry.clone(),
+            stage_metrics: stage_metrics.clone(),
+        }
+    }
+
+    /// What `pingan aggregate` runs with; its metrics go to `registry`.
+    pub(crate) fn aggregator_settings(
+        &self,
+        registry: &prometheus::Registry,
+        stage_metrics: &pingan_pipeline::metrics::StageMetrics,
+    ) -> pingan_aggregator::AggregatorSettings {
+        pingan_aggregator::AggregatorSettings {
+            config: self.aggregator.clone(),
+            kafka: self.kafka.clone(),
+            clickhouse: self.clickhouse.clone(),
+            registry: registry.clone(),
+            stage_metrics: stage_metrics.clone(),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use pingan_domain::area::AreaIndex;
 use pingan_pipeline::metrics::StageMetrics;
 use pingan_sim::target::StatsSnapshot;
 use pingan_sim::{
-    Generator, GeneratorConfig, HttpTarget, KafkaTarget, Ledger, Pacing, RunOptions, SendRetry,
+    Generator, GeneratorSettings, HttpTarget, KafkaTarget, Ledger, Pacing, RunOptions, SendRetry,
     Spike, Target, rates,
 };
 use prometheus::Registry;
@@ -173,7 +173,7 @@ pub(crate) fn simulate(config: &PinganConfig, args: SimulateArgs) -> ExitCode {
             None,
         ),
     };
-    let mut gen_config = GeneratorConfig::new(args.seed, start, settings.signer.clone());
+    let mut gen_config = GeneratorSettings::new(args.seed, start, settings.signer.clone());
     gen_config.scale = args.scale;
     for spec in &args.spike {
         match Spike::parse(spec, start) {
@@ -309,7 +309,7 @@ pub(crate) fn demo(config: &PinganConfig, args: DemoArgs) -> ExitCode {
         );
     };
     let start = Generator::now();
-    let mut gen_config = GeneratorConfig::new(args.seed, start, settings.signer.clone());
+    let mut gen_config = GeneratorSettings::new(args.seed, start, settings.signer.clone());
     for spec in &args.spike {
         match Spike::parse(spec, start) {
             Ok(s) => gen_config.spikes.push(s),
@@ -342,10 +342,13 @@ pub(crate) fn demo(config: &PinganConfig, args: DemoArgs) -> ExitCode {
         let shutdown = pingan_runtime::shutdown::on_signals();
         let registry = Registry::new();
         let stage = StageMetrics::register(&registry).map_err(|e| e.to_string())?;
-        let mut classifier = config.classifier.clone();
-        classifier.admin_listen = None;
-        let mut aggregator = config.aggregator.clone();
-        aggregator.admin_listen = None;
+        // One process: the ingest port serves the shared registry; no admin listeners.
+        let mut classifier = config.classifier_settings(&registry, &stage);
+        classifier.config.admin_listen = None;
+        let mut aggregator = config.aggregator_settings(&registry, &stage);
+        aggregator.config.admin_listen = None;
+        let mut settings = settings;
+        settings.registry = registry.clone();
         let ingest_listen = settings.listen;
         let plate = sample_plate();
         let qr_url = plate
@@ -356,44 +359,33 @@ pub(crate) fn demo(config: &PinganConfig, args: DemoArgs) -> ExitCode {
 
         let mut services = tokio::task::JoinSet::new();
         {
-            let (kafka, registry, shutdown) =
-                (config.kafka.clone(), registry.clone(), shutdown.clone());
+            let shutdown = shutdown.clone();
             services.spawn(async move {
                 (
                     "ingest",
-                    pingan_ingest::run(settings, &kafka, registry, shutdown)
+                    pingan_ingest::run(settings, shutdown)
                         .await
                         .map_err(|e| e.to_string()),
                 )
             });
         }
         {
-            let (kafka, registry, stage, shutdown) = (
-                config.kafka.clone(),
-                registry.clone(),
-                stage.clone(),
-                shutdown.clone(),
-            );
+            let shutdown = shutdown.clone();
             services.spawn(async move {
                 (
                     "classify",
-                    pingan_classifier::run(classifier, &kafka, registry, stage, shutdown)
+                    pingan_classifier::run(classifier, shutdown)
                         .await
                         .map_err(|e| e.to_string()),
                 )
             });
         }
         {
-            let (kafka, ch, registry, shutdown) = (
-                config.kafka.clone(),
-                config.clickhouse.clone(),
-                registry.clone(),
-                shutdown.clone(),
-            );
+            let shutdown = shutdown.clone();
             services.spawn(async move {
                 (
                     "aggregate",
-                    pingan_aggregator::run(aggregator, &kafka, &ch, registry, stage, shutdown)
+                    pingan_aggregator::run(aggregator, shutdown)
                         .await
                         .map_err(|e| e.to_string()),
                 )
@@ -401,7 +393,7 @@ pub(crate) fn demo(config: &PinganConfig, args: DemoArgs) -> ExitCode {
         }
         {
             let (query, shutdown) = (
-                pingan_query::QueryConfig::new(serve_listen, config.clickhouse.clone()),
+                pingan_query::QuerySettings::new(serve_listen, config.clickhouse.clone()),
                 shutdown.clone(),
             );
             services.spawn(async move {

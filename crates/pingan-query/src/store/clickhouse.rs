@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clickhouse::{Client, Row};
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use pingan_runtime::config::ClickHouseSettings;
+use pingan_runtime::config::ClickHouseConfig;
 use serde::Deserialize;
 
 use pingan_warehouse::schema::{LiveTable, SealedTable};
@@ -639,7 +639,7 @@ const INCIDENT_COLUMNS: &str = "SELECT toString(event_id) AS id, source, toInt64
 
 impl ClickHouseStore {
     /// A store over `settings`' database.
-    pub fn new(settings: &ClickHouseSettings, metrics: QueryMetrics) -> ClickHouseStore {
+    pub fn new(settings: &ClickHouseConfig, metrics: QueryMetrics) -> ClickHouseStore {
         ClickHouseStore::from_client(
             pingan_warehouse::client(settings, pingan_warehouse::Role::Reader),
             metrics,
