@@ -439,3 +439,38 @@ async fn clickhouse_and_broker_restarts_mid_stream_lose_and_duplicate_nothing() 
     .await;
     fx.drop_db().await;
 }
+
+/// Regression (issue 16): the "was this batch stored" lookup bound every offset of a batch into
+/// the query text, and a batch of 60,000 records made 480 KB of SQL, past the server's
+/// `max_query_size` (a syntax error at position 262,142 on 18.16). The lookup is a range now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stored_lookup_of_a_huge_batch_is_one_small_range_query() {
+    let _infra = pingan_tests::infra_shared().await;
+    let env = TestEnv::from_env();
+    let ch = env.migrated_database().await;
+    let client = pingan_warehouse::client(&ch, pingan_warehouse::Role::Writer);
+    // 100,000 audit rows of one partition, offsets 1,000,000 … 1,099,999 without 1,050,000.
+    client
+        .query(
+            "INSERT INTO insert_audit (kafka_topic, kafka_partition, kafka_offset, event_id) \
+             SELECT 'huge', 3, 1000000 + number, toUUID('00000000-0000-0000-0000-000000000000') \
+             FROM system.numbers WHERE number != 50000 LIMIT 99999",
+        )
+        .execute()
+        .await
+        .unwrap();
+    let stored = pingan_warehouse::audit::stored_in_range(&client, "huge", 3, 1_000_000, 1_099_999)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 99_999);
+    assert!(!stored.contains(&1_050_000));
+    let other = pingan_warehouse::audit::stored_in_range(&client, "huge", 2, 0, u64::MAX)
+        .await
+        .unwrap();
+    assert!(other.is_empty());
+    client
+        .query(&format!("DROP DATABASE {}", ch.database))
+        .execute()
+        .await
+        .unwrap();
+}

@@ -22,7 +22,7 @@ use tracing::{info, warn};
 
 use crate::config::AggregatorConfig;
 use crate::metrics::AggregatorMetrics;
-use pingan_warehouse::audit::{PARTITION_RUNNING_SQL, RESUME_SQL, RUNNING_SQL, STORED_SQL};
+use pingan_warehouse::audit::{PARTITION_RUNNING_SQL, RESUME_SQL, RUNNING_SQL, stored_in_range};
 use pingan_warehouse::rows::IncidentRow;
 
 /// Why a write failed.
@@ -252,16 +252,10 @@ impl ClickHouseSink {
         }
         // The audit table is not folded by ReplacingMergeTree, so it counts every row of the
         // block even when the block held two records of one event.
-        let offsets: Vec<u64> = rows.iter().map(|r| r.kafka_offset).collect();
-        let stored: u64 = self
-            .client
-            .query(STORED_SQL)
-            .bind(&*id.topic)
-            .bind(id.partition)
-            .bind(&offsets)
-            .fetch_one()
-            .await?;
-        Ok(if stored as usize >= rows.len() {
+        let first = rows.iter().map(|r| r.kafka_offset).min().unwrap_or(0);
+        let last = rows.iter().map(|r| r.kafka_offset).max().unwrap_or(0);
+        let stored = stored_in_range(&self.client, &id.topic, id.partition, first, last).await?;
+        Ok(if rows.iter().all(|r| stored.contains(&r.kafka_offset)) {
             Landed::Yes
         } else {
             Landed::No
