@@ -124,6 +124,38 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    /// Deletes `name` and creates it again empty (a new incarnation: offsets start at 0), waiting
+    /// until the broker has finished the deletion.
+    pub async fn recreate_topic(&self, name: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.kafka)
+            .create()
+            .expect("admin client");
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        admin
+            .delete_topics(&[name], &options)
+            .await
+            .expect("delete topic");
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let res = admin
+                .create_topics([&topic], &options)
+                .await
+                .expect("create topic");
+            match res.into_iter().next() {
+                Some(Ok(_)) => return,
+                // The deletion is still in progress.
+                Some(Err(_)) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => panic!("cannot re-create topic {name}: {other:?}"),
+            }
+        }
+    }
+}
+
 /// `prefix` plus a random suffix, safe as a topic, group or database name.
 pub fn unique(prefix: &str) -> String {
     format!(

@@ -22,7 +22,9 @@ use tracing::{info, warn};
 
 use crate::config::AggregatorConfig;
 use crate::metrics::AggregatorMetrics;
-use pingan_warehouse::audit::{PARTITION_RUNNING_SQL, RESUME_SQL, RUNNING_SQL, stored_in_range};
+use pingan_warehouse::audit::{
+    PARTITION_RUNNING_SQL, RUNNING_SQL, StoredRecord, stored_from, stored_in_range,
+};
 use pingan_warehouse::rows::IncidentRow;
 
 /// Why a write failed.
@@ -75,6 +77,12 @@ fn is_data_rejection(e: &clickhouse::error::Error) -> bool {
     }
 }
 
+/// The fingerprint of a stored event (see `ResumePosition`): its id, folded to 64 bits.
+fn fingerprint(id: &uuid::Uuid) -> u64 {
+    let (hi, lo) = id.as_u64_pair();
+    hi ^ lo.rotate_left(17)
+}
+
 /// What each partition already holds, read from the insert audit in ClickHouse.
 #[derive(Clone)]
 pub struct ClickHousePosition {
@@ -88,13 +96,14 @@ impl std::fmt::Debug for ClickHousePosition {
 }
 
 impl ClickHousePosition {
-    /// Offsets `>= from` of `topic`/`partition` already stored.
+    /// Offsets `>= from` of `topic`/`partition` already stored, with the fingerprint of the event
+    /// stored there.
     pub async fn stored_from(
         &self,
         topic: &str,
         partition: i32,
         from: i64,
-    ) -> Result<Vec<i64>, clickhouse::error::Error> {
+    ) -> Result<Vec<(i64, Option<u64>)>, clickhouse::error::Error> {
         let prefix = format!("pingan-{topic}-{partition}-");
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -109,15 +118,17 @@ impl ClickHousePosition {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let offsets: Vec<u64> = self
-            .client
-            .query(RESUME_SQL)
-            .bind(topic)
-            .bind(partition)
-            .bind(from.max(0))
-            .fetch_all()
-            .await?;
-        Ok(offsets.into_iter().map(|o| o as i64).collect())
+        let stored = stored_from(
+            &self.client,
+            topic,
+            partition,
+            u64::try_from(from).unwrap_or(0),
+        )
+        .await?;
+        Ok(stored
+            .into_iter()
+            .map(|r| (r.kafka_offset as i64, Some(fingerprint(&r.event_id))))
+            .collect())
     }
 }
 
@@ -127,12 +138,23 @@ impl ResumePosition for ClickHousePosition {
         topic: &'a str,
         partition: i32,
         from: i64,
-    ) -> BoxFuture<'a, Result<Vec<i64>, String>> {
+    ) -> BoxFuture<'a, Result<Vec<(i64, Option<u64>)>, String>> {
         Box::pin(async move {
             self.stored_from(topic, partition, from)
                 .await
                 .map_err(|e| e.to_string())
         })
+    }
+
+    fn fingerprint(&self, payload: &[u8]) -> Option<u64> {
+        /// Only the id is read; the rest of the enriched event is skipped.
+        #[derive(serde::Deserialize)]
+        struct Id {
+            event_id: uuid::Uuid,
+        }
+        serde_json::from_slice::<Id>(payload)
+            .ok()
+            .map(|i| fingerprint(&i.event_id))
     }
 }
 
@@ -255,11 +277,15 @@ impl ClickHouseSink {
         let first = rows.iter().map(|r| r.kafka_offset).min().unwrap_or(0);
         let last = rows.iter().map(|r| r.kafka_offset).max().unwrap_or(0);
         let stored = stored_in_range(&self.client, &id.topic, id.partition, first, last).await?;
-        Ok(if rows.iter().all(|r| stored.contains(&r.kafka_offset)) {
-            Landed::Yes
-        } else {
-            Landed::No
-        })
+        // The same offset and the same event: another record at this offset is a re-created
+        // topic's predecessor, not this insert.
+        let landed = rows.iter().all(|r| {
+            stored.contains(&StoredRecord {
+                kafka_offset: r.kafka_offset,
+                event_id: r.event_id,
+            })
+        });
+        Ok(if landed { Landed::Yes } else { Landed::No })
     }
 
     fn outcome(&self, outcome: &str) {

@@ -27,6 +27,13 @@ pub struct StageMetrics {
     pub lag: IntGaugeVec,
     /// `pingan_stage_batch_age_seconds{stage}`: the age at which batches are cut now (adaptive).
     pub batch_age: GaugeVec,
+    /// `pingan_stage_position_mismatches_total{stage,topic}`: redelivered records the sink holds
+    /// another record under the same offset for (a re-created topic, a broker that lost its
+    /// log); they are written, not skipped.
+    pub position_mismatches: IntCounterVec,
+    /// `pingan_stage_offset_gaps_total{stage,topic}`: offsets skipped between two records of a
+    /// partition (deleted by retention before they were read, or lost).
+    pub offset_gaps: IntCounterVec,
 }
 
 impl StageMetrics {
@@ -90,6 +97,16 @@ impl StageMetrics {
             lag: gauge(
                 "pingan_stage_lag_events",
                 "High watermark minus the next offset to process.",
+            )?,
+            position_mismatches: counter(
+                "pingan_stage_position_mismatches_total",
+                "Redelivered records whose offset the sink holds for another record (re-created topic or lost log).",
+                &["stage", "topic"],
+            )?,
+            offset_gaps: counter(
+                "pingan_stage_offset_gaps_total",
+                "Offsets skipped between two consecutive records of a partition.",
+                &["stage", "topic"],
             )?,
             batch_age: {
                 let g = GaugeVec::new(

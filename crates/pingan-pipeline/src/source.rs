@@ -158,6 +158,9 @@ impl std::fmt::Debug for KafkaSource {
 
 type Tp = (Arc<str>, i32);
 
+/// What the sink holds of a partition: stored offsets with the fingerprints stored there.
+type Stored = HashMap<i64, Vec<Option<u64>>>;
+
 impl KafkaSource {
     /// Creates the consumer and subscribes to the configured topics.
     pub fn new(
@@ -200,7 +203,7 @@ impl KafkaSource {
         let mut ready: VecDeque<Batch> = VecDeque::new();
         // Per partition: offsets the sink already holds, looked up on the first record after an
         // assignment (see `ResumePosition`).
-        let mut resume_at: HashMap<Tp, HashSet<i64>> = HashMap::new();
+        let mut resume_at: HashMap<Tp, Stored> = HashMap::new();
         // Last offset received per partition: a record that does not follow it (a new
         // assignment, a rewind after a rebalance or an offset reset) triggers a fresh lookup.
         let mut last_seen: HashMap<Tp, i64> = HashMap::new();
@@ -293,12 +296,24 @@ impl KafkaSource {
                     // partition's unsent records can never drop this one.
                     self.apply_rebalance_events(&mut buffers, &mut resume_at, &mut ready, paused);
                     last_seen.retain(|tp, _| resume_at.contains_key(tp));
-                    if last_seen.get(&tp).is_none_or(|last| offset != last + 1) {
-                        let Some(stored) = self.lookup_stored(&tp, offset, &shutdown).await else { break };
-                        resume_at.insert(tp.clone(), stored);
+                    match last_seen.get(&tp) {
+                        Some(last) if offset == last + 1 => {}
+                        Some(last) if offset > last + 1 && resume_at.contains_key(&tp) => {
+                            // Same assignment, no rewind: the offsets between were deleted
+                            // (retention ran ahead of us) or lost.
+                            self.metrics
+                                .offset_gaps
+                                .with_label_values(&[stage, &tp.0])
+                                .inc_by(u64::try_from(offset - last - 1).unwrap_or(0));
+                            warn!(stage, topic = %tp.0, partition = tp.1, after = last, next = offset, "offsets skipped: records deleted or lost before they were read");
+                        }
+                        _ => {
+                            let Some(stored) = self.lookup_stored(&tp, offset, &shutdown).await else { break };
+                            resume_at.insert(tp.clone(), stored);
+                        }
                     }
                     last_seen.insert(tp.clone(), offset);
-                    if resume_at.get_mut(&tp).is_some_and(|s| s.remove(&offset)) {
+                    if self.already_stored(&mut resume_at, &tp, offset, record.payload.as_deref()) {
                         // The sink already holds this record: it was written before a crash
                         // and redelivered because its offset had not been committed yet.
                         self.metrics.discarded.with_label_values(&[stage, "already_stored"]).inc();
@@ -337,7 +352,7 @@ impl KafkaSource {
     fn apply_rebalance_events(
         &self,
         buffers: &mut BTreeMap<Tp, PartitionBuffer>,
-        resume_at: &mut HashMap<Tp, HashSet<i64>>,
+        resume_at: &mut HashMap<Tp, Stored>,
         ready: &mut VecDeque<Batch>,
         paused: bool,
     ) {
@@ -383,7 +398,7 @@ impl KafkaSource {
         tp: &Tp,
         from: i64,
         shutdown: &CancellationToken,
-    ) -> Option<HashSet<i64>> {
+    ) -> Option<Stored> {
         let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         for attempt in 0.. {
             match self.resume.stored_from(&tp.0, tp.1, from).await {
@@ -398,7 +413,11 @@ impl KafkaSource {
                             "skipping records the sink already holds"
                         );
                     }
-                    return Some(stored.into_iter().collect());
+                    let mut out = Stored::default();
+                    for (offset, fingerprint) in stored {
+                        out.entry(offset).or_default().push(fingerprint);
+                    }
+                    return Some(out);
                 }
                 Err(e) => {
                     warn!(stage = self.cfg.stage, topic = %tp.0, partition = tp.1, error = %e, "cannot read the sink's position, retrying");
@@ -409,6 +428,39 @@ impl KafkaSource {
             }
         }
         None
+    }
+
+    /// Whether the sink already holds this record: its offset is stored with a matching
+    /// fingerprint. A mismatch means the stored record is another one under the same offset (the
+    /// topic was re-created, or a broker lost its log): it is counted, the partition's remaining
+    /// stored offsets are forgotten (they belong to the old log too), and the record is written.
+    fn already_stored(
+        &self,
+        resume_at: &mut HashMap<Tp, Stored>,
+        tp: &Tp,
+        offset: i64,
+        payload: Option<&[u8]>,
+    ) -> bool {
+        let Some(stored) = resume_at.get_mut(tp) else {
+            return false;
+        };
+        let Some(fingerprints) = stored.remove(&offset) else {
+            return false;
+        };
+        let ours = payload.and_then(|p| self.resume.fingerprint(p));
+        let same = match ours {
+            None => true,
+            Some(fp) => fingerprints.iter().any(|f| f.is_none_or(|f| f == fp)),
+        };
+        if !same {
+            self.metrics
+                .position_mismatches
+                .with_label_values(&[self.cfg.stage, &tp.0])
+                .inc();
+            warn!(stage = self.cfg.stage, topic = %tp.0, partition = tp.1, offset, "the sink holds another record under this offset: the topic was re-created or a broker lost its log; writing the new records");
+            stored.clear();
+        }
+        same
     }
 
     fn store(&self, mark: &OffsetMark) {

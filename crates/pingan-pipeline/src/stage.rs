@@ -118,14 +118,27 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// exactly those. An exact set (rather than "everything below the highest stored offset") stays
 /// correct when a batch was written in several inserts and only some of them landed, and when
 /// poison records left gaps.
+///
+/// An offset alone does not name a record for life: a topic deleted and re-created (or a broker
+/// that lost its log) starts again at offset 0, and the sink holds the old incarnation's records
+/// at the same offsets. So each stored offset comes with the sink's fingerprint of the record
+/// stored there, and the source skips a redelivered record only when its fingerprint matches;
+/// a mismatch is counted (`pingan_stage_position_mismatches_total`) and the record is written.
 pub trait ResumePosition: Send + Sync + 'static {
-    /// Offsets `>= from` of `topic`/`partition` that the sink already holds.
+    /// Offsets `>= from` of `topic`/`partition` that the sink already holds, each with the
+    /// fingerprint of the record stored there (`None`: the sink cannot tell; trust the offset).
     fn stored_from<'a>(
         &'a self,
         topic: &'a str,
         partition: i32,
         from: i64,
-    ) -> BoxFuture<'a, Result<Vec<i64>, String>>;
+    ) -> BoxFuture<'a, Result<Vec<(i64, Option<u64>)>, String>>;
+
+    /// The fingerprint of a record as [`Self::stored_from`] reports it; `None` when the sink
+    /// cannot tell (the offset is then trusted).
+    fn fingerprint(&self, _payload: &[u8]) -> Option<u64> {
+        None
+    }
 }
 
 /// The default: trust Kafka's committed offsets (the sink keeps no positions).
@@ -138,7 +151,7 @@ impl ResumePosition for CommittedOffsets {
         _topic: &'a str,
         _partition: i32,
         _from: i64,
-    ) -> BoxFuture<'a, Result<Vec<i64>, String>> {
+    ) -> BoxFuture<'a, Result<Vec<(i64, Option<u64>)>, String>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 }
