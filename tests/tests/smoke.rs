@@ -319,3 +319,140 @@ async fn every_sql_template_runs_on_the_server() {
         .await;
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
+
+/// `pingan topics` on the real broker: creates what is missing, raises partitions, never lowers
+/// them, and refuses a replication factor the cluster cannot hold before creating anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_are_provisioned_as_configured_and_differences_reported() {
+    use pingan_pipeline::topics::{TopicAction, TopicsConfig, TopicsError, provision};
+    let env = TestEnv::from_env();
+    let kafka = env.kafka_config();
+    let name = unique("topics");
+    let dlq = format!("{name}.dlq");
+    let topics = [name.as_str(), dlq.as_str()];
+    let timeout = Duration::from_secs(30);
+    let one_broker = |partitions| TopicsConfig {
+        partitions,
+        replication_factor: 1,
+        min_insync_replicas: 1,
+    };
+
+    let missing = provision(&kafka, &one_broker(2), &topics, true, timeout)
+        .await
+        .unwrap();
+    assert!(missing.iter().all(|r| r.action == TopicAction::Missing));
+
+    let created = provision(&kafka, &one_broker(2), &topics, false, timeout)
+        .await
+        .unwrap();
+    for r in &created {
+        assert_eq!(r.action, TopicAction::Created, "{r:?}");
+        assert_eq!((r.partitions, r.replication_factor), (2, 1));
+    }
+    let again = provision(&kafka, &one_broker(2), &topics, false, timeout)
+        .await
+        .unwrap();
+    for r in &again {
+        assert_eq!(r.action, TopicAction::Unchanged, "{r:?}");
+        assert!(r.problems.is_empty(), "{r:?}");
+        assert_eq!(r.min_insync_replicas, Some(1), "read back from the broker");
+    }
+
+    let raised = provision(&kafka, &one_broker(3), &topics, false, timeout)
+        .await
+        .unwrap();
+    assert!(
+        raised
+            .iter()
+            .all(|r| r.action == TopicAction::PartitionsRaised)
+    );
+    // Fewer configured partitions than exist: reported, never removed.
+    let fewer = provision(&kafka, &one_broker(2), &topics, false, timeout)
+        .await
+        .unwrap();
+    for r in &fewer {
+        assert_eq!(r.partitions, 3);
+        assert!(
+            r.problems[0].contains("3 partitions, configured 2"),
+            "{r:?}"
+        );
+    }
+    // The default layout (RF 3) is reported as a difference by --check, and refused before
+    // anything is created on a one-broker cluster.
+    let checked = provision(&kafka, &TopicsConfig::default(), &topics, true, timeout)
+        .await
+        .unwrap();
+    assert!(
+        checked.iter().all(|r| r
+            .problems
+            .iter()
+            .any(|p| p.contains("replication factor 1"))),
+        "{checked:?}"
+    );
+    let other = unique("topics-rf3");
+    let refused = provision(
+        &kafka,
+        &TopicsConfig::default(),
+        &[other.as_str()],
+        false,
+        timeout,
+    )
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Err(TopicsError::TooFewBrokers {
+                wanted: 3,
+                brokers: 1
+            })
+        ),
+        "{refused:?}"
+    );
+    let after = provision(&kafka, &one_broker(1), &[other.as_str()], true, timeout)
+        .await
+        .unwrap();
+    assert_eq!(after[0].action, TopicAction::Missing, "nothing was created");
+}
+
+/// The command an operator runs: against `make up`'s broker (RF 1) `--check` passes with the
+/// development layout and fails, listing every topic, with the production default.
+#[test]
+fn the_topics_command_checks_the_pipeline_topics() {
+    let env = TestEnv::from_env();
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(pingan_tests::pingan_bin());
+        cmd.args(["topics", "--check"])
+            .env("PINGAN__KAFKA__BOOTSTRAP_SERVERS", &env.kafka);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let dev = run(&[
+        ("PINGAN__TOPICS__REPLICATION_FACTOR", "1"),
+        ("PINGAN__TOPICS__MIN_INSYNC_REPLICAS", "1"),
+    ]);
+    let out = String::from_utf8_lossy(&dev.stdout);
+    assert!(
+        dev.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&dev.stderr)
+    );
+    for t in [
+        "pingan.call110.v1",
+        "pingan.enriched.v1.dlq",
+        "pingan.alerts.v1",
+    ] {
+        assert!(out.contains(t), "{out}");
+    }
+    assert!(out.contains("warning: replication factor 1"), "{out}");
+    let prod = run(&[]);
+    let out = String::from_utf8_lossy(&prod.stdout);
+    assert_eq!(prod.status.code(), Some(1), "{out}");
+    assert_eq!(
+        out.matches("differs: replication factor 1, configured 3")
+            .count(),
+        7,
+        "{out}"
+    );
+}

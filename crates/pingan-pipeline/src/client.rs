@@ -79,6 +79,11 @@ impl KafkaConfig {
         c
     }
 
+    /// An admin client configuration (topic provisioning).
+    pub fn admin_config(&self, service: &str) -> ClientConfig {
+        self.base(service)
+    }
+
     /// An idempotent producer configuration (acks=all, retries, in-flight ≤ 5).
     pub fn producer_config(&self, service: &str) -> ClientConfig {
         let mut c = self.base(service);

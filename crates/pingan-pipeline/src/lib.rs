@@ -38,3 +38,4 @@ pub mod producer;
 pub mod runner;
 pub mod source;
 pub mod stage;
+pub mod topics;

@@ -25,6 +25,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod client;
+pub mod cluster;
 pub mod migrate;
 pub mod retention;
 pub mod rows;

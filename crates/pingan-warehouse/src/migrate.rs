@@ -110,6 +110,9 @@ pub enum MigrateError {
     /// Talking to ClickHouse failed.
     #[error("clickhouse: {0}")]
     ClickHouse(#[from] clickhouse::error::Error),
+    /// The schema cannot be laid out as asked (cluster name, a statement without a cluster form).
+    #[error("{0}")]
+    Layout(String),
 }
 
 /// Splits a migration into statements, with `{db}` replaced and comment lines removed.
@@ -387,13 +390,58 @@ pub fn server_major_minor(version: &str) -> (u32, u32) {
     (p.next().unwrap_or(0), p.next().unwrap_or(0))
 }
 
-/// Applies every pending migration to `settings.database`, creating it if needed, and reloads
-/// dimensions when their data changed. `progress` receives one line per step.
+/// Where the schema goes: one server, or every replica of a cluster (see [`crate::cluster`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// One server, plain `*MergeTree` tables.
+    #[default]
+    Single,
+    /// `ON CLUSTER <name>` DDL and `Replicated*MergeTree` tables, from any one replica.
+    Cluster(String),
+}
+
+impl Layout {
+    /// `stmt` as this layout runs it.
+    fn prepare(&self, stmt: &str, db: &str) -> Result<String, crate::cluster::UnknownForm> {
+        match self {
+            Layout::Single => Ok(stmt.to_string()),
+            Layout::Cluster(name) => crate::cluster::on_cluster(stmt, db, name),
+        }
+    }
+}
+
+/// Applies every pending migration to `settings.database` on one server (see [`apply_to`]).
 pub async fn apply(
     settings: &ClickHouseConfig,
+    progress: impl FnMut(&str),
+) -> Result<MigrationReport, MigrateError> {
+    apply_to(settings, &Layout::Single, progress).await
+}
+
+/// Applies every pending migration to `settings.database` in `layout`, creating it if needed,
+/// and reloads dimensions when their data changed. `progress` receives one line per step.
+///
+/// On a cluster, the DDL waits for every replica (up to the server's
+/// `distributed_ddl_task_timeout`); a replica that is down gets the statements from the queue
+/// when it returns, and a rerun after such a timeout applies nothing twice.
+pub async fn apply_to(
+    settings: &ClickHouseConfig,
+    layout: &Layout,
     mut progress: impl FnMut(&str),
 ) -> Result<MigrationReport, MigrateError> {
     let db = &settings.database;
+    if let Layout::Cluster(name) = layout
+        && !crate::cluster::valid_cluster_name(name)
+    {
+        return Err(MigrateError::Layout(format!(
+            "cluster name {name:?}: letters, digits and _ only, as in the servers' remote_servers"
+        )));
+    }
+    let prepare = |file: &str, stmt: &str| {
+        layout
+            .prepare(stmt, db)
+            .map_err(|e| MigrateError::Layout(format!("{file}: {e}")))
+    };
     let root = crate::client(
         &ClickHouseConfig {
             database: "default".into(),
@@ -402,15 +450,21 @@ pub async fn apply(
         crate::Role::Migrate,
     );
     let server_version: String = root.query("SELECT version()").fetch_one().await?;
-    root.query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
-        .execute()
-        .await?;
+    root.query(&prepare(
+        "database",
+        &format!("CREATE DATABASE IF NOT EXISTS {db}"),
+    )?)
+    .execute()
+    .await?;
     let client = crate::client(settings, crate::Role::Migrate);
     client
-        .query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, applied_at DateTime) \
-             ENGINE = MergeTree ORDER BY (version, applied_at)",
-        )
+        .query(&prepare(
+            "schema_migrations",
+            &format!(
+                "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, name String, checksum String, applied_at DateTime) \
+                 ENGINE = MergeTree ORDER BY (version, applied_at)"
+            ),
+        )?)
         .execute()
         .await?;
     let applied: Vec<(u32, String, String)> = client
@@ -436,7 +490,7 @@ pub async fn apply(
         progress(&format!("applying {}", m.name));
         for (i, stmt) in statements(m.sql, db).iter().enumerate() {
             client
-                .query(stmt)
+                .query(&prepare(m.name, stmt)?)
                 .execute()
                 .await
                 .map_err(|source| MigrateError::Statement {
@@ -458,7 +512,9 @@ pub async fn apply(
         .await?;
         report.applied.push(m.name.into());
     }
-    if server_major_minor(&server_version) >= (22, 2)
+    // Replicated tables deduplicate inserts by themselves; the window is for plain MergeTree.
+    if *layout == Layout::Single
+        && server_major_minor(&server_version) >= (22, 2)
         && !applied.iter().any(|(v, _, _)| *v == DEDUP_WINDOW_VERSION)
     {
         progress(

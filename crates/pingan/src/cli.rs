@@ -75,8 +75,14 @@ enum Command {
     Aggregate,
     /// Query API and command-center dashboard.
     Serve,
-    /// Create or update the ClickHouse database and tables (idempotent).
-    Migrate,
+    /// Create or update the ClickHouse database and tables (idempotent). With --cluster, on
+    /// every replica of a ClickHouse cluster as Replicated tables.
+    Migrate(crate::commands::MigrateArgs),
+    /// Create the Kafka topics with the partitions, replication factor and min.insync.replicas
+    /// of `[topics]` (idempotent), or with --check only compare; lists every topic that differs
+    /// and exits 1 if any does. Example, one development broker:
+    /// PINGAN__TOPICS__REPLICATION_FACTOR=1 PINGAN__TOPICS__MIN_INSYNC_REPLICAS=1 pingan topics
+    Topics(crate::commands::TopicsArgs),
     /// Realistic synthetic traffic for Minhang (seeded): to the ingest API, to Kafka, or stdout.
     Simulate(crate::demo::SimulateArgs),
     /// Everything in one process plus the simulator; prints the dashboard URL.
@@ -159,7 +165,8 @@ pub(crate) fn main() -> ExitCode {
         ),
         Command::Aggregate => crate::commands::aggregate(&config),
         Command::Serve => serve(&config),
-        Command::Migrate => crate::commands::migrate(&config),
+        Command::Migrate(args) => crate::commands::migrate(&config, &args),
+        Command::Topics(args) => crate::commands::topics(&config, &args),
         Command::Simulate(args) => crate::demo::simulate(&config, args),
         Command::Demo(args) => crate::demo::demo(&config, args),
         Command::Qr {

@@ -38,13 +38,35 @@ where
     }
 }
 
+/// Flags of `pingan migrate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct MigrateArgs {
+    /// Create the schema on every replica of this cluster (a `remote_servers` name of the
+    /// servers' configuration): statements run ON CLUSTER and tables are Replicated*MergeTree
+    /// under /clickhouse/tables/{shard}/<database>/<table> with the servers' {shard} and
+    /// {replica} macros. Connect to any one replica. Example, the cluster of `make up-cluster`:
+    /// PINGAN__CLICKHOUSE__URL=http://127.0.0.1:18121 pingan migrate --cluster pingan_cluster
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<String>,
+}
+
 /// `pingan migrate`.
-pub(crate) fn migrate(config: &PinganConfig) -> ExitCode {
+pub(crate) fn migrate(config: &PinganConfig, args: &MigrateArgs) -> ExitCode {
+    use pingan_warehouse::migrate::Layout;
     let settings = config.clickhouse.clone();
+    let layout = args.cluster.clone().map_or(Layout::Single, Layout::Cluster);
     block_on("migrate", async move {
         let mut out = std::io::stdout();
-        let _ = writeln!(out, "migrating {} on {}", settings.database, settings.url);
-        let report = pingan_warehouse::migrate::apply(&settings, |line| {
+        let on = match &layout {
+            Layout::Single => String::new(),
+            Layout::Cluster(name) => format!(" (cluster {name}, replicated tables)"),
+        };
+        let _ = writeln!(
+            out,
+            "migrating {} on {}{on}",
+            settings.database, settings.url
+        );
+        let report = pingan_warehouse::migrate::apply_to(&settings, &layout, |line| {
             let _ = writeln!(std::io::stdout(), "  {line}");
         })
         .await?;
@@ -66,6 +88,91 @@ pub(crate) fn migrate(config: &PinganConfig) -> ExitCode {
         );
         Ok::<(), pingan_warehouse::migrate::MigrateError>(())
     })
+}
+
+/// Flags of `pingan topics`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TopicsArgs {
+    /// Only compare the topics with `[topics]`; create and change nothing.
+    #[arg(long)]
+    check: bool,
+    /// How long to wait for the cluster's answers.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime_secs)]
+    timeout: std::time::Duration,
+}
+
+fn humantime_secs(s: &str) -> Result<std::time::Duration, String> {
+    pingan_pipeline::client::parse_ms(s)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("{s:?} is not a duration such as 30s or 500ms"))
+}
+
+/// The topics of `design/CONTRACT.md` §4: the four streams and the dead-letter topics of the
+/// three consumed ones.
+fn pipeline_topics() -> Vec<String> {
+    use pingan_domain::events::{TOPIC_ALERTS, TOPIC_CALLS, TOPIC_ENRICHED, TOPIC_QR};
+    let mut topics: Vec<String> = [TOPIC_CALLS, TOPIC_QR, TOPIC_ENRICHED, TOPIC_ALERTS]
+        .map(String::from)
+        .to_vec();
+    topics.extend([TOPIC_CALLS, TOPIC_QR, TOPIC_ENRICHED].map(pingan_pipeline::dlq::dlq_topic));
+    topics
+}
+
+/// `pingan topics`: exit 0 when every topic matches `[topics]`, 1 when one differs or the
+/// cluster cannot be reached.
+pub(crate) fn topics(config: &PinganConfig, args: &TopicsArgs) -> ExitCode {
+    use pingan_pipeline::topics::{TopicAction, provision};
+    let names = pipeline_topics();
+    let layout = config.topics.clone();
+    let kafka = config.kafka.clone();
+    let (check, timeout) = (args.check, args.timeout);
+    let mut differ = false;
+    let code = block_on("topics", async {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let reports = provision(&kafka, &layout, &refs, check, timeout).await?;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "{:<24} {:>10} {:>3} {:>7}  action",
+            "topic", "partitions", "rf", "min.isr"
+        );
+        for r in &reports {
+            let action = match r.action {
+                TopicAction::Created => "created",
+                TopicAction::PartitionsRaised => "partitions raised",
+                TopicAction::Unchanged => "ok",
+                TopicAction::Missing => "MISSING",
+            };
+            let isr = r
+                .min_insync_replicas
+                .map_or_else(|| "?".to_string(), |v| v.to_string());
+            let _ = writeln!(
+                out,
+                "{:<24} {:>10} {:>3} {:>7}  {action}",
+                r.topic, r.partitions, r.replication_factor, isr
+            );
+            for p in &r.problems {
+                differ = true;
+                let _ = writeln!(out, "    differs: {p}");
+            }
+        }
+        if layout.replication_factor < 2 {
+            let _ = writeln!(
+                out,
+                "warning: replication factor {}: losing one broker's disk loses acknowledged records",
+                layout.replication_factor
+            );
+        }
+        Ok::<(), pingan_pipeline::topics::TopicsError>(())
+    });
+    if code == ExitCode::SUCCESS && differ {
+        let _ = writeln!(
+            std::io::stderr(),
+            "pingan topics: some topics differ from [topics] (see above)"
+        );
+        return ExitCode::FAILURE;
+    }
+    code
 }
 
 /// `pingan aggregate`.

@@ -51,6 +51,8 @@ pub(crate) struct PinganConfig {
     pub(crate) log: LogSettings,
     /// Kafka connection.
     pub(crate) kafka: KafkaConfig,
+    /// Topic layout (`pingan topics`).
+    pub(crate) topics: pingan_pipeline::topics::TopicsConfig,
     /// ClickHouse connection.
     pub(crate) clickhouse: ClickHouseConfig,
     /// Ingest service.
@@ -72,6 +74,7 @@ impl PinganConfig {
     pub(crate) fn problems(&self) -> Vec<String> {
         let mut errors = Vec::new();
         self.kafka.validate(&mut errors);
+        self.topics.validate(&mut errors);
         self.clickhouse.validate(&mut errors);
         self.aggregator.validate(&mut errors);
         self.classifier.validate(&mut errors);

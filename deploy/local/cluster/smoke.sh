@@ -12,6 +12,10 @@
 # ClickHouse: a ReplicatedMergeTree table (and a Distributed one) created ON
 #   CLUSTER; rows inserted on replica 1 read on replica 2; each replica in turn
 #   killed with -9 while the other takes inserts, restarted, and caught up.
+# pingan: `pingan migrate --cluster` lays the schema out as Replicated tables
+#   on both replicas (an insert on one shows raw, audit and rollup rows on the
+#   other; a second migrate from the other replica is a no-op), and
+#   `pingan topics` creates the seven topics at RF 3 / min ISR 2.
 #
 # One line per check, then "smoke: N passed, M failed"; exit 1 if any failed.
 # Env: KEEP=1 keeps the smoke topic and tables; SMOKE_SEED picks the run id.
@@ -20,7 +24,7 @@ set -euo pipefail
 # shellcheck source=deploy/local/cluster/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-case "${1:-}" in -h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 
 RUN="${SMOKE_SEED:-$(date +%s)$$}"
 TOPIC="smoke.cluster.$RUN"
@@ -282,7 +286,60 @@ for node in "${CH_NODES[@]}"; do
 done
 
 # ============================================================================
+# pingan on the cluster: its schema as replicated tables, its topics checked
+# ============================================================================
+PINGAN_BIN="$ROOT_DIR/target/debug/pingan"
+if [[ ! -x "$PINGAN_BIN" ]]; then
+  step "building pingan (cargo build -p pingan) for the schema checks"
+  (cd "$ROOT_DIR" && cargo build --locked -p pingan >"$WORK/build.log" 2>&1) || { tail -n 20 "$WORK/build.log" >&2; die "cargo build failed"; }
+fi
+PDB="pingan_smoke_$RUN"
+pingan_on() { # pingan_on NODE ARGS... with ClickHouse = NODE and Kafka = the cluster
+  PINGAN__CLICKHOUSE__URL="$(ch_url "$1")" PINGAN__CLICKHOUSE__DATABASE="$PDB" \
+    PINGAN__KAFKA__BOOTSTRAP_SERVERS="$CLUSTER_BOOTSTRAP" "$PINGAN_BIN" "${@:2}"
+}
+step "pingan migrate --cluster $CH_CLUSTER into $PDB (from clickhouse-1)"
+if pingan_on clickhouse-1 migrate --cluster "$CH_CLUSTER" >"$WORK/migrate.log" 2>&1; then
+  pass "pingan migrate --cluster $CH_CLUSTER"
+else
+  fail "pingan migrate --cluster: $(tail -n 5 "$WORK/migrate.log" | tr '\n' ' ')"
+fi
+for node in "${CH_NODES[@]}"; do
+  expect "$node: pingan tables that are not Replicated*MergeTree (views aside)" \
+    "$(q "$node" "SELECT count() FROM system.tables WHERE database = '$PDB' AND engine NOT LIKE 'Replicated%' AND engine NOT IN ('View', 'MaterializedView')")" 0
+  expect "$node: pingan tables are replicated" \
+    "$(q "$node" "SELECT count() > 15 FROM system.replicas WHERE database = '$PDB'")" 1
+done
+step "one incident inserted on clickhouse-1: raw row, audit row and rollup on clickhouse-2"
+q clickhouse-1 "INSERT INTO $PDB.incidents (event_id, source, event_time, category, subtype, town_code, kafka_topic, kafka_partition, kafka_offset) VALUES (generateUUIDv4(), 'call', now(), 'FRAUD', 'FRAUD_TELECOM', '310112102', 'smoke', 0, 1)" >/dev/null
+deadline=$((SECONDS + 30)) got=''
+while ((SECONDS < deadline)); do
+  got="$(q clickhouse-2 "SELECT (SELECT count() FROM $PDB.incidents), (SELECT count() FROM $PDB.insert_audit), (SELECT uniqExactMerge(events) FROM $PDB.counts_hour)" 2>/dev/null | tr '\t' ' ' || true)"
+  [[ "$got" == "1 1 1" ]] && break
+  sleep 0.5
+done
+expect "clickhouse-2: incidents, insert_audit, counts_hour (the views fired once, on clickhouse-1)" "$got" "1 1 1"
+if pingan_on clickhouse-2 migrate --cluster "$CH_CLUSTER" 2>&1 | grep -q "nothing to do"; then
+  pass "a second migrate from clickhouse-2 applies nothing (schema_migrations is replicated)"
+else
+  fail "a second migrate from clickhouse-2 was not a no-op"
+fi
+step "pingan topics: the seven topics with RF 3 and min.insync.replicas 2 on the three brokers"
+if pingan_on clickhouse-1 topics >"$WORK/topics.log" 2>&1; then
+  pass "pingan topics (created or already there)"
+else
+  fail "pingan topics: $(tail -n 5 "$WORK/topics.log" | tr '\n' ' ')"
+fi
+if pingan_on clickhouse-1 topics --check >"$WORK/topics-check.log" 2>&1; then
+  expect "topics at RF 3, min.isr 2 (pingan topics --check)" \
+    "$(awk '$1 ~ /^pingan\./ && $3 == 3 && $4 == 2 { n++ } END { print n + 0 }' "$WORK/topics-check.log")" 7
+else
+  fail "pingan topics --check: $(head -c 400 "$WORK/topics-check.log")"
+fi
+
+# ============================================================================
 if [[ "${KEEP:-}" != 1 ]]; then
+  q clickhouse-1 "DROP DATABASE IF EXISTS $PDB ON CLUSTER $CH_CLUSTER" >/dev/null || warn "could not drop $PDB"
   step "cleanup (KEEP=1 keeps them): topic $TOPIC, tables $DB.$TABLE{,_all}"
   kt org.apache.kafka.tools.TopicCommand "${kargs[@]}" --delete --topic "$TOPIC" >/dev/null || warn "could not delete topic $TOPIC"
   q clickhouse-1 "DROP TABLE IF EXISTS $DB.${TABLE}_all ON CLUSTER $CH_CLUSTER" >/dev/null || warn "could not drop $DB.${TABLE}_all"
