@@ -311,7 +311,7 @@ for node in "${CH_NODES[@]}"; do
     "$(q "$node" "SELECT count() > 15 FROM system.replicas WHERE database = '$PDB'")" 1
 done
 step "one incident inserted on clickhouse-1: raw row, audit row and rollup on clickhouse-2"
-q clickhouse-1 "INSERT INTO $PDB.incidents (event_id, source, event_time, category, subtype, town_code, kafka_topic, kafka_partition, kafka_offset) VALUES (generateUUIDv4(), 'call', now(), 'FRAUD', 'FRAUD_TELECOM', '310112102', 'smoke', 0, 1)" >/dev/null
+q clickhouse-1 "INSERT INTO $PDB.incidents (event_id, source, event_time, category, subtype, town_code, kafka_topic, kafka_partition, kafka_offset) SELECT generateUUIDv4(), 'call', now(), 'FRAUD', 'FRAUD_TELECOM', '310112102', 'smoke', 0, 1" >/dev/null
 deadline=$((SECONDS + 30)) got=''
 while ((SECONDS < deadline)); do
   got="$(q clickhouse-2 "SELECT (SELECT count() FROM $PDB.incidents), (SELECT count() FROM $PDB.insert_audit), (SELECT uniqExactMerge(events) FROM $PDB.counts_hour)" 2>/dev/null | tr '\t' ' ' || true)"
