@@ -205,6 +205,15 @@ impl Checker<'_> {
         }
     }
 
+    /// The row's town exists; its position if so.
+    fn known_town(&mut self, table: RefTable, id: &str, town: &str) -> Option<usize> {
+        let found = self.keys.town_by_code.get(town).copied();
+        if found.is_none() {
+            self.unknown(table, id, "town", town);
+        }
+        found
+    }
+
     /// The row's station exists and serves the row's town; its position if so.
     fn station_serving(
         &mut self,
@@ -255,8 +264,7 @@ impl Checker<'_> {
         let mut committee_station = vec![0; self.t.committees.len()];
         for (i, c) in self.t.committees.iter().enumerate() {
             let table = RefTable::Committees;
-            let Some(&ti) = self.keys.town_by_code.get(&c.town_code) else {
-                self.unknown(table, &c.id, "town", &c.town_code);
+            let Some(ti) = self.known_town(table, &c.id, &c.town_code) else {
                 continue;
             };
             town_committees[ti].push(i);
@@ -290,8 +298,7 @@ impl Checker<'_> {
         let mut compound_town = vec![0; self.t.compounds.len()];
         for (i, c) in self.t.compounds.iter().enumerate() {
             let table = RefTable::Compounds;
-            let Some(&ti) = self.keys.town_by_code.get(&c.town_code) else {
-                self.unknown(table, &c.id, "town", &c.town_code);
+            let Some(ti) = self.known_town(table, &c.id, &c.town_code) else {
                 continue;
             };
             compound_town[i] = ti;
@@ -320,9 +327,7 @@ impl Checker<'_> {
     fn check_pois(&mut self) -> Vec<Option<Shape>> {
         let mut poi_shapes = Vec::with_capacity(self.t.pois.len());
         for x in &self.t.pois {
-            if !self.keys.town_by_code.contains_key(&x.town_code) {
-                self.unknown(RefTable::Pois, &x.id, "town", &x.town_code);
-            }
+            self.known_town(RefTable::Pois, &x.id, &x.town_code);
             self.point_in_town(RefTable::Pois, &x.id, &x.town_code, x.lat, x.lon);
             poi_shapes.push(match &x.shape {
                 PoiShape::Polygon { ring } => Some(geo::shape_from_ring(ring.clone())),
@@ -336,9 +341,7 @@ impl Checker<'_> {
     fn check_safe_houses(&mut self) {
         for h in &self.t.safe_houses {
             let table = RefTable::SafeHouses;
-            if !self.keys.town_by_code.contains_key(&h.town_code) {
-                self.unknown(table, &h.id, "town", &h.town_code);
-            }
+            self.known_town(table, &h.id, &h.town_code);
             self.station_serving(table, &h.id, &h.station_code, &h.town_code);
             self.point_in_town(table, &h.id, &h.town_code, h.lat, h.lon);
         }
