@@ -173,7 +173,7 @@ async fn simulated_traffic_is_stored_exactly_once_as_classified_and_rolled_up() 
         .collect();
     let rejected: BTreeSet<Uuid> = entries
         .iter()
-        .filter(|e| e.outcome == pingan_sim::Outcome::Rejected)
+        .filter(|e| e.outcome == pingan_sim::Delivery::Rejected)
         .map(|e| e.event_id)
         .collect();
     assert_eq!(acked.len() as u64, report.stats.acked);

@@ -274,7 +274,8 @@ impl Enricher {
 mod tests {
     use super::*;
     use chrono::DateTime;
-    use pingan_domain::events::{PhoneToken, QrKind};
+    use pingan_domain::events::QrKind;
+    use pingan_domain::pii::PhoneToken;
 
     fn call(desc: &str, t: &str) -> RawEvent {
         RawEvent::Call(CallRecord {

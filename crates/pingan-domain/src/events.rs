@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::pii::{self, PhoneToken};
+
 /// Topic of validated 110 call records.
 pub const TOPIC_CALLS: &str = "pingan.call110.v1";
 /// Topic of validated QR doorplate reports.
@@ -156,16 +158,6 @@ pub struct QrScanInput {
     /// Where the phone was, a cross-check only: the location of record is the plate's address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_location: Option<GeoPoint>,
-}
-
-/// A pseudonymised phone number: keyed hash for linking repeat callers, mask for display.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PhoneToken {
-    /// `hmac-sha256:<key_id>:<hex>` of the normalised number.
-    pub hash: String,
-    /// Display form, e.g. `138****1234`.
-    pub masked: String,
 }
 
 /// A validated call on `pingan.call110.v1`.
@@ -624,7 +616,7 @@ impl CallInput {
         let description = c.string("description", true, 1, limits::MAX_CALL_DESCRIPTION);
         let caller_phone = c.string("caller_phone", false, 1, 32);
         if let Some(p) = &caller_phone
-            && let Err(e) = crate::pii::normalize_phone(p)
+            && let Err(e) = pii::normalize_phone(p)
         {
             c.err("caller_phone", "bad_phone", e.to_string());
         }
@@ -799,7 +791,7 @@ impl QrScanInput {
         let description = c.string("description", true, 1, limits::MAX_QR_DESCRIPTION);
         let contact_phone = c.string("contact_phone", false, 1, 32);
         if let Some(p) = &contact_phone
-            && let Err(e) = crate::pii::normalize_phone(p)
+            && let Err(e) = pii::normalize_phone(p)
         {
             c.err("contact_phone", "bad_phone", e.to_string());
         }

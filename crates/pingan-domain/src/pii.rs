@@ -5,9 +5,19 @@
 //! the hash so keys can be rotated without breaking repeat-caller links inside one key period.
 
 use hmac::{Hmac, Mac};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::events::PhoneToken;
+/// A pseudonymised phone number: keyed hash for linking repeat callers, mask for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneToken {
+    /// `hmac-sha256:<key_id>:<hex>` of the normalised number.
+    pub hash: String,
+    /// Display form, e.g. `138****1234`.
+    pub masked: String,
+}
 
 /// Why a phone number was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,6 +9,7 @@ pub mod counts;
 pub mod feeds;
 pub mod heatmap;
 pub mod labels;
+pub mod live;
 pub mod params;
 pub mod rankings;
 pub mod report;
@@ -29,7 +30,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::{Value, json};
 
-use crate::live::LiveHub;
+use crate::hub::LiveHub;
 use crate::metrics::QueryMetrics;
 use crate::store::{IncidentStore, StoreError};
 use params::{Format, Params};
@@ -312,7 +313,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/heatmap", get(heatmap::handler))
         .route("/v1/terms", get(terms::handler))
         .route("/v1/report", get(report::handler))
-        .route("/v1/live", get(crate::live::sse))
+        .route("/v1/live", get(live::sse))
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

@@ -19,14 +19,15 @@
 //! * [`model`]: validated query specs and results.
 //! * [`store`]: [`store::IncidentStore`] with the ClickHouse and in-memory implementations.
 //! * [`api`]: routes, parameter parsing, errors, CSV; one module per endpoint family.
-//! * [`live`]: the SSE hub and its poller.
+//! * [`hub`]: the live hub fanning messages out to `/v1/live` clients ([`api::live`] serves
+//!   them and runs the poller that publishes).
 //! * [`metrics`]: the `pingan_query_*` metrics.
 //! * [`sql_templates`]: every statement it sends, for the compatibility checks.
 #![deny(missing_docs)]
 
 pub mod api;
 pub mod config;
-pub mod live;
+pub mod hub;
 pub mod metrics;
 pub mod model;
 pub mod store;
@@ -43,7 +44,7 @@ pub use api::{AppState, router};
 pub use config::QuerySettings;
 pub use templates::sql_templates;
 
-use crate::live::LiveHub;
+use crate::hub::LiveHub;
 use crate::metrics::QueryMetrics;
 use crate::store::IncidentStore;
 use crate::store::clickhouse::ClickHouseStore;
@@ -86,7 +87,7 @@ pub async fn run_with(
     let app = router(state.clone()).merge(admin::router(registry, readiness));
 
     let poller = tokio::spawn(
-        live::run_poller(
+        api::live::run_poller(
             store,
             hub,
             metrics,

@@ -232,32 +232,9 @@ pub fn process_env() -> Vec<(String, String)> {
     std::env::vars().collect()
 }
 
-/// Parses a human duration such as `250ms`, `5s`, `2m`, `1h`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .ok_or_else(|| format!("duration {s:?} needs a unit (ms, s, m, h)"))?;
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("duration {s:?} does not start with a number"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(format!(
-                "duration {s:?} has unknown unit {unit:?} (use ms, s, m, h)"
-            ));
-        }
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("duration {s:?} is out of range"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
-}
+/// Human durations (`250ms`, `5s`, `2m`, `1h`) for the sections' readers; the parser lives in
+/// [`crate::duration`].
+pub use crate::duration::parse_duration;
 
 #[cfg(test)]
 mod tests {
@@ -346,14 +323,5 @@ mod tests {
         };
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
-    }
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("250ms").unwrap().as_millis(), 250);
-        assert_eq!(parse_duration("5s").unwrap().as_secs(), 5);
-        assert_eq!(parse_duration("2m").unwrap().as_secs(), 120);
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5 weeks").is_err());
     }
 }

@@ -7,6 +7,7 @@
 //! # Layout
 //! * [`config`]: defaults → TOML file → `PINGAN__SECTION__KEY` env vars, with every problem listed;
 //!   [`config::Sensitive`] for secrets; [`config::ClickHouseConfig`] shared by two services.
+//! * [`duration`]: the one parser of human durations (`250ms`, `5s`, `2m`, `1h`, `2d`).
 //! * [`telemetry`]: `tracing` subscriber (pretty or JSON).
 //! * [`shutdown`]: SIGINT/SIGTERM → `CancellationToken`.
 //! * [`admin`]: health, readiness and Prometheus metrics routes.
@@ -14,5 +15,6 @@
 
 pub mod admin;
 pub mod config;
+pub mod duration;
 pub mod shutdown;
 pub mod telemetry;

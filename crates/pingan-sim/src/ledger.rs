@@ -13,10 +13,10 @@ use uuid::Uuid;
 
 use crate::generator::SimEvent;
 
-/// What became of one attempt.
+/// What became of one delivery attempt (the ledger's `outcome` field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum Delivery {
     /// 202 (or the Kafka delivery report): durable.
     Acked,
     /// A 4xx that retrying cannot fix (validation, signature): never stored.
@@ -56,7 +56,7 @@ pub struct LedgerEntry {
     /// Whether this attempt was acknowledged.
     pub acked: bool,
     /// What became of the attempt.
-    pub outcome: Outcome,
+    pub outcome: Delivery,
     /// When the request was sent.
     pub t_send: DateTime<Utc>,
     /// When the answer arrived.
@@ -72,7 +72,7 @@ impl LedgerEntry {
         ev: &SimEvent,
         attempt: u32,
         status: Option<u16>,
-        outcome: Outcome,
+        outcome: Delivery,
         t_send: DateTime<Utc>,
         error: Option<String>,
     ) -> LedgerEntry {
@@ -87,7 +87,7 @@ impl LedgerEntry {
             event_time: ev.event_time,
             attempt,
             status,
-            acked: outcome == Outcome::Acked,
+            acked: outcome == Delivery::Acked,
             outcome,
             t_send,
             t_done: Utc::now(),

@@ -28,7 +28,7 @@ pub mod target;
 pub mod texts;
 
 pub use generator::{Body, Generator, GeneratorSettings, Label, SimEvent, Stream};
-pub use ledger::{Ledger, LedgerEntry, Outcome};
+pub use ledger::{Delivery, Ledger, LedgerEntry};
 pub use run::{Pacing, Progress, RunOptions, RunReport};
 pub use spike::Spike;
 pub use target::{HttpTarget, KafkaTarget, SendRetry, Target};

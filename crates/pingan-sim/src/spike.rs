@@ -8,9 +8,10 @@
 //! * or everything explicit: `subtype=FRAUD_FAKE_GOV,area=MH-CP-008-001,count=25,at=+2h,window=3h`.
 //!
 //! `area` is a compound id, a POI id or a town code. `at` is RFC 3339 or `+<duration>` after the
-//! simulation start; durations are `<n>s|m|h|d`.
+//! simulation start; durations are a number and a unit (`90s`, `10m`, `1.5h`, `2d`).
 
 use chrono::{DateTime, Duration, FixedOffset, Timelike};
+use pingan_runtime::duration::parse_duration;
 
 /// One spike to inject.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,18 +64,12 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Parses `<n>s|m|h|d`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: i64 = num.parse().ok()?;
-    match unit {
-        "s" => Some(Duration::seconds(n)),
-        "m" | "min" => Some(Duration::minutes(n)),
-        "h" => Some(Duration::hours(n)),
-        "d" => Some(Duration::days(n)),
-        _ => None,
-    }
+/// A window length or start offset: a human duration (`90m`, `3h`, `2d`, see
+/// [`pingan_runtime::duration`]).
+fn span(s: &str) -> Option<Duration> {
+    parse_duration(s)
+        .ok()
+        .and_then(|d| Duration::from_std(d).ok())
 }
 
 impl Spike {
@@ -134,10 +129,8 @@ impl Spike {
                 }
                 "at" => at = Some(v.trim().to_owned()),
                 "window" => {
-                    window = Some(
-                        parse_duration(v)
-                            .ok_or_else(|| err("window must look like 90m, 3h or 2d"))?,
-                    )
+                    window =
+                        Some(span(v).ok_or_else(|| err("window must look like 90m, 3h or 2d"))?)
                 }
                 "name" => name = v.trim().to_owned(),
                 other => {
@@ -169,7 +162,7 @@ impl Spike {
 /// the start.
 fn resolve_at(at: &str, start: DateTime<FixedOffset>) -> Option<DateTime<FixedOffset>> {
     if let Some(rest) = at.strip_prefix('+') {
-        return Some(start + parse_duration(rest)?);
+        return Some(start + span(rest)?);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(at) {
         return Some(t);

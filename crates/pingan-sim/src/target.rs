@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::generator::{Body, SimEvent};
-use crate::ledger::{Ledger, LedgerEntry, Outcome};
+use crate::ledger::{Delivery, Ledger, LedgerEntry};
 
 /// Largest `POST /v1/calls` batch the simulator sends (the API takes up to 1,000).
 pub const HTTP_BATCH: usize = 100;
@@ -234,7 +234,7 @@ impl HttpTarget {
             let (status, retry_after, error) = match answer {
                 Answer::Status { status: 202, .. } => {
                     ledger.record(pending.iter().map(|e| {
-                        LedgerEntry::new(e, attempt, Some(202), Outcome::Acked, t_send, None)
+                        LedgerEntry::new(e, attempt, Some(202), Delivery::Acked, t_send, None)
                     }));
                     Stats::add(&stats.acked, n);
                     return;
@@ -254,7 +254,7 @@ impl HttpTarget {
                                 &e,
                                 attempt,
                                 Some(422),
-                                Outcome::Rejected,
+                                Delivery::Rejected,
                                 t_send,
                                 Some(error_code(&body)),
                             )]);
@@ -283,7 +283,7 @@ impl HttpTarget {
                         e,
                         attempt,
                         status,
-                        Outcome::GaveUp,
+                        Delivery::GaveUp,
                         t_send,
                         Some(error.clone()),
                     )
@@ -296,7 +296,7 @@ impl HttpTarget {
                     e,
                     attempt,
                     status,
-                    Outcome::Retry,
+                    Delivery::Retry,
                     t_send,
                     Some(error.clone()),
                 )
@@ -326,7 +326,7 @@ impl HttpTarget {
                             &ev,
                             attempt,
                             Some(202),
-                            Outcome::Acked,
+                            Delivery::Acked,
                             t_send,
                             None,
                         )]);
@@ -357,7 +357,7 @@ impl HttpTarget {
                     &ev,
                     attempt,
                     status,
-                    Outcome::GaveUp,
+                    Delivery::GaveUp,
                     t_send,
                     Some(error),
                 )]);
@@ -368,7 +368,7 @@ impl HttpTarget {
                 &ev,
                 attempt,
                 status,
-                Outcome::Retry,
+                Delivery::Retry,
                 t_send,
                 Some(error),
             )]);
@@ -397,7 +397,7 @@ fn reject_all(
             e,
             attempt,
             Some(status),
-            Outcome::Rejected,
+            Delivery::Rejected,
             t_send,
             Some(code.clone()),
         )
@@ -517,20 +517,18 @@ impl KafkaTarget {
             });
             match self.publisher.publish(records).await {
                 Ok(()) => {
-                    ledger.record(
-                        events.iter().map(|e| {
-                            LedgerEntry::new(e, attempt, None, Outcome::Acked, t_send, None)
-                        }),
-                    );
+                    ledger.record(events.iter().map(|e| {
+                        LedgerEntry::new(e, attempt, None, Delivery::Acked, t_send, None)
+                    }));
                     Stats::add(&stats.acked, n);
                     return;
                 }
                 Err(e) => {
                     let last = attempt == self.retry.max_attempts || shutdown.is_cancelled();
                     let outcome = if last {
-                        Outcome::GaveUp
+                        Delivery::GaveUp
                     } else {
-                        Outcome::Retry
+                        Delivery::Retry
                     };
                     ledger.record(events.iter().map(|ev| {
                         LedgerEntry::new(ev, attempt, None, outcome, t_send, Some(e.to_string()))

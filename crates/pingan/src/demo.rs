@@ -48,8 +48,8 @@ pub(crate) struct SimulateArgs {
     #[arg(long)]
     count: Option<u64>,
     /// Stop after this much wall time, e.g. 90s, 10m, 2h.
-    #[arg(long, value_parser = parse_duration)]
-    duration: Option<chrono::Duration>,
+    #[arg(long, value_parser = pingan_runtime::duration::parse_duration)]
+    duration: Option<std::time::Duration>,
     /// Simulated clock start (RFC 3339). Default: so that the run ends about now when its
     /// length is known, else now.
     #[arg(long)]
@@ -110,11 +110,6 @@ pub(crate) struct DemoArgs {
     no_migrate: bool,
 }
 
-fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
-    pingan_sim::spike::parse_duration(s)
-        .ok_or_else(|| format!("{s:?} is not a duration such as 90s, 10m, 2h or 1d"))
-}
-
 fn err_line(what: &str, msg: impl std::fmt::Display) -> ExitCode {
     let _ = writeln!(std::io::stderr(), "pingan {what}: {msg}");
     ExitCode::FAILURE
@@ -130,9 +125,9 @@ fn default_start(args: &SimulateArgs, pacing: Pacing) -> DateTime<FixedOffset> {
     let per_sec = rates::mean_per_day(args.scale) / 86_400.0;
     let span_secs = match (pacing, args.duration, args.count) {
         _ if args.wall_clock => 0.0,
-        (Pacing::Speedup(x), Some(d), _) => d.num_seconds() as f64 * x,
+        (Pacing::Speedup(x), Some(d), _) => d.as_secs_f64() * x,
         (_, _, Some(n)) => n as f64 / per_sec,
-        (Pacing::Rate(r), Some(d), _) => d.num_seconds() as f64 * r / per_sec,
+        (Pacing::Rate(r), Some(d), _) => d.as_secs_f64() * r / per_sec,
         _ => 0.0,
     };
     now - chrono::Duration::seconds(span_secs as i64)
@@ -203,7 +198,7 @@ pub(crate) fn simulate(config: &PinganConfig, args: SimulateArgs) -> ExitCode {
     let options = RunOptions {
         pacing,
         count: args.count,
-        duration: args.duration.and_then(|d| d.to_std().ok()),
+        duration: args.duration,
         until,
         wall_clock: args.wall_clock,
         concurrency: args.concurrency.max(1),

@@ -27,7 +27,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::geo;
-use super::{AreaIndex, AreaProblem, Compound, Table};
+use super::{AreaIndex, AreaProblem, Compound, RefTable};
 
 /// Largest compound ordinal a plate id can encode (three digits, `000` is the street set).
 const MAX_ORDINAL: usize = 999;
@@ -307,7 +307,7 @@ impl PlatePlan {
                 .unwrap_or(0);
             if members.len() > MAX_ORDINAL {
                 problems.push(AreaProblem::Inconsistent {
-                    table: Table::Compounds,
+                    table: RefTable::Compounds,
                     id: (*code).to_owned(),
                     reason: format!("{} compounds, plate ids allow {MAX_ORDINAL}", members.len()),
                 });
@@ -326,7 +326,7 @@ impl PlatePlan {
             for (ordinal, count) in sets.enumerate() {
                 if count >= MAX_PLATES_PER_SLOT {
                     problems.push(AreaProblem::Inconsistent {
-                        table: Table::Compounds,
+                        table: RefTable::Compounds,
                         id: (*code).to_owned(),
                         reason: format!("{count} plates in one set, plate ids allow 99999"),
                     });

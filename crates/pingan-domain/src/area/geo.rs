@@ -287,6 +287,28 @@ pub(crate) fn parse_feature_collection(text: &str) -> Result<Vec<Feature>, Vec<S
     if bad.is_empty() { Ok(ok) } else { Err(bad) }
 }
 
+/// The town containing a point, else the nearest town within the box; `None` outside the box.
+/// Returns `(town index, inside a polygon)`.
+pub(crate) fn town_index_at(
+    shapes: &[Shape],
+    bbox: &BoundingBox,
+    lat: f64,
+    lon: f64,
+) -> Option<(usize, bool)> {
+    if !bbox.contains(lat, lon) {
+        return None;
+    }
+    if let Some(i) = shapes.iter().position(|s| s.contains(lat, lon)) {
+        return Some((i, true));
+    }
+    shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, s.distance_m(lat, lon)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| (i, false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

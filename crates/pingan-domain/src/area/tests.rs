@@ -506,7 +506,7 @@ fn user_sources_are_validated_with_every_problem_reported() {
         has(&|p| matches!(
             p,
             AreaProblem::Duplicate {
-                table: Table::Towns,
+                table: RefTable::Towns,
                 ..
             }
         )),
@@ -555,7 +555,7 @@ fn user_sources_are_validated_with_every_problem_reported() {
     assert!(matches!(
         &err.problems[0],
         AreaProblem::Malformed {
-            table: Table::Pois,
+            table: RefTable::Pois,
             line: 0,
             ..
         }

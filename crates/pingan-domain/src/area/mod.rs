@@ -14,14 +14,24 @@
 //! `schemas/reference/README.md`.
 //!
 //! # Layout
-//! - `area.rs` (this file): record types, [`AreaIndex`] (validation, lookups, ancestors, labels).
-//! - `area/data.rs`: reading TSV tables by column name, collecting problems per row.
-//! - `area/geo.rs`: point-in-polygon, distances, GeoJSON town polygons.
+//! - `area/mod.rs` (this file): record types, [`AreaIndex`] and its lookups (points, ancestors,
+//!   labels).
+//! - `area/tables.rs`: the one TSV table reader (columns by header name, every bad cell
+//!   reported with file, line and column); `area/rows.rs`: each table's columns and record.
+//! - `area/build.rs`: [`AreaIndex::from_sources`] in steps (read, index ids, place polygons,
+//!   link and check rows, plan doorplates).
+//! - `area/error.rs`: [`RefTable`], [`AreaProblem`], [`AreaError`].
+//! - `area/geo.rs`: point-in-polygon, distances, GeoJSON town polygons; `area/grid.rs`: the
+//!   compound lookup grid.
 //! - `area/doorplate.rs`: [`PlateId`] and the deterministic generator for the 194,000 QR plates.
 
-mod data;
+mod build;
 mod doorplate;
+mod error;
 mod geo;
+mod grid;
+mod rows;
+mod tables;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -29,12 +39,15 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use self::data::{TableCode, TableRows};
 use self::geo::Shape;
+use self::grid::CompoundGrid;
+use self::rows::{LAT_RANGE, LON_RANGE};
+use self::tables::TableCode;
 
 pub use self::doorplate::{
     Doorplate, DoorplateConfig, Doorplates, PlateId, PlateIdError, PlateType,
 };
+pub use self::error::{AreaError, AreaProblem, Column, RefTable};
 pub use self::geo::BoundingBox;
 
 /// The district code of 闵行区.
@@ -44,17 +57,13 @@ pub const DISTRICT_NAME_ZH: &str = "闵行区";
 /// The district's English name.
 pub const DISTRICT_NAME_EN: &str = "Minhang District";
 
-const TOWNS_TSV: &str = include_str!("../../../schemas/reference/towns.tsv");
-const STATIONS_TSV: &str = include_str!("../../../schemas/reference/stations.tsv");
-const COMMITTEES_TSV: &str = include_str!("../../../schemas/reference/committees.tsv");
-const COMPOUNDS_TSV: &str = include_str!("../../../schemas/reference/compounds.tsv");
-const POIS_TSV: &str = include_str!("../../../schemas/reference/pois.tsv");
-const SAFE_HOUSES_TSV: &str = include_str!("../../../schemas/reference/safe_houses.tsv");
-const TOWNS_GEOJSON: &str = include_str!("../../../schemas/reference/towns.approx.geojson");
-
-/// Compound lookup grid cell size in degrees (about 1 km), small enough that a cell holds a
-/// handful of compounds.
-const GRID_DEG: f64 = 0.01;
+const TOWNS_TSV: &str = include_str!("../../../../schemas/reference/towns.tsv");
+const STATIONS_TSV: &str = include_str!("../../../../schemas/reference/stations.tsv");
+const COMMITTEES_TSV: &str = include_str!("../../../../schemas/reference/committees.tsv");
+const COMPOUNDS_TSV: &str = include_str!("../../../../schemas/reference/compounds.tsv");
+const POIS_TSV: &str = include_str!("../../../../schemas/reference/pois.tsv");
+const SAFE_HOUSES_TSV: &str = include_str!("../../../../schemas/reference/safe_houses.tsv");
+const TOWNS_GEOJSON: &str = include_str!("../../../../schemas/reference/towns.approx.geojson");
 
 /// A level of the area hierarchy, from the district down to a single doorplate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -421,117 +430,6 @@ pub struct PointLocation<'a> {
     pub in_town_polygon: bool,
 }
 
-/// A reference table, for error reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    /// `towns.tsv`.
-    Towns,
-    /// `stations.tsv`.
-    Stations,
-    /// `committees.tsv`.
-    Committees,
-    /// `compounds.tsv`.
-    Compounds,
-    /// `pois.tsv`.
-    Pois,
-    /// `safe_houses.tsv`.
-    SafeHouses,
-    /// The town GeoJSON.
-    Geometry,
-}
-
-impl fmt::Display for Table {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Table::Towns => "towns",
-            Table::Stations => "stations",
-            Table::Committees => "committees",
-            Table::Compounds => "compounds",
-            Table::Pois => "pois",
-            Table::SafeHouses => "safe_houses",
-            Table::Geometry => "geometry",
-        })
-    }
-}
-
-/// One problem found in the reference data.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum AreaProblem {
-    /// A row or the table itself cannot be read.
-    #[error("{table} line {line}: {reason}")]
-    Malformed {
-        /// Table.
-        table: Table,
-        /// 1-based line, 0 for the whole table.
-        line: usize,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Two rows share an id.
-    #[error("{table}: duplicate id {id}")]
-    Duplicate {
-        /// Table.
-        table: Table,
-        /// The repeated id.
-        id: String,
-    },
-    /// A reference to an id that does not exist.
-    #[error("{table} {id}: {field} {value:?} does not exist")]
-    UnknownReference {
-        /// Table of the referring row.
-        table: Table,
-        /// Id of the referring row.
-        id: String,
-        /// Referring column.
-        field: &'static str,
-        /// The missing id.
-        value: String,
-    },
-    /// A row contradicts another (e.g. a compound's committee lies in another town).
-    #[error("{table} {id}: {reason}")]
-    Inconsistent {
-        /// Table.
-        table: Table,
-        /// Row id.
-        id: String,
-        /// What contradicts what.
-        reason: String,
-    },
-    /// A row's point lies outside the town it claims.
-    #[error("{table} {id}: point ({lat}, {lon}) lies in {found}, not in its town {expected}")]
-    OutsideTown {
-        /// Table.
-        table: Table,
-        /// Row id.
-        id: String,
-        /// Latitude.
-        lat: f64,
-        /// Longitude.
-        lon: f64,
-        /// The town code the row names.
-        expected: String,
-        /// Where the point actually falls (`no town` outside the district box).
-        found: String,
-    },
-    /// A town lacks something every town needs (a station, a committee, a polygon).
-    #[error("town {town}: {reason}")]
-    Coverage {
-        /// Town code.
-        town: String,
-        /// What is missing.
-        reason: String,
-    },
-}
-
-/// Every problem found while building an [`AreaIndex`].
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid area reference data ({} problems): {}", .problems.len(),
-    .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-pub struct AreaError {
-    /// The problems, in table order.
-    pub problems: Vec<AreaProblem>,
-}
-
 /// The texts an [`AreaIndex`] is built from; start from [`AreaSources::builtin`] and replace
 /// what configuration overrides.
 #[derive(Debug, Clone, Copy)]
@@ -572,53 +470,6 @@ impl AreaSources<'static> {
             towns_geojson: TOWNS_GEOJSON,
             doorplates: DoorplateConfig::default(),
         }
-    }
-}
-
-/// A uniform grid over the district listing the compounds whose disc touches each cell.
-#[derive(Debug, Clone)]
-struct CompoundGrid {
-    origin: (f64, f64),
-    cols: usize,
-    rows: usize,
-    cells: Vec<Vec<u32>>,
-}
-
-impl CompoundGrid {
-    fn new(bbox: &BoundingBox, compounds: &[Compound]) -> CompoundGrid {
-        // Truncation is intended: the extent is a few dozen cells.
-        let cols = ((bbox.max_lon - bbox.min_lon) / GRID_DEG).ceil().max(0.0) as usize + 1;
-        let rows = ((bbox.max_lat - bbox.min_lat) / GRID_DEG).ceil().max(0.0) as usize + 1;
-        let mut grid = CompoundGrid {
-            origin: (bbox.min_lat, bbox.min_lon),
-            cols,
-            rows,
-            cells: vec![Vec::new(); cols * rows],
-        };
-        for (i, c) in compounds.iter().enumerate() {
-            let (north, east) = geo::offset(c.lat, c.lon, c.radius_m, c.radius_m);
-            let (south, west) = geo::offset(c.lat, c.lon, -c.radius_m, -c.radius_m);
-            let (r0, c0) = grid.cell(south, west);
-            let (r1, c1) = grid.cell(north, east);
-            for r in r0..=r1 {
-                for col in c0..=c1 {
-                    grid.cells[r * cols + col].push(u32::try_from(i).unwrap_or(u32::MAX));
-                }
-            }
-        }
-        grid
-    }
-
-    /// Cell of a point, clamped to the grid.
-    fn cell(&self, lat: f64, lon: f64) -> (usize, usize) {
-        let r = ((lat - self.origin.0) / GRID_DEG).floor().max(0.0) as usize;
-        let c = ((lon - self.origin.1) / GRID_DEG).floor().max(0.0) as usize;
-        (r.min(self.rows - 1), c.min(self.cols - 1))
-    }
-
-    fn candidates(&self, lat: f64, lon: f64) -> &[u32] {
-        let (r, c) = self.cell(lat, lon);
-        &self.cells[r * self.cols + c]
     }
 }
 
@@ -672,368 +523,6 @@ impl fmt::Debug for AreaIndex {
     }
 }
 
-const LAT_RANGE: std::ops::RangeInclusive<f64> = -90.0..=90.0;
-const LON_RANGE: std::ops::RangeInclusive<f64> = -180.0..=180.0;
-
-fn parse_towns(text: &str, problems: &mut Vec<AreaProblem>) -> Vec<Town> {
-    let cols = [
-        "code",
-        "name_zh",
-        "name_en",
-        "kind",
-        "alias_zh",
-        "verification",
-    ];
-    let table = TableRows::parse(Table::Towns, text, &cols, problems);
-    let mut out = Vec::new();
-    for mut r in table.cursors() {
-        let code = r.text("code");
-        let row = (
-            r.text("name_zh"),
-            r.text("name_en"),
-            r.code("kind"),
-            r.opt_text("alias_zh"),
-            r.code("verification"),
-        );
-        let line = r.line();
-        if r.finish(problems)
-            && let (name_zh, name_en, Some(kind), alias_zh, Some(verification)) = row
-        {
-            let well_formed = code.len() == 9
-                && code.starts_with(DISTRICT_CODE)
-                && code.bytes().all(|b| b.is_ascii_digit());
-            if well_formed {
-                out.push(Town {
-                    code,
-                    name_zh,
-                    name_en,
-                    kind,
-                    alias_zh,
-                    verification,
-                });
-            } else {
-                problems.push(AreaProblem::Malformed {
-                    table: Table::Towns,
-                    line,
-                    reason: format!("town code {code:?} is not 9 digits starting {DISTRICT_CODE}"),
-                });
-            }
-        }
-    }
-    out
-}
-
-fn parse_stations(text: &str, problems: &mut Vec<AreaProblem>) -> Vec<Station> {
-    let cols = [
-        "code",
-        "name_zh",
-        "name_en",
-        "verification",
-        "towns",
-        "address_zh",
-        "lat",
-        "lon",
-    ];
-    let table = TableRows::parse(Table::Stations, text, &cols, problems);
-    let mut out = Vec::new();
-    for mut r in table.cursors() {
-        let code = r.text("code");
-        let (name_zh, name_en, verification) =
-            (r.text("name_zh"), r.text("name_en"), r.code("verification"));
-        let towns: Vec<String> = r
-            .text("towns")
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let (address_zh, note) = (r.opt_text("address_zh"), r.opt_text("note"));
-        let (lat, lon) = (
-            r.coordinate("lat", LAT_RANGE),
-            r.coordinate("lon", LON_RANGE),
-        );
-        if r.finish(problems)
-            && let Some(verification) = verification
-        {
-            out.push(Station {
-                code,
-                name_zh,
-                name_en,
-                verification,
-                towns,
-                address_zh,
-                lat,
-                lon,
-                note,
-            });
-        }
-    }
-    out
-}
-
-fn parse_committees(text: &str, problems: &mut Vec<AreaProblem>) -> Vec<Committee> {
-    let cols = [
-        "id",
-        "name_zh",
-        "name_en",
-        "kind",
-        "town",
-        "station",
-        "lat",
-        "lon",
-        "synthetic",
-    ];
-    let table = TableRows::parse(Table::Committees, text, &cols, problems);
-    let mut out = Vec::new();
-    for mut r in table.cursors() {
-        let (id, name_zh, name_en, kind) = (
-            r.text("id"),
-            r.text("name_zh"),
-            r.text("name_en"),
-            r.code("kind"),
-        );
-        let (town_code, station_code) = (r.text("town"), r.text("station"));
-        let (lat, lon) = (
-            r.coordinate("lat", LAT_RANGE),
-            r.coordinate("lon", LON_RANGE),
-        );
-        let synthetic = r.flag("synthetic");
-        if r.finish(problems)
-            && let Some(kind) = kind
-        {
-            out.push(Committee {
-                id,
-                name_zh,
-                name_en,
-                kind,
-                town_code,
-                station_code,
-                lat,
-                lon,
-                synthetic,
-            });
-        }
-    }
-    out
-}
-
-fn parse_compounds(text: &str, problems: &mut Vec<AreaProblem>) -> Vec<Compound> {
-    let cols = [
-        "id",
-        "name_zh",
-        "name_en",
-        "town",
-        "station",
-        "committee",
-        "road_zh",
-        "road_en",
-        "lane",
-        "buildings",
-        "households",
-        "population",
-        "cameras",
-        "lat",
-        "lon",
-        "radius_m",
-        "synthetic",
-        "town_verified",
-    ];
-    let table = TableRows::parse(Table::Compounds, text, &cols, problems);
-    let mut out = Vec::new();
-    for mut r in table.cursors() {
-        let compound = Compound {
-            id: r.text("id"),
-            name_zh: r.text("name_zh"),
-            name_en: r.text("name_en"),
-            town_code: r.text("town"),
-            station_code: r.text("station"),
-            committee_id: r.text("committee"),
-            road_zh: r.text("road_zh"),
-            road_en: r.text("road_en"),
-            lane: r.parse("lane"),
-            buildings: r.parse("buildings"),
-            households: r.parse("households"),
-            population: r.parse("population"),
-            cameras: r.parse("cameras"),
-            lat: r.coordinate("lat", LAT_RANGE),
-            lon: r.coordinate("lon", LON_RANGE),
-            radius_m: r.coordinate("radius_m", 1.0..=5_000.0),
-            synthetic: r.flag("synthetic"),
-            town_verified: r.flag("town_verified"),
-            note: r.opt_text("note"),
-        };
-        if r.finish(problems) {
-            out.push(compound);
-        }
-    }
-    out
-}
-
-fn parse_pois(text: &str, problems: &mut Vec<AreaProblem>) -> Vec<Poi> {
-    let cols = [
-        "id",
-        "name_zh",
-        "name_en",
-        "kind",
-        "town",
-        "lat",
-        "lon",
-        "radius_m",
-        "polygon",
-        "verification",
-    ];
-    let table = TableRows::parse(Table::Pois, text, &cols, problems);
-    let mut out = Vec::new();
-    for mut r in table.cursors() {
-        let (id, name_zh, name_en, kind) = (
-            r.text("id"),
-            r.text("name_zh"),
-            r.text("name_en"),
-            r.code("kind"),
-        );
-        let town_code = r.text("town");
-        let (lat, lon) = (
-            r.coordinate("lat", LAT_RANGE),
-            r.coordinate("lon", LON_RANGE),
-        );
-        let radius_m: f64 = r.parse("radius_m");
-        let polygon = r.opt_text("polygon");
-        let (verification, note) = (r.code("verification"), r.opt_text("note"));
-        let line = r.line();
-        if !r.finish(problems) {
-            continue;
-        }
-        let shape = match polygon {
-            None if radius_m > 0.0 => Some(PoiShape::Circle { radius_m }),
-            None => None,
-            Some(p) => p
-                .split(';')
-                .map(|pair| {
-                    let (x, y) = pair.split_once(',')?;
-                    Some([x.trim().parse().ok()?, y.trim().parse().ok()?])
-                })
-                .collect::<Option<Vec<[f64; 2]>>>()
-                .filter(|ring| ring.len() >= 3)
-                .map(|ring| PoiShape::Polygon { ring }),
-        };
-        match (kind, verification, shape) {
-            (Some(kind), Some(verification), Some(shape)) => out.push(Poi {
-                id,
-                name_zh,
-                name_en,
-                kind,
-                town_code,
-                lat,
-                lon,
-                shape,
-                verification,
-                note,
-            }),
-            _ => problems.push(AreaProblem::Malformed {
-                table: Table::Pois,
-                line,
-                reason: "needs radius_m > 0 or a polygon of at least 3 `lon,lat` pairs".to_owned(),
-            }),
-        }
-    }
-    out
-}
-
-fn parse_safe_houses(text: &str, problems: &mut Vec<AreaProblem>) -> Vec<SafeHouse> {
-    let cols = [
-        "id",
-        "name_zh",
-        "name_en",
-        "host_type",
-        "station",
-        "town",
-        "address_zh",
-        "lat",
-        "lon",
-        "trained_staff",
-        "has_medical_kit",
-        "has_warning_light",
-        "synthetic",
-    ];
-    let table = TableRows::parse(Table::SafeHouses, text, &cols, problems);
-    let mut out = Vec::new();
-    for mut r in table.cursors() {
-        let (id, name_zh, name_en) = (r.text("id"), r.text("name_zh"), r.text("name_en"));
-        let host_type = r.code("host_type");
-        let (station_code, town_code, address_zh) =
-            (r.text("station"), r.text("town"), r.text("address_zh"));
-        let (lat, lon) = (
-            r.coordinate("lat", LAT_RANGE),
-            r.coordinate("lon", LON_RANGE),
-        );
-        let trained_staff = r.parse("trained_staff");
-        let (has_medical_kit, has_warning_light) =
-            (r.flag("has_medical_kit"), r.flag("has_warning_light"));
-        let synthetic = r.flag("synthetic");
-        if r.finish(problems)
-            && let Some(host_type) = host_type
-        {
-            out.push(SafeHouse {
-                id,
-                name_zh,
-                name_en,
-                host_type,
-                station_code,
-                town_code,
-                address_zh,
-                lat,
-                lon,
-                trained_staff,
-                has_medical_kit,
-                has_warning_light,
-                synthetic,
-            });
-        }
-    }
-    out
-}
-
-/// Maps ids to positions, reporting duplicates.
-fn index_by<T>(
-    table: Table,
-    rows: &[T],
-    key: impl Fn(&T) -> &str,
-    problems: &mut Vec<AreaProblem>,
-) -> HashMap<String, usize> {
-    let mut map = HashMap::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        if map.insert(key(row).to_owned(), i).is_some() {
-            problems.push(AreaProblem::Duplicate {
-                table,
-                id: key(row).to_owned(),
-            });
-        }
-    }
-    map
-}
-
-/// The town containing a point, else the nearest town within the box; `None` outside the box.
-/// Returns `(town index, inside a polygon)`.
-fn town_index_at(
-    shapes: &[Shape],
-    bbox: &BoundingBox,
-    lat: f64,
-    lon: f64,
-) -> Option<(usize, bool)> {
-    if !bbox.contains(lat, lon) {
-        return None;
-    }
-    if let Some(i) = shapes.iter().position(|s| s.contains(lat, lon)) {
-        return Some((i, true));
-    }
-    shapes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (i, s.distance_m(lat, lon)))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(i, _)| (i, false))
-}
-
 impl AreaIndex {
     /// The index built from the data shipped in `schemas/reference/`, built once.
     ///
@@ -1046,297 +535,6 @@ impl AreaIndex {
             AreaIndex::from_sources(AreaSources::builtin())
                 .expect("invariant: builtin reference data is validated by tests")
         })
-    }
-
-    /// Parses and cross-checks the reference data, reporting every problem found: malformed
-    /// rows, duplicate ids, unknown parents, stations that do not serve a row's town, points
-    /// outside their town, towns without a station, committee or polygon, doorplate capacity.
-    pub fn from_sources(sources: AreaSources<'_>) -> Result<AreaIndex, AreaError> {
-        let mut problems = Vec::new();
-        let p = &mut problems;
-        let towns = parse_towns(sources.towns, p);
-        let stations = parse_stations(sources.stations, p);
-        let committees = parse_committees(sources.committees, p);
-        let compounds = parse_compounds(sources.compounds, p);
-        let pois = parse_pois(sources.pois, p);
-        let safe_houses = parse_safe_houses(sources.safe_houses, p);
-
-        let town_by_code = index_by(Table::Towns, &towns, |t| &t.code, p);
-        let station_by_code = index_by(Table::Stations, &stations, |s| &s.code, p);
-        let committee_by_id = index_by(Table::Committees, &committees, |c| &c.id, p);
-        let compound_by_id = index_by(Table::Compounds, &compounds, |c| &c.id, p);
-        let poi_by_id = index_by(Table::Pois, &pois, |x| &x.id, p);
-        index_by(Table::SafeHouses, &safe_houses, |s| &s.id, p);
-
-        // Geometry: exactly one feature per known town.
-        let mut shapes: Vec<Option<Shape>> = vec![None; towns.len()];
-        match geo::parse_feature_collection(sources.towns_geojson) {
-            Err(reasons) => p.extend(reasons.into_iter().map(|reason| AreaProblem::Malformed {
-                table: Table::Geometry,
-                line: 0,
-                reason,
-            })),
-            Ok(features) => {
-                for f in features {
-                    match town_by_code.get(&f.code) {
-                        None => p.push(AreaProblem::UnknownReference {
-                            table: Table::Geometry,
-                            id: f.code.clone(),
-                            field: "code",
-                            value: f.code,
-                        }),
-                        Some(&t) if shapes[t].is_some() => {
-                            p.push(AreaProblem::Duplicate {
-                                table: Table::Geometry,
-                                id: f.code,
-                            });
-                        }
-                        Some(&t) => shapes[t] = Some(f.shape),
-                    }
-                }
-            }
-        }
-        let mut bbox = BoundingBox::EMPTY;
-        for (t, s) in towns.iter().zip(&shapes) {
-            match s {
-                Some(s) => bbox.union(s.bbox()),
-                None => p.push(AreaProblem::Coverage {
-                    town: t.code.clone(),
-                    reason: "has no polygon in the town GeoJSON".to_owned(),
-                }),
-            }
-        }
-        let town_shapes: Vec<Shape> = shapes.into_iter().flatten().collect();
-        let geometry_ok = town_shapes.len() == towns.len();
-
-        // Checks that a row's point lies in its town (only meaningful with complete geometry).
-        let check_point = |p: &mut Vec<AreaProblem>, table, id: &str, town: &str, lat, lon| {
-            if !geometry_ok {
-                return;
-            }
-            let found = town_index_at(&town_shapes, &bbox, lat, lon)
-                .map_or_else(|| "no town".to_owned(), |(i, _)| towns[i].code.clone());
-            if found != town {
-                p.push(AreaProblem::OutsideTown {
-                    table,
-                    id: id.to_owned(),
-                    lat,
-                    lon,
-                    expected: town.to_owned(),
-                    found,
-                });
-            }
-        };
-        let unknown = |table, id: &str, field, value: &str| AreaProblem::UnknownReference {
-            table,
-            id: id.to_owned(),
-            field,
-            value: value.to_owned(),
-        };
-        let serves = |station: usize, town: &str| stations[station].towns.iter().any(|t| t == town);
-
-        let mut town_stations = vec![Vec::new(); towns.len()];
-        for (i, s) in stations.iter().enumerate() {
-            if s.towns.is_empty() {
-                p.push(AreaProblem::Inconsistent {
-                    table: Table::Stations,
-                    id: s.code.clone(),
-                    reason: "serves no town".to_owned(),
-                });
-            }
-            for t in &s.towns {
-                match town_by_code.get(t) {
-                    Some(&ti) => town_stations[ti].push(i),
-                    None => p.push(unknown(Table::Stations, &s.code, "towns", t)),
-                }
-            }
-            if geometry_ok && !bbox.contains(s.lat, s.lon) {
-                p.push(AreaProblem::Inconsistent {
-                    table: Table::Stations,
-                    id: s.code.clone(),
-                    reason: format!("location ({}, {}) is outside the district", s.lat, s.lon),
-                });
-            }
-        }
-
-        let mut town_committees = vec![Vec::new(); towns.len()];
-        let mut committee_station = vec![0; committees.len()];
-        for (i, c) in committees.iter().enumerate() {
-            let Some(&ti) = town_by_code.get(&c.town_code) else {
-                p.push(unknown(Table::Committees, &c.id, "town", &c.town_code));
-                continue;
-            };
-            town_committees[ti].push(i);
-            match station_by_code.get(&c.station_code) {
-                None => p.push(unknown(
-                    Table::Committees,
-                    &c.id,
-                    "station",
-                    &c.station_code,
-                )),
-                Some(&si) if !serves(si, &c.town_code) => p.push(AreaProblem::Inconsistent {
-                    table: Table::Committees,
-                    id: c.id.clone(),
-                    reason: format!(
-                        "station {} does not serve town {}",
-                        c.station_code, c.town_code
-                    ),
-                }),
-                Some(&si) => committee_station[i] = si,
-            }
-            check_point(p, Table::Committees, &c.id, &c.town_code, c.lat, c.lon);
-        }
-
-        for (t, town) in towns.iter().enumerate() {
-            if town_stations[t].is_empty() {
-                p.push(AreaProblem::Coverage {
-                    town: town.code.clone(),
-                    reason: "no station serves it".to_owned(),
-                });
-            }
-            if town_committees[t].is_empty() {
-                p.push(AreaProblem::Coverage {
-                    town: town.code.clone(),
-                    reason: "has no committee".to_owned(),
-                });
-            }
-        }
-
-        let mut compound_town = vec![0; compounds.len()];
-        for (i, c) in compounds.iter().enumerate() {
-            let Some(&ti) = town_by_code.get(&c.town_code) else {
-                p.push(unknown(Table::Compounds, &c.id, "town", &c.town_code));
-                continue;
-            };
-            compound_town[i] = ti;
-            match station_by_code.get(&c.station_code) {
-                None => p.push(unknown(Table::Compounds, &c.id, "station", &c.station_code)),
-                Some(&si) if !serves(si, &c.town_code) => p.push(AreaProblem::Inconsistent {
-                    table: Table::Compounds,
-                    id: c.id.clone(),
-                    reason: format!(
-                        "station {} does not serve town {}",
-                        c.station_code, c.town_code
-                    ),
-                }),
-                Some(_) => {}
-            }
-            match committee_by_id
-                .get(&c.committee_id)
-                .map(|&k| &committees[k])
-            {
-                None => p.push(unknown(
-                    Table::Compounds,
-                    &c.id,
-                    "committee",
-                    &c.committee_id,
-                )),
-                Some(k) if k.town_code != c.town_code || k.station_code != c.station_code => {
-                    p.push(AreaProblem::Inconsistent {
-                        table: Table::Compounds,
-                        id: c.id.clone(),
-                        reason: format!(
-                            "committee {} belongs to town {} / station {}, the compound to {} / {}",
-                            k.id, k.town_code, k.station_code, c.town_code, c.station_code
-                        ),
-                    });
-                }
-                Some(_) => {}
-            }
-            if c.buildings == 0 {
-                p.push(AreaProblem::Inconsistent {
-                    table: Table::Compounds,
-                    id: c.id.clone(),
-                    reason: "has no buildings".to_owned(),
-                });
-            }
-            check_point(p, Table::Compounds, &c.id, &c.town_code, c.lat, c.lon);
-        }
-
-        let mut poi_shapes = Vec::with_capacity(pois.len());
-        for x in &pois {
-            if !town_by_code.contains_key(&x.town_code) {
-                p.push(unknown(Table::Pois, &x.id, "town", &x.town_code));
-            }
-            check_point(p, Table::Pois, &x.id, &x.town_code, x.lat, x.lon);
-            poi_shapes.push(match &x.shape {
-                PoiShape::Polygon { ring } => Some(geo::shape_from_ring(ring.clone())),
-                PoiShape::Circle { .. } => None,
-            });
-        }
-
-        for h in &safe_houses {
-            if !town_by_code.contains_key(&h.town_code) {
-                p.push(unknown(Table::SafeHouses, &h.id, "town", &h.town_code));
-            }
-            match station_by_code.get(&h.station_code) {
-                None => p.push(unknown(
-                    Table::SafeHouses,
-                    &h.id,
-                    "station",
-                    &h.station_code,
-                )),
-                Some(&si) if !serves(si, &h.town_code) => p.push(AreaProblem::Inconsistent {
-                    table: Table::SafeHouses,
-                    id: h.id.clone(),
-                    reason: format!(
-                        "station {} does not serve town {}",
-                        h.station_code, h.town_code
-                    ),
-                }),
-                Some(_) => {}
-            }
-            check_point(p, Table::SafeHouses, &h.id, &h.town_code, h.lat, h.lon);
-        }
-
-        // Compound ordinals (part of plate ids) follow id order within each town.
-        let mut members: Vec<(&str, Vec<usize>)> = towns
-            .iter()
-            .map(|t| (t.code.as_str(), Vec::new()))
-            .collect();
-        for (i, &t) in compound_town.iter().enumerate() {
-            members[t].1.push(i);
-        }
-        for m in &mut members {
-            m.1.sort_by(|&a, &b| compounds[a].id.cmp(&compounds[b].id));
-        }
-        let plates = match doorplate::PlatePlan::new(sources.doorplates, &members, &compounds) {
-            Ok(plan) => Some(plan),
-            Err(e) => {
-                p.extend(e);
-                None
-            }
-        };
-
-        match plates {
-            Some(plates) if problems.is_empty() => {
-                let grid = CompoundGrid::new(&bbox, &compounds);
-                Ok(AreaIndex {
-                    towns,
-                    stations,
-                    committees,
-                    compounds,
-                    pois,
-                    safe_houses,
-                    town_by_code,
-                    station_by_code,
-                    committee_by_id,
-                    compound_by_id,
-                    poi_by_id,
-                    town_shapes,
-                    town_stations,
-                    town_committees,
-                    compound_town,
-                    committee_station,
-                    poi_shapes,
-                    bbox,
-                    grid,
-                    plates,
-                    towns_geojson: sources.towns_geojson.to_owned(),
-                })
-            }
-            _ => Err(AreaError { problems }),
-        }
     }
 
     /// All towns, in table order.
@@ -1447,7 +645,7 @@ impl AreaIndex {
     /// The town of a point: the polygon containing it, else the nearest polygon when the point
     /// is inside the district's box (gaps, the river); `None` outside the box.
     pub fn town_at(&self, lat: f64, lon: f64) -> Option<&Town> {
-        town_index_at(&self.town_shapes, &self.bbox, lat, lon).map(|(t, _)| &self.towns[t])
+        geo::town_index_at(&self.town_shapes, &self.bbox, lat, lon).map(|(t, _)| &self.towns[t])
     }
 
     /// The station (nearest serving the town) and committee (nearest of that station in the
@@ -1509,7 +707,7 @@ impl AreaIndex {
     /// Resolves a point to town, station, committee and compound; `None` outside the district
     /// box. See [`PointLocation`] for how each level is chosen.
     pub fn locate_point(&self, lat: f64, lon: f64) -> Option<PointLocation<'_>> {
-        let (town, in_town_polygon) = town_index_at(&self.town_shapes, &self.bbox, lat, lon)?;
+        let (town, in_town_polygon) = geo::town_index_at(&self.town_shapes, &self.bbox, lat, lon)?;
         let compound = self.compound_at(town, lat, lon).map(|c| &self.compounds[c]);
         let (station, committee) = match compound {
             Some(c) => (

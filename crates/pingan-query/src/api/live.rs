@@ -1,17 +1,17 @@
-//! Live push: `GET /v1/live` (server-sent events).
+//! `GET /v1/live` (server-sent events) and the poller that feeds it.
 //!
 //! One poller task per process asks the store about once a second for today's counters, newly
-//! stored incidents and new or escalated alerts, and broadcasts what changed to every connected
-//! client through a `tokio::sync::broadcast` channel. The database load is therefore constant in
-//! the number of screens: a hundred dashboards cost the same three small queries per second as
-//! one. The poller idles while nobody listens.
+//! stored incidents and new or escalated alerts, and publishes what changed on the
+//! [`LiveHub`], which fans it out to every connected client. The database load is therefore
+//! constant in the number of screens: a hundred dashboards cost the same three small queries per
+//! second as one. The poller idles while nobody listens.
 //!
 //! Events: `counts` (`{today_by_category, today_total, last_hour, as_of}`, also sent on connect),
 //! `incident` (one labelled incident row) and `alert` (one labelled alert row).
 
 use std::collections::HashSet;
 use std::convert::Infallible;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -19,78 +19,15 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use serde_json::json;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::feeds::{alert_row, incident_row};
-use crate::api::params::shanghai_midnight;
-use crate::api::{AppState, Clock, rfc3339};
+use super::feeds::{alert_row, incident_row};
+use super::params::shanghai_midnight;
+use super::{AppState, Clock, rfc3339};
+use crate::hub::{LiveHub, LiveMessage};
 use crate::metrics::QueryMetrics;
 use crate::model::LiveCounts;
 use crate::store::IncidentStore;
-
-/// One server-sent event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveMessage {
-    /// Event name (`counts`, `incident`, `alert`).
-    pub kind: &'static str,
-    /// JSON payload.
-    pub data: String,
-}
-
-/// Fan-out of live messages to every SSE client.
-#[derive(Debug, Clone)]
-pub struct LiveHub {
-    tx: broadcast::Sender<Arc<LiveMessage>>,
-    latest: Arc<RwLock<Option<Arc<LiveMessage>>>>,
-    stop: CancellationToken,
-}
-
-impl Default for LiveHub {
-    fn default() -> Self {
-        LiveHub::new()
-    }
-}
-
-impl LiveHub {
-    /// A hub with room for 1024 undelivered messages per slow client.
-    pub fn new() -> LiveHub {
-        let (tx, _) = broadcast::channel(1024);
-        LiveHub {
-            tx,
-            latest: Arc::new(RwLock::new(None)),
-            stop: CancellationToken::new(),
-        }
-    }
-
-    /// A hub whose streams end when `stop` is cancelled (graceful shutdown).
-    pub fn with_stop(stop: CancellationToken) -> LiveHub {
-        LiveHub {
-            stop,
-            ..LiveHub::new()
-        }
-    }
-
-    /// Sends `msg` to every client; a `counts` message also becomes the greeting of new clients.
-    pub fn publish(&self, msg: LiveMessage) {
-        let msg = Arc::new(msg);
-        if msg.kind == "counts"
-            && let Ok(mut g) = self.latest.write()
-        {
-            *g = Some(msg.clone());
-        }
-        let _ = self.tx.send(msg);
-    }
-
-    /// Connected clients.
-    pub fn clients(&self) -> usize {
-        self.tx.receiver_count()
-    }
-
-    fn latest(&self) -> Option<Arc<LiveMessage>> {
-        self.latest.read().ok().and_then(|g| g.clone())
-    }
-}
 
 struct ClientGuard(QueryMetrics);
 
@@ -106,23 +43,13 @@ fn event(m: &LiveMessage) -> Result<Event, Infallible> {
 
 /// `GET /v1/live`.
 pub async fn sse(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = s.live.tx.subscribe();
     s.metrics.live_clients_add(1);
     let guard = ClientGuard(s.metrics.clone());
-    let greeting = futures::stream::iter(s.live.latest()).map(|m| event(&m));
-    let updates = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(m) => return Some((event(&m), (rx, guard))),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+    // The guard lives as long as the client's stream.
+    let stream = s.live.stream().map(move |m| {
+        let _ = &guard;
+        event(&m)
     });
-    let stop = s.live.stop;
-    let stream = greeting
-        .chain(updates)
-        .take_until(async move { stop.cancelled().await });
     Sse::new(stream).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(15))
@@ -279,7 +206,7 @@ mod tests {
     async fn a_new_incident_is_broadcast_once() {
         let store = MemoryStore::new();
         let hub = LiveHub::new();
-        let mut rx = hub.tx.subscribe();
+        let mut rx = hub.subscribe();
         let metrics = QueryMetrics::unregistered().unwrap();
         let now = DateTime::parse_from_rfc3339("2020-01-01T10:00:00+08:00")
             .unwrap()
