@@ -50,9 +50,14 @@ impl Service {
             ..IngestConfig::default()
         };
         tweak(&mut cfg);
-        let settings =
-            IngestSettings::from_config(&cfg, &QrConfig::default(), &PiiConfig::default(), kafka)
-                .unwrap();
+        let settings = IngestSettings::from_config(
+            &cfg,
+            &QrConfig::default(),
+            &PiiConfig::default(),
+            kafka,
+            true,
+        )
+        .unwrap();
         let publisher = KafkaPublisher::new(kafka, settings.publish_deadline).unwrap();
         let registry = prometheus::Registry::new();
         let state = AppState::new(settings.clone(), Arc::new(publisher), &registry).unwrap();
@@ -433,7 +438,7 @@ async fn ingest_calls_land_on_the_topic_pseudonymised_and_resends_keep_their_ids
                 .caller
                 .unwrap()
                 .masked),
-        Some("138****1234".into())
+        Some("*******1234".into())
     );
 
     // Resending a body with client ids yields the same ids.
@@ -494,7 +499,7 @@ async fn ingest_qr_reports_land_and_bad_signatures_produce_nothing() {
     let rec: QrScanRecord = serde_json::from_slice(&good[0].payload).unwrap();
     assert_eq!(rec.plate_id, p);
     assert_eq!(rec.submitted_at.offset().local_minus_utc(), 8 * 3600);
-    assert_eq!(rec.contact.unwrap().masked, "138****1234");
+    assert_eq!(rec.contact.unwrap().masked, "*******1234");
     assert!(!String::from_utf8_lossy(&good[0].payload).contains("13812341234"));
     assert!(
         recs.iter().all(|r| r.key != bad_id.to_string()),
@@ -921,7 +926,7 @@ async fn ingest_broker_outage_gives_503_never_202_and_retries_land_exactly() {
                 parsed.received_at.to_rfc3339(),
                 item["received_at"].as_str().unwrap()
             );
-            assert_eq!(parsed.caller.unwrap().masked, "138****1234");
+            assert_eq!(parsed.caller.unwrap().masked, "*******1234");
             *copies.entry(rec.key.as_str()).or_default() += 1;
         }
     }

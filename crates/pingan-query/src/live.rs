@@ -8,12 +8,19 @@
 //!
 //! Events: `counts` (`{today_by_category, today_total, last_hour, as_of}`, also sent on connect),
 //! `incident` (one labelled incident row) and `alert` (one labelled alert row).
+//!
+//! Every message carries what it is about ([`LiveAudience`]), and each client's stream lets
+//! through only what its principal may see: incidents go to analysts and admins inside their
+//! scope, alerts to everyone inside the alert's area, and counters are computed per scope — the
+//! poller also counts for every scope that has a client connected, so a town's wall screen shows
+//! its town's numbers and never the district's.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
@@ -25,8 +32,9 @@ use tokio_util::sync::CancellationToken;
 use crate::api::feeds::{alert_row, incident_row};
 use crate::api::params::shanghai_midnight;
 use crate::api::{AppState, Clock, rfc3339};
+use crate::auth::{Principal, ReadRole, Scope};
 use crate::metrics::QueryMetrics;
-use crate::model::LiveCounts;
+use crate::model::{CountsSpec, Dim, Filter, LiveCounts, TimeRange};
 use crate::store::IncidentStore;
 
 /// One server-sent event.
@@ -36,13 +44,58 @@ pub struct LiveMessage {
     pub kind: &'static str,
     /// JSON payload.
     pub data: String,
+    /// Who may receive it.
+    pub audience: LiveAudience,
+}
+
+/// What a live message is about, which decides who receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveAudience {
+    /// Counters of everything: clients whose scope is `*` or the district.
+    Unscoped,
+    /// Counters of one scope: the clients with exactly that scope.
+    Scope(Scope),
+    /// An incident in this town and station: analysts and admins whose scope covers it.
+    Incident {
+        /// Town code.
+        town: Option<String>,
+        /// Station code.
+        station: Option<String>,
+    },
+    /// An alert about this area: every client whose scope covers it.
+    Alert {
+        /// Area level.
+        level: String,
+        /// Area code.
+        code: String,
+    },
+}
+
+impl LiveMessage {
+    /// Whether `who` may receive this message.
+    pub fn visible_to(&self, who: &Principal) -> bool {
+        match &self.audience {
+            LiveAudience::Unscoped => who.scope.filter_dim().is_none(),
+            LiveAudience::Scope(s) => &who.scope == s,
+            LiveAudience::Incident { town, station } => {
+                who.role >= ReadRole::Analyst
+                    && who
+                        .scope
+                        .covers_incident(town.as_deref(), station.as_deref())
+            }
+            LiveAudience::Alert { level, code } => who.scope.covers_alert(level, code),
+        }
+    }
 }
 
 /// Fan-out of live messages to every SSE client.
 #[derive(Debug, Clone)]
 pub struct LiveHub {
     tx: broadcast::Sender<Arc<LiveMessage>>,
-    latest: Arc<RwLock<Option<Arc<LiveMessage>>>>,
+    /// The newest `counts` message per scope code (`*` for unscoped), greeting new clients.
+    latest: Arc<RwLock<BTreeMap<String, Arc<LiveMessage>>>>,
+    /// Scopes with a client connected, and how many: the poller counts for each.
+    scopes: Arc<RwLock<BTreeMap<String, (Scope, usize)>>>,
     stop: CancellationToken,
 }
 
@@ -58,7 +111,8 @@ impl LiveHub {
         let (tx, _) = broadcast::channel(1024);
         LiveHub {
             tx,
-            latest: Arc::new(RwLock::new(None)),
+            latest: Arc::new(RwLock::new(BTreeMap::new())),
+            scopes: Arc::new(RwLock::new(BTreeMap::new())),
             stop: CancellationToken::new(),
         }
     }
@@ -71,15 +125,50 @@ impl LiveHub {
         }
     }
 
-    /// Sends `msg` to every client; a `counts` message also becomes the greeting of new clients.
+    /// Sends `msg` to every client allowed to see it; a `counts` message also becomes the
+    /// greeting of new clients of its scope.
     pub fn publish(&self, msg: LiveMessage) {
         let msg = Arc::new(msg);
         if msg.kind == "counts"
             && let Ok(mut g) = self.latest.write()
         {
-            *g = Some(msg.clone());
+            let key = match &msg.audience {
+                LiveAudience::Scope(s) => s.code().to_owned(),
+                _ => "*".to_owned(),
+            };
+            g.insert(key, msg.clone());
         }
         let _ = self.tx.send(msg);
+    }
+
+    /// The narrowing scopes that have at least one client connected.
+    pub fn active_scopes(&self) -> Vec<Scope> {
+        self.scopes
+            .read()
+            .map(|g| g.values().map(|(s, _)| s.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn join(&self, scope: &Scope) {
+        if scope.filter_dim().is_none() {
+            return;
+        }
+        if let Ok(mut g) = self.scopes.write() {
+            g.entry(scope.code().to_owned())
+                .or_insert_with(|| (scope.clone(), 0))
+                .1 += 1;
+        }
+    }
+
+    fn leave(&self, scope: &Scope) {
+        if let Ok(mut g) = self.scopes.write()
+            && let Some((_, n)) = g.get_mut(scope.code())
+        {
+            *n -= 1;
+            if *n == 0 {
+                g.remove(scope.code());
+            }
+        }
     }
 
     /// Connected clients.
@@ -87,16 +176,22 @@ impl LiveHub {
         self.tx.receiver_count()
     }
 
-    fn latest(&self) -> Option<Arc<LiveMessage>> {
-        self.latest.read().ok().and_then(|g| g.clone())
+    fn latest(&self, scope: &Scope) -> Option<Arc<LiveMessage>> {
+        let key = if scope.filter_dim().is_none() {
+            "*"
+        } else {
+            scope.code()
+        };
+        self.latest.read().ok().and_then(|g| g.get(key).cloned())
     }
 }
 
-struct ClientGuard(QueryMetrics);
+struct ClientGuard(QueryMetrics, LiveHub, Scope);
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
         self.0.live_clients_add(-1);
+        self.1.leave(&self.2);
     }
 }
 
@@ -104,16 +199,21 @@ fn event(m: &LiveMessage) -> Result<Event, Infallible> {
     Ok(Event::default().event(m.kind).data(m.data.clone()))
 }
 
-/// `GET /v1/live`.
-pub async fn sse(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// `GET /v1/live`: the messages the caller may see (see [`LiveMessage::visible_to`]).
+pub async fn sse(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = s.live.tx.subscribe();
     s.metrics.live_clients_add(1);
-    let guard = ClientGuard(s.metrics.clone());
-    let greeting = futures::stream::iter(s.live.latest()).map(|m| event(&m));
-    let updates = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+    s.live.join(&who.scope);
+    let guard = ClientGuard(s.metrics.clone(), s.live.clone(), who.scope.clone());
+    let greeting = futures::stream::iter(s.live.latest(&who.scope)).map(|m| event(&m));
+    let updates = futures::stream::unfold((rx, guard, who), |(mut rx, guard, who)| async move {
         loop {
             match rx.recv().await {
-                Ok(m) => return Some((event(&m), (rx, guard))),
+                Ok(m) if m.visible_to(&who) => return Some((event(&m), (rx, guard, who))),
+                Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
@@ -145,6 +245,7 @@ pub fn counts_payload(c: &LiveCounts, now: DateTime<Utc>) -> String {
 #[derive(Debug, Default)]
 struct Cursor {
     counts: Option<LiveCounts>,
+    scoped_counts: BTreeMap<String, LiveCounts>,
     stored_at: i64,
     seen_at_cursor: HashSet<String>,
     alerts_since: Option<DateTime<Utc>>,
@@ -169,6 +270,7 @@ async fn tick(
                 hub.publish(LiveMessage {
                     kind: "counts",
                     data: counts_payload(&c, now),
+                    audience: LiveAudience::Unscoped,
                 });
                 metrics.live_message("counts");
                 cur.counts = Some(c);
@@ -177,6 +279,28 @@ async fn tick(
         Err(e) => {
             ok = false;
             tracing::warn!(error = %e, "live poll of counts failed");
+        }
+    }
+    let scopes = hub.active_scopes();
+    cur.scoped_counts
+        .retain(|k, _| scopes.iter().any(|s| s.code() == k));
+    for scope in scopes {
+        match scoped_counts(store, &scope, now).await {
+            Ok(c) => {
+                if cur.scoped_counts.get(scope.code()) != Some(&c) {
+                    hub.publish(LiveMessage {
+                        kind: "counts",
+                        data: counts_payload(&c, now),
+                        audience: LiveAudience::Scope(scope.clone()),
+                    });
+                    metrics.live_message("counts");
+                    cur.scoped_counts.insert(scope.code().to_owned(), c);
+                }
+            }
+            Err(e) => {
+                ok = false;
+                tracing::warn!(error = %e, scope = scope.code(), "live poll of scoped counts failed");
+            }
         }
     }
     if cur.stored_at == 0 {
@@ -201,6 +325,10 @@ async fn tick(
                 hub.publish(LiveMessage {
                     kind: "incident",
                     data: json!(incident_row(i)).to_string(),
+                    audience: LiveAudience::Incident {
+                        town: i.town.clone(),
+                        station: i.station.clone(),
+                    },
                 });
                 metrics.live_message("incident");
             }
@@ -220,6 +348,10 @@ async fn tick(
                     hub.publish(LiveMessage {
                         kind: "alert",
                         data: json!(alert_row(a)).to_string(),
+                        audience: LiveAudience::Alert {
+                            level: a.area_level.clone(),
+                            code: a.area_code.clone(),
+                        },
                     });
                     metrics.live_message("alert");
                 }
@@ -238,6 +370,44 @@ async fn tick(
         }
     }
     ok
+}
+
+/// Today's counters inside `scope`, from the same distinct counts `/v1/counts` answers.
+async fn scoped_counts(
+    store: &dyn IncidentStore,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<LiveCounts, crate::store::StoreError> {
+    let filter = |from: DateTime<Utc>| {
+        let mut f = Filter::range(TimeRange::new(from, now + chrono::Duration::seconds(1))?);
+        if let Some((d, code)) = scope.filter_dim() {
+            f = f.with(d, &[code]);
+        }
+        Some(f)
+    };
+    let (Some(today), Some(hour)) = (
+        filter(shanghai_midnight(now)),
+        filter(now - chrono::Duration::hours(1)),
+    ) else {
+        return Ok(LiveCounts::default());
+    };
+    let spec = |filter: Filter, by: Vec<Dim>| CountsSpec {
+        filter,
+        by,
+        bucket: crate::model::Bucket::None,
+        max_rows: 1000,
+    };
+    let by_cat = store.counts(&spec(today, vec![Dim::Category])).await?;
+    let last_hour = store.counts(&spec(hour, Vec::new())).await?;
+    Ok(LiveCounts {
+        today_by_category: by_cat
+            .rows
+            .into_iter()
+            .filter_map(|r| r.dims.into_iter().next().map(|c| (c, r.count)))
+            .collect(),
+        today_total: by_cat.total,
+        last_hour: last_hour.total,
+    })
 }
 
 /// Runs the poller until `shutdown`; polls every `interval` while at least one client listens.
