@@ -103,7 +103,7 @@ impl Fixture {
         self.registry
             .gather()
             .iter()
-            .find(|f| f.get_name() == "pingan_event_id_conflicts_total")
+            .find(|f| f.name() == "pingan_event_id_conflicts_total")
             .and_then(|f| f.get_metric().first().map(|m| m.get_counter().get_value()))
             .unwrap_or(-1.0)
     }
@@ -128,9 +128,9 @@ impl Fixture {
 
     async fn stop(self) {
         self.shutdown.cancel();
+        let client = self.client();
         self.task.await.unwrap().unwrap();
-        let _ = self
-            .client()
+        let _ = client
             .query(&format!("DROP DATABASE IF EXISTS {}", self.ch.database))
             .execute()
             .await;
