@@ -113,7 +113,7 @@ impl ClickHousePosition {
         topic: &str,
         partition: i32,
         from: i64,
-    ) -> Result<Vec<(i64, Option<u64>)>, clickhouse::error::Error> {
+    ) -> Result<pingan_pipeline::stage::StoredOffsets, clickhouse::error::Error> {
         let prefix = format!("pingan-{topic}-{partition}-");
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -148,7 +148,7 @@ impl ResumePosition for ClickHousePosition {
         topic: &'a str,
         partition: i32,
         from: i64,
-    ) -> BoxFuture<'a, Result<Vec<(i64, Option<u64>)>, String>> {
+    ) -> BoxFuture<'a, Result<pingan_pipeline::stage::StoredOffsets, String>> {
         Box::pin(async move {
             self.stored_from(topic, partition, from)
                 .await

@@ -127,6 +127,9 @@ pub struct Refused {
 /// A boxed future, for the object-safe [`ResumePosition`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Offsets a sink holds, each with its record's fingerprint (see [`ResumePosition`]).
+pub type StoredOffsets = Vec<(i64, Option<u64>)>;
+
 /// What a sink that records its own Kafka positions already holds, so a redelivered record is
 /// skipped instead of written twice.
 ///
@@ -150,7 +153,7 @@ pub trait ResumePosition: Send + Sync + 'static {
         topic: &'a str,
         partition: i32,
         from: i64,
-    ) -> BoxFuture<'a, Result<Vec<(i64, Option<u64>)>, String>>;
+    ) -> BoxFuture<'a, Result<StoredOffsets, String>>;
 
     /// The fingerprint of a record as [`Self::stored_from`] reports it; `None` when the sink
     /// cannot tell (the offset is then trusted).
@@ -169,7 +172,7 @@ impl ResumePosition for CommittedOffsets {
         _topic: &'a str,
         _partition: i32,
         _from: i64,
-    ) -> BoxFuture<'a, Result<Vec<(i64, Option<u64>)>, String>> {
+    ) -> BoxFuture<'a, Result<StoredOffsets, String>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 }

@@ -282,12 +282,9 @@ fn accept<T: DeserializeOwned>(
 ) {
     let mut trial = accepted.clone();
     set_at(&mut trial, path, over.clone());
-    let err = match serde_json::from_value::<T>(trial.clone()) {
-        Ok(_) => {
-            *accepted = trial;
-            return;
-        }
-        Err(e) => e,
+    let Err(err) = serde_json::from_value::<T>(trial.clone()) else {
+        *accepted = trial;
+        return;
     };
     let base_is_section = path
         .iter()
