@@ -116,6 +116,9 @@ pub enum ApiError {
     /// No credentials, or credentials that are not valid (`401 unauthorized`).
     #[error("authentication required")]
     Unauthorized(AuthFailure),
+    /// The caller's token is over one of its limits (`429 too_many_requests`).
+    #[error("too many requests")]
+    TooMany(crate::auth::LimitHit),
     /// The caller's role or scope does not allow this request (`403 forbidden`).
     #[error("{message}")]
     Forbidden {
@@ -152,6 +155,7 @@ impl ApiError {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::TooExpensive(_)) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -165,6 +169,7 @@ impl ApiError {
             ApiError::BadParameter { .. } => "bad_parameter",
             ApiError::NotFound => "not_found",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::TooMany(_) => "too_many_requests",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::Store(StoreError::Unavailable(_)) => "store_unavailable",
             ApiError::Store(StoreError::TooExpensive(_)) => "query_too_expensive",
@@ -189,6 +194,21 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(AuthFailure::Invalid) => {
                 ("the token or session is not valid".to_owned(), json!([]))
             }
+            ApiError::TooMany(hit) => (
+                match hit {
+                    crate::auth::LimitHit::Rate => {
+                        "this token is over its request rate; retry shortly"
+                    }
+                    crate::auth::LimitHit::Concurrency => {
+                        "this token has too many requests in flight; retry when one finishes"
+                    }
+                    crate::auth::LimitHit::LiveStreams => {
+                        "too many live streams are open; close one (or retry shortly)"
+                    }
+                }
+                .to_owned(),
+                json!([]),
+            ),
             ApiError::Forbidden { param, message } => (
                 message.clone(),
                 param
@@ -222,6 +242,10 @@ impl IntoResponse for ApiError {
         if matches!(self, ApiError::Store(StoreError::Unavailable(_))) {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if matches!(self, ApiError::TooMany(_)) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         }
         if matches!(self, ApiError::Unauthorized(_)) {
             resp.headers_mut().insert(
@@ -449,6 +473,16 @@ async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) -> R
         )
         .into_response();
     }
+    // Live streams are limited by count (in the handler), everything else by rate and by
+    // requests in flight, per token.
+    let _slot = if path == "/v1/live" {
+        None
+    } else {
+        match s.access.admit(&who) {
+            Ok(slot) => Some(slot),
+            Err(hit) => return ApiError::TooMany(hit).into_response(),
+        }
+    };
     let filters = req.uri().query().unwrap_or("").to_owned();
     req.extensions_mut().insert(who.clone());
     let resp = next.run(req).await;

@@ -286,12 +286,89 @@ pub enum AuthFailure {
     Invalid,
 }
 
+/// Per-token abuse limits of the query API: a leaked or misconfigured token (a wall screen stuck
+/// in a reload loop, a script exporting everything) slows down alone instead of starving every
+/// screen and the aggregator's ClickHouse.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Sustained `/v1` requests per minute per token.
+    pub per_minute: f64,
+    /// Requests a token may make at once above the sustained rate.
+    pub burst: f64,
+    /// `/v1` requests of one token in flight at once (live streams not counted).
+    pub concurrent: usize,
+    /// Live-stream connections of one token.
+    pub live_per_token: usize,
+    /// Live-stream connections in all.
+    pub live_total: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_minute: 600.0,
+            burst: 120.0,
+            concurrent: 16,
+            live_per_token: 50,
+            live_total: 500,
+        }
+    }
+}
+
+/// Why a request was refused by [`Limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitHit {
+    /// Over the per-token rate.
+    Rate,
+    /// Too many requests of the token in flight.
+    Concurrency,
+    /// Too many live streams (of the token or in all).
+    LiveStreams,
+}
+
+#[derive(Debug, Default)]
+struct Usage {
+    /// Token bucket: tokens left and when it was last filled.
+    bucket: Option<(f64, Instant)>,
+    in_flight: usize,
+    live: usize,
+}
+
+/// A slot held while a request (or a live stream) runs; dropping it frees the slot.
+#[derive(Debug)]
+pub struct Slot<'a> {
+    access: &'a Access,
+    name: String,
+    live: bool,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.access.release(&self.name, self.live);
+    }
+}
+
+/// A slot that outlives the request (a live stream), by name.
+#[derive(Debug)]
+pub struct OwnedSlot {
+    access: std::sync::Arc<Access>,
+    name: String,
+}
+
+impl Drop for OwnedSlot {
+    fn drop(&mut self) {
+        self.access.release(&self.name, true);
+    }
+}
+
 /// Tokens, sessions and the development switch of one `pingan serve`.
 #[derive(Debug)]
 pub struct Access {
     tokens: Vec<ReadToken>,
     dev: bool,
     sessions: Mutex<HashMap<String, (Principal, Instant)>>,
+    limits: Limits,
+    usage: Mutex<HashMap<String, Usage>>,
 }
 
 impl Access {
@@ -302,6 +379,78 @@ impl Access {
             tokens,
             dev,
             sessions: Mutex::new(HashMap::new()),
+            limits: Limits::default(),
+            usage: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The same access with other limits.
+    pub fn with_limits(self, limits: Limits) -> Access {
+        Access { limits, ..self }
+    }
+
+    /// Takes one request of `who` against its rate and concurrency limits. The open development
+    /// API (no tokens) has none: every caller there is the same "dev" principal.
+    pub fn admit(&self, who: &Principal) -> Result<Slot<'_>, LimitHit> {
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let u = usage.entry(who.name.clone()).or_default();
+        if self.is_open() {
+            u.in_flight += 1;
+            return Ok(Slot {
+                access: self,
+                name: who.name.clone(),
+                live: false,
+            });
+        }
+        let now = Instant::now();
+        let (left, at) = u.bucket.unwrap_or((self.limits.burst, now));
+        let refill = now.duration_since(at).as_secs_f64() * self.limits.per_minute / 60.0;
+        let left = (left + refill).min(self.limits.burst);
+        if left < 1.0 {
+            u.bucket = Some((left, now));
+            return Err(LimitHit::Rate);
+        }
+        if u.in_flight >= self.limits.concurrent {
+            u.bucket = Some((left, now));
+            return Err(LimitHit::Concurrency);
+        }
+        u.bucket = Some((left - 1.0, now));
+        u.in_flight += 1;
+        Ok(Slot {
+            access: self,
+            name: who.name.clone(),
+            live: false,
+        })
+    }
+
+    /// Takes one live-stream slot of `who` (per token and in all).
+    pub fn admit_live(self: &std::sync::Arc<Self>, who: &Principal) -> Result<OwnedSlot, LimitHit> {
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = usage.values().map(|u| u.live).sum();
+        let u = usage.entry(who.name.clone()).or_default();
+        let per_token = if self.is_open() {
+            self.limits.live_total
+        } else {
+            self.limits.live_per_token
+        };
+        if u.live >= per_token || total >= self.limits.live_total {
+            return Err(LimitHit::LiveStreams);
+        }
+        u.live += 1;
+        Ok(OwnedSlot {
+            access: self.clone(),
+            name: who.name.clone(),
+        })
+    }
+
+    fn release(&self, name: &str, live: bool) {
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(u) = usage.get_mut(name) {
+            if live {
+                u.live = u.live.saturating_sub(1);
+            } else {
+                u.in_flight = u.in_flight.saturating_sub(1);
+            }
         }
     }
 
@@ -491,6 +640,55 @@ mod tests {
         assert!(Scope::All.covers_alert("district", "310112"));
         assert!(town.covers_incident(Some("310112102"), None));
         assert!(!town.covers_incident(None, Some("MH-PS-QIBAO")));
+    }
+
+    #[test]
+    fn a_token_over_its_rate_or_concurrency_is_refused_alone() {
+        let (t, _) = tokens(&[
+            "a:viewer:*:token-a-secret-000001",
+            "b:viewer:*:token-b-secret-000001",
+        ]);
+        let access = std::sync::Arc::new(Access::new(t, false).with_limits(Limits {
+            per_minute: 0.0,
+            burst: 3.0,
+            concurrent: 2,
+            live_per_token: 1,
+            live_total: 2,
+        }));
+        let a = access.token("token-a-secret-000001").unwrap().clone();
+        let b = access.token("token-b-secret-000001").unwrap().clone();
+        let s1 = access.admit(&a).unwrap();
+        let s2 = access.admit(&a).unwrap();
+        assert_eq!(access.admit(&a).unwrap_err(), LimitHit::Concurrency);
+        drop((s1, s2));
+        let _s3 = access.admit(&a).unwrap();
+        assert_eq!(
+            access.admit(&a).unwrap_err(),
+            LimitHit::Rate,
+            "burst of 3 spent"
+        );
+        assert!(access.admit(&b).is_ok(), "another token is not affected");
+        let l1 = access.admit_live(&a).unwrap();
+        assert_eq!(access.admit_live(&a).unwrap_err(), LimitHit::LiveStreams);
+        let _l2 = access.admit_live(&b).unwrap();
+        drop(l1);
+        assert!(
+            access.admit_live(&a).is_ok(),
+            "a closed stream frees its slot"
+        );
+    }
+
+    #[test]
+    fn the_open_development_api_has_no_per_token_rate() {
+        let access = Access::open_dev().with_limits(Limits {
+            per_minute: 0.0,
+            burst: 1.0,
+            ..Limits::default()
+        });
+        let dev = Principal::dev();
+        for _ in 0..10 {
+            assert!(access.admit(&dev).is_ok());
+        }
     }
 
     #[test]

@@ -186,7 +186,9 @@ impl LiveHub {
     }
 }
 
-struct ClientGuard(QueryMetrics, LiveHub, Scope);
+/// Held by a live stream: on drop it updates the client gauge, leaves its scope and frees its
+/// live-stream slot.
+struct ClientGuard(QueryMetrics, LiveHub, Scope, crate::auth::OwnedSlot);
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
@@ -203,11 +205,15 @@ fn event(m: &LiveMessage) -> Result<Event, Infallible> {
 pub async fn sse(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, crate::api::ApiError> {
+    let slot = s
+        .access
+        .admit_live(&who)
+        .map_err(crate::api::ApiError::TooMany)?;
     let rx = s.live.tx.subscribe();
     s.metrics.live_clients_add(1);
     s.live.join(&who.scope);
-    let guard = ClientGuard(s.metrics.clone(), s.live.clone(), who.scope.clone());
+    let guard = ClientGuard(s.metrics.clone(), s.live.clone(), who.scope.clone(), slot);
     let greeting = futures::stream::iter(s.live.latest(&who.scope)).map(|m| event(&m));
     let updates = futures::stream::unfold((rx, guard, who), |(mut rx, guard, who)| async move {
         loop {
@@ -223,11 +229,11 @@ pub async fn sse(
     let stream = greeting
         .chain(updates)
         .take_until(async move { stop.cancelled().await });
-    Sse::new(stream).keep_alive(
+    Ok(Sse::new(stream).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(15))
             .text("keep-alive"),
-    )
+    ))
 }
 
 /// The payload of a `counts` message.

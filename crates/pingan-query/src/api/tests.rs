@@ -509,3 +509,27 @@ async fn alerts_outside_the_scope_are_not_shown() {
     .await;
     assert_eq!(ids(&v).len(), 3);
 }
+
+#[tokio::test]
+async fn a_token_over_its_rate_gets_429_with_the_error_body() {
+    let entries = [pingan_runtime::config::Sensitive::new(
+        "wall:viewer:*:viewer-secret-00001",
+    )];
+    let mut errors = Vec::new();
+    let tokens = crate::auth::parse_tokens(&entries, &mut errors);
+    let mut state = AppState::new(Arc::new(sample()), QueryMetrics::unregistered().unwrap());
+    state.access = Arc::new(crate::auth::Access::new(tokens, false).with_limits(
+        crate::auth::Limits {
+            per_minute: 0.0,
+            burst: 2.0,
+            ..crate::auth::Limits::default()
+        },
+    ));
+    let app = router(state);
+    let token = Some("viewer-secret-00001");
+    assert_eq!(get_as(&app, "/v1/meta", token).await.0, StatusCode::OK);
+    assert_eq!(get_as(&app, "/v1/meta", token).await.0, StatusCode::OK);
+    let (s, v) = get_as(&app, "/v1/meta", token).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["error"]["code"], "too_many_requests");
+}
