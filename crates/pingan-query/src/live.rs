@@ -188,12 +188,18 @@ impl LiveHub {
 
 /// Held by a live stream: on drop it updates the client gauge, leaves its scope and frees its
 /// live-stream slot.
-struct ClientGuard(QueryMetrics, LiveHub, Scope, crate::auth::OwnedSlot);
+struct ClientGuard {
+    metrics: QueryMetrics,
+    hub: LiveHub,
+    scope: Scope,
+    /// Frees the stream's slot when dropped.
+    _slot: crate::auth::OwnedSlot,
+}
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
-        self.0.live_clients_add(-1);
-        self.1.leave(&self.2);
+        self.metrics.live_clients_add(-1);
+        self.hub.leave(&self.scope);
     }
 }
 
@@ -213,7 +219,12 @@ pub async fn sse(
     let rx = s.live.tx.subscribe();
     s.metrics.live_clients_add(1);
     s.live.join(&who.scope);
-    let guard = ClientGuard(s.metrics.clone(), s.live.clone(), who.scope.clone(), slot);
+    let guard = ClientGuard {
+        metrics: s.metrics.clone(),
+        hub: s.live.clone(),
+        scope: who.scope.clone(),
+        _slot: slot,
+    };
     let greeting = futures::stream::iter(s.live.latest(&who.scope)).map(|m| event(&m));
     let updates = futures::stream::unfold((rx, guard, who), |(mut rx, guard, who)| async move {
         loop {
