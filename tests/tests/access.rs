@@ -591,3 +591,69 @@ fn a_wrong_type_names_its_key_and_secrets_never_reach_the_output() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("https:// is not supported"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Starts `pingan <args>` with `env`, waits until its log contains `ready` (or it exits), stops
+/// it and returns everything it printed.
+fn run_until_logged(args: &[&str], env: &[(&str, String)], ready: &str) -> String {
+    use std::io::Read;
+    let dir = std::env::temp_dir().join(pingan_tests::unique("pingan_log"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("out.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut cmd = std::process::Command::new(pingan_tests::pingan_bin());
+    cmd.args(args)
+        .env("PINGAN__LOG__FORMAT", "json")
+        .env("PINGAN__LOG__FILTER", "debug,rdkafka=warn,librdkafka=warn")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = pingan_tests::KillOnDrop(cmd.spawn().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        text.clear();
+        std::fs::File::open(&log)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        if text.contains(ready) || child.0.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(child);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(text.contains(ready), "never logged {ready:?}:\n{text}");
+    text
+}
+
+#[test]
+fn secrets_never_reach_the_logs_of_ingest_and_serve() {
+    // ingest needs the broker to start.
+    let _env = pingan_tests::TestEnv::from_env();
+    let secrets = [
+        "pii-key-secret-55554444",
+        "qr-key-secret-55554444",
+        "cad-token-secret-55554444",
+        "read-token-secret-55554444",
+    ];
+    let env = [
+        ("PINGAN__PII__KEY", secrets[0].to_owned()),
+        ("PINGAN__QR__KEYS", format!("v1:{}", secrets[1])),
+        ("PINGAN__INGEST__API_TOKENS", secrets[2].to_owned()),
+        (
+            "PINGAN__SERVE__TOKENS",
+            format!("ops:admin:*:{}", secrets[3]),
+        ),
+        ("PINGAN__INGEST__LISTEN", "127.0.0.1:0".to_owned()),
+        ("PINGAN__SERVE__LISTEN", "127.0.0.1:0".to_owned()),
+    ];
+    for (svc, ready) in [("ingest", "ingest service started"), ("serve", "listening")] {
+        let text = run_until_logged(&[svc], &env, ready);
+        for s in secrets {
+            assert!(!text.contains(s), "{s} in the log of {svc}:\n{text}");
+        }
+    }
+}
