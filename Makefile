@@ -75,4 +75,4 @@ ci: lint doc test ## What CI runs: lint, docs, all tests
 .PHONY: demo
 demo: up build ## Start local services, build, migrate and run the live demo
 	./target/debug/pingan migrate
-	./target/debug/pingan demo
+	./target/debug/pingan --dev demo

@@ -32,6 +32,9 @@ SECTIONS=("$@")
 PINGAN_BIN="${PINGAN_BIN:-$ROOT/target/debug/pingan}"
 PORT0="${PINGAN_DEPLOY_TEST_PORT:-18980}"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/pingan-deploy-test.XXXXXX")"
+# Configurations without their secrets are checked in development mode (production refuses to
+# start without pii.key, qr.keys, ingest.api_tokens and serve.tokens).
+printf 'PINGAN__DEV=true\n' >"$TMP/dev.env"
 PIDS=()
 cleanup() {
   local p
@@ -129,7 +132,7 @@ sec_image() {
   step "healthcheck.sh is valid POSIX sh" sh -n deploy/image/healthcheck.sh
   local s
   for s in ingest classify aggregate serve; do
-    step "image pingan.toml accepted by pingan --check-config $s" check_config "$s" deploy/image/pingan.toml ""
+    step "image pingan.toml accepted by pingan --check-config $s" check_config "$s" deploy/image/pingan.toml "$TMP/dev.env"
   done
 }
 
@@ -163,10 +166,11 @@ PINGAN__AGGREGATOR__ALERTS__WEBHOOK_SECRET=ci-only-webhook-secret
 PINGAN__PII__KEY=ci-only-pii-key-0123456789
 PINGAN__QR__KEYS=v1:ci-only-qr-key-v1-0123456789,v2:ci-only-qr-key-v2-0123456789
 PINGAN__INGEST__API_TOKENS=ci-only-cad-token-0001,ci-only-cad-token-0002
+PINGAN__SERVE__TOKENS=ci-wall:viewer:*:ci-only-read-token-0001
 EOF
   local s
   for s in ingest classify aggregate serve migrate; do
-    step "rendered pingan.toml (default) accepted by pingan --check-config $s" check_config "$s" "$TMP/default.toml" ""
+    step "rendered pingan.toml (default) accepted by pingan --check-config $s" check_config "$s" "$TMP/default.toml" "$TMP/dev.env"
     step "rendered pingan.toml (production-like) + Secret env accepted by pingan --check-config $s" \
       check_config_expect "$s" "$TMP/prod.toml" "$TMP/prod.env" 'retention_days = 730' 'kafka-0.kafka:9092' 'key_id = "k2"'
   done
@@ -243,7 +247,7 @@ start_service() { # NAME PORT_ENV PORT
     PINGAN__KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:1 PINGAN__KAFKA__MESSAGE_TIMEOUT=1s \
     PINGAN__CLICKHOUSE__URL=http://127.0.0.1:1 \
     PINGAN__CLASSIFIER__GROUP_ID=pingan-deploy-test PINGAN__AGGREGATOR__GROUP_ID=pingan-deploy-test \
-    "$2=127.0.0.1:$3" "$PINGAN_BIN" "$svc" >"$TMP/$svc.log" 2>&1 </dev/null &
+    "$2=127.0.0.1:$3" "$PINGAN_BIN" --dev "$svc" >"$TMP/$svc.log" 2>&1 </dev/null &
   PIDS+=($!)
 }
 

@@ -15,3 +15,5 @@ await build({
   logLevel: 'info',
 });
 copyFileSync('index.html', out + 'index.html');
+// The login runs before the bundle and loads it; kept out of it so it needs no build step.
+copyFileSync('src/login.js', out + 'login.js');

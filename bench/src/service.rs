@@ -26,7 +26,9 @@ impl Service {
             other => panic!("no service {other}"),
         };
         let log = std::fs::File::create(logs.join(format!("{name}.log"))).unwrap();
+        // Benchmarks run against local throwaway data: development mode (no read tokens).
         let child = Command::new(bin)
+            .arg("--dev")
             .arg(command)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("PINGAN__LOG__FILTER", "warn")

@@ -288,7 +288,7 @@ func checkDeployment(r *report, svc string, m manifests, conf map[string]any, cm
 	}
 	r.check(mounted != "" && cfgEnv == mounted+"/pingan.toml", "%s: PINGAN_CONFIG (%s) is the ConfigMap's pingan.toml mounted at %s", svc, cfgEnv, mounted)
 	r.check(len(plainSecret) == 0, "%s: no secret passed as a plain env value %v", svc, plainSecret)
-	wantSecrets := map[string]int{"ingest": 3, "classify": 0, "aggregate": 2, "serve": 1}[svc]
+	wantSecrets := map[string]int{"ingest": 3, "classify": 0, "aggregate": 2, "serve": 2}[svc]
 	r.check(secretEnv == wantSecrets, "%s: %d secret env vars from a Secret (want %d)", svc, secretEnv, wantSecrets)
 	r.check(d.Spec.Template.Annotations["checksum/config"] != "", "%s: pods roll when the configuration changes (checksum/config)", svc)
 }

@@ -129,7 +129,7 @@ if out="$(printf '%s\n' "$line" | run_in /usr/local/bin/pingan classify --stdin 
 else
   fail "pingan classify --stdin: $out"
 fi
-if out="$(run_in /usr/local/bin/pingan --check-config serve 2>&1)" && grep -q '0.0.0.0:8090' <<<"$out"; then
+if out="$(run_in /usr/local/bin/pingan --dev --check-config serve 2>&1)" && grep -q '0.0.0.0:8090' <<<"$out"; then
   ok "the image's config listens on 0.0.0.0 (pingan --check-config)"
 else
   fail "pingan --check-config serve: $out"
@@ -148,7 +148,7 @@ fi
 # serve starts without ClickHouse (its /readyz says not ready; /healthz is alive)
 setsid buildah "${STORAGE_FLAGS[@]}" run --isolation chroot --user 65532:65532 \
   --env PINGAN__SERVE__LISTEN="127.0.0.1:$port" --env PINGAN__CLICKHOUSE__URL=http://127.0.0.1:9 \
-  "$ctr" -- /usr/local/bin/pingan serve >"$IMAGE_CACHE/smoke-serve.log" 2>&1 &
+  "$ctr" -- /usr/local/bin/pingan --dev serve >"$IMAGE_CACHE/smoke-serve.log" 2>&1 &
 serve_pid=$!
 healthy=0
 for _ in $(seq 1 40); do

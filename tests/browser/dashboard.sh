@@ -19,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 ./target/debug/pingan migrate >/dev/null
 ./target/debug/examples/query_bench --seed-only --events 40000 --days 35 --db "$DB" --url "$CH"
-./target/debug/pingan serve > target/browser-serve.log 2>&1 &
+./target/debug/pingan --dev serve > target/browser-serve.log 2>&1 &
 SERVER=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
 node tests/browser/dashboard.mjs "http://127.0.0.1:$PORT/" "$CH" "$DB" target/artifacts/dashboard.png

@@ -24,7 +24,7 @@ if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
 fi
 cargo build --locked -p pingan >/dev/null
 
-PINGAN__INGEST__LISTEN="127.0.0.1:$PORT" "$BIN" ingest >"$LOG" 2>&1 &
+PINGAN__INGEST__LISTEN="127.0.0.1:$PORT" "$BIN" --dev ingest >"$LOG" 2>&1 &
 INGEST_PID=$!
 cleanup() {
   if kill -0 "$INGEST_PID" 2>/dev/null; then
@@ -41,7 +41,7 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null || { echo "run.sh: ingest not ready; log:" >&2; cat "$LOG" >&2; exit 1; }
 
-SIGNED="$("$BIN" qr sign "$PLATE")"
+SIGNED="$("$BIN" --dev qr sign "$PLATE")"
 echo "signed path: $SIGNED"
 RESULT="$(node tests/browser/qr-form.mjs "http://127.0.0.1:$PORT" "$SIGNED")"
 echo "browser: $RESULT"

@@ -216,6 +216,8 @@ async fn simulated_traffic_is_stored_exactly_once_as_classified_and_rolled_up() 
         .fetch_all()
         .await
         .unwrap();
+    // A QR event's id is the one ingest stores it under (the generator derives it as ingest does).
+    let events: Vec<SimEvent> = generator(&settings, start).take(EVENTS as usize).collect();
     let stored: BTreeMap<Uuid, Stored> = stored
         .into_iter()
         .map(|s| (Uuid::parse_str(&s.id).unwrap(), s))
@@ -285,8 +287,7 @@ async fn simulated_traffic_is_stored_exactly_once_as_classified_and_rolled_up() 
         assert!(!rejected.contains(id));
     }
 
-    // Offline classification of the same inputs (regenerated from the seed).
-    let events: Vec<SimEvent> = generator(&settings, start).take(EVENTS as usize).collect();
+    // Offline classification of the same inputs (regenerated from the seed above).
     let mut enricher = Enricher::builtin().unwrap();
     let mut expected_hours: BTreeMap<(String, String, i64), u64> = BTreeMap::new();
     let (mut agree_subtype, mut labelled) = (0u64, 0u64);

@@ -9,10 +9,12 @@
     unreachable_pub
 )]
 
+mod access;
 mod aggregator;
 mod alerting;
 mod classifier;
 mod e2e;
+mod identity;
 mod ingest;
 mod query;
 mod smoke;

@@ -15,6 +15,9 @@ pub struct AggregatorMetrics {
     pub insert_outcomes: IntCounterVec,
     /// `pingan_aggregator_batch_rows`.
     pub batch_rows: Histogram,
+    /// `pingan_event_id_conflicts_total`: records refused because their `event_id` already
+    /// belongs to a stored record with another body (dead-lettered as `event_id_conflict`).
+    pub event_id_conflicts: IntCounter,
 }
 
 impl AggregatorMetrics {
@@ -44,12 +47,20 @@ impl AggregatorMetrics {
         registry.register(Box::new(rows_written.clone()))?;
         registry.register(Box::new(insert_seconds.clone()))?;
         registry.register(Box::new(insert_outcomes.clone()))?;
+        let event_id_conflicts = IntCounter::new(
+            "pingan_event_id_conflicts_total",
+            "Records refused because their event_id already belongs to a stored record with a \
+             different body (the first record stays; the later one is dead-lettered as \
+             event_id_conflict).",
+        )?;
         registry.register(Box::new(batch_rows.clone()))?;
+        registry.register(Box::new(event_id_conflicts.clone()))?;
         Ok(AggregatorMetrics {
             rows_written,
             insert_seconds,
             insert_outcomes,
             batch_rows,
+            event_id_conflicts,
         })
     }
 }

@@ -8,6 +8,15 @@
 //! When that cannot be asked either (ClickHouse is down) the month stays *unsure*, and every later
 //! attempt asks before it sends the rows again. Months already written in an earlier attempt of
 //! the same batch are not sent twice.
+//!
+//! Before a batch is written the sink asks what is stored under its `event_id`s
+//! ([`pingan_warehouse::identity`]): a record whose id already belongs to a stored record (or an
+//! earlier record of the batch) with a different body is not written — the first record keeps
+//! its id — but counted (`pingan_event_id_conflicts_total`) and handed back to the runner, which
+//! dead-letters it as `event_id_conflict`. Exact repeats pass and fold as before. Two aggregator
+//! instances writing conflicting bodies of one id in the same instant (different partitions) can
+//! both pass the check; the ingest side makes that practically unreachable (QR ids are
+//! namespaced, calls come from the authenticated CAD).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -15,7 +24,7 @@ use std::time::{Duration, Instant};
 use clickhouse::Client;
 use pingan_pipeline::batch::BatchId;
 use pingan_pipeline::stage::{
-    Ack, BoxFuture, Disposition, Outbound, ResumePosition, Sink, StageError,
+    Ack, BoxFuture, Disposition, Outbound, Refused, ResumePosition, Sink, StageError,
 };
 use pingan_runtime::config::ClickHouseConfig;
 use tracing::{info, warn};
@@ -25,6 +34,7 @@ use crate::metrics::AggregatorMetrics;
 use pingan_warehouse::audit::{
     PARTITION_RUNNING_SQL, RUNNING_SQL, StoredRecord, stored_from, stored_in_range,
 };
+use pingan_warehouse::identity::{self, Identity};
 use pingan_warehouse::rows::IncidentRow;
 
 /// Why a write failed.
@@ -167,6 +177,8 @@ pub struct ClickHouseSink {
     dedup_tokens: Option<bool>,
     /// The current batch's progress, so a retry sends only what is not stored.
     progress: Option<Progress>,
+    /// Records of the last written batch refused for an `event_id` conflict.
+    refused: Vec<Refused>,
 }
 
 impl std::fmt::Debug for ClickHouseSink {
@@ -190,7 +202,39 @@ impl ClickHouseSink {
             insert_timeout: Duration::from_millis(config.insert_timeout_ms),
             dedup_tokens: None,
             progress: None,
+            refused: Vec::new(),
         }
+    }
+
+    /// The items of a batch that must not be stored: their `event_id` already belongs to a
+    /// stored record, or to an earlier item of the batch, with a different body.
+    async fn conflicts(
+        &self,
+        items: &[Outbound<IncidentRow>],
+    ) -> Result<Vec<Refused>, clickhouse::error::Error> {
+        let mut ids: Vec<uuid::Uuid> = items.iter().map(|o| o.value.event_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut first = identity::stored(&self.client, &ids).await?;
+        let mut refused = Vec::new();
+        for (index, o) in items.iter().enumerate() {
+            let mine = Identity::of(&o.value);
+            match first.get(&mine.event_id) {
+                Some(owner) if *owner != mine => refused.push(Refused {
+                    index,
+                    code: "event_id_conflict",
+                    message: format!(
+                        "event_id {} already belongs to a stored {} record with a different body; the first record stays",
+                        mine.event_id, owner.source
+                    ),
+                }),
+                Some(_) => {}
+                None => {
+                    first.insert(mine.event_id, mine);
+                }
+            }
+        }
+        Ok(refused)
     }
 
     /// The resume-position reader for the source.
@@ -313,6 +357,9 @@ struct Progress {
     /// the part and died before replying, so the next attempt looks in the audit before sending
     /// the rows again: 18.16 has no insert deduplication tokens to absorb a second send.
     unsure: BTreeSet<u32>,
+    /// Items refused for an `event_id` conflict, decided once per batch (a retry must not find
+    /// the batch's own first attempt and decide differently).
+    refused: Vec<Refused>,
 }
 
 impl Sink for ClickHouseSink {
@@ -324,18 +371,29 @@ impl Sink for ClickHouseSink {
         id: &BatchId,
         items: &[Outbound<IncidentRow>],
     ) -> Result<Ack, SinkError> {
-        let mut months: BTreeMap<u32, Vec<&IncidentRow>> = BTreeMap::new();
-        for o in items {
-            months.entry(o.value.month()).or_default().push(&o.value);
-        }
+        self.refused.clear();
         let mut p = match self.progress.take() {
             Some(p) if &p.id == id => p,
-            _ => Progress {
-                id: id.clone(),
-                done: BTreeSet::new(),
-                unsure: BTreeSet::new(),
-            },
+            _ => {
+                let refused = self.conflicts(items).await.map_err(SinkError::Insert)?;
+                self.metrics.event_id_conflicts.inc_by(refused.len() as u64);
+                for r in &refused {
+                    warn!(batch = %id, index = r.index, "{}", r.message);
+                }
+                Progress {
+                    id: id.clone(),
+                    done: BTreeSet::new(),
+                    unsure: BTreeSet::new(),
+                    refused,
+                }
+            }
         };
+        let mut months: BTreeMap<u32, Vec<&IncidentRow>> = BTreeMap::new();
+        for (i, o) in items.iter().enumerate() {
+            if !p.refused.iter().any(|r| r.index == i) {
+                months.entry(o.value.month()).or_default().push(&o.value);
+            }
+        }
         for (month, rows) in &months {
             if p.done.contains(month) {
                 continue;
@@ -391,6 +449,11 @@ impl Sink for ClickHouseSink {
             self.metrics.rows_written.inc_by(rows.len() as u64);
             p.done.insert(*month);
         }
+        self.refused = p.refused;
         Ok(Ack::StoreOffsets)
+    }
+
+    fn take_refused(&mut self) -> Vec<Refused> {
+        std::mem::take(&mut self.refused)
     }
 }

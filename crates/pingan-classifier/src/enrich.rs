@@ -237,6 +237,9 @@ impl Enricher {
             .collect();
         // The model's heaviest features follow the rules' terms, marked `~`.
         evidence.extend(text.features.iter().map(|(name, _)| format!("~{name}")));
+        // Keywords come from the redacted text: a phone, ID or plate number must not reach the
+        // terms tables by way of a keyword.
+        let description = redact_text(description);
         let event = EnrichedEvent {
             schema: TOPIC_ENRICHED.to_owned(),
             event_id,
@@ -255,7 +258,7 @@ impl Enricher {
             }),
             h3: located.h3,
             tags,
-            keywords: self.text.keywords(description, 8),
+            keywords: self.text.keywords(&description, 8),
             classifier_version: self.version.clone(),
             classification: ClassificationInfo {
                 score: text.score,
@@ -264,7 +267,7 @@ impl Enricher {
                 runner_up: text.runner_up.map(|(s, _)| s.to_owned()),
             },
             repeat_of,
-            description: redact_text(description),
+            description,
         };
         (event, notes)
     }
@@ -287,7 +290,7 @@ mod tests {
             description: desc.into(),
             caller: Some(PhoneToken {
                 hash: "hmac-sha256:k1:aa".into(),
-                masked: "138****1234".into(),
+                masked: "*******1234".into(),
             }),
             address: None,
             location: None,

@@ -18,6 +18,28 @@ use uuid::Uuid;
 
 use crate::pii::{self, PhoneToken};
 
+/// The `event_id` of a citizen's QR report. The public QR endpoint never stores an id a client
+/// chose: anyone could send a 110 call's id and overwrite or shadow it. A client-supplied id
+/// (for idempotent retries) is namespaced instead — a hash of a fixed label, the plate and that
+/// id, stamped as a UUIDv8 — so a retry of the same report to the same plate keeps its id while
+/// no QR id can equal a call's id (call ids are v7 or the CAD's own; the CAD is authenticated).
+/// Without a client id the server assigns a fresh UUIDv7.
+pub fn qr_event_id(plate_id: &str, client_id: Option<Uuid>) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let Some(client_id) = client_id else {
+        return Uuid::now_v7();
+    };
+    let digest = Sha256::new()
+        .chain_update(b"pingan-qr-event-id\0")
+        .chain_update(plate_id.as_bytes())
+        .chain_update([0u8])
+        .chain_update(client_id.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
 /// Topic of validated 110 call records.
 pub const TOPIC_CALLS: &str = "pingan.call110.v1";
 /// Topic of validated QR doorplate reports.
@@ -916,6 +938,21 @@ mod tests {
     }
 
     #[test]
+    fn qr_ids_are_namespaced_and_stable() {
+        let call_id: Uuid = "0190f3a2-7c1e-7b2a-9d1e-3f2a5c7e9b10".parse().unwrap();
+        let a = qr_event_id("MHQR-101-00100215", Some(call_id));
+        assert_ne!(a, call_id, "a QR report cannot take a call's id");
+        assert_eq!(a.get_version_num(), 8);
+        assert_eq!(
+            a,
+            qr_event_id("MHQR-101-00100215", Some(call_id)),
+            "retries keep the id"
+        );
+        assert_ne!(a, qr_event_id("MHQR-101-00100216", Some(call_id)));
+        assert_eq!(qr_event_id("MHQR-101-00100215", None).get_version_num(), 7);
+    }
+
+    #[test]
     fn duplicate_event_ids_in_one_request_are_rejected() {
         let mut a = good();
         a["event_id"] = json!("0190f3a2-7c1e-7b2a-9d1e-3f2a5c7e9b10");
@@ -962,7 +999,7 @@ mod tests {
             description: "报警人称有人打架".into(),
             caller: Some(PhoneToken {
                 hash: "hmac-sha256:k1:00".into(),
-                masked: "138****1234".into(),
+                masked: "*******1234".into(),
             }),
             address: None,
             location: Some(GeoPoint {

@@ -61,19 +61,16 @@ pub fn normalize_phone(raw: &str) -> Result<String, PhoneError> {
     Ok(digits)
 }
 
-/// Masks a normalised number for display: `13812341234` → `138****1234`.
+/// Masks a normalised number for display, showing at most its last 4 digits:
+/// `13812341234` → `*******1234`. (The common `138****1234` form also shows the carrier prefix,
+/// which narrows the number further for no operational gain.)
 pub fn mask_phone(digits: &str) -> String {
-    let n = digits.len();
+    let n = digits.chars().count();
     if n <= 4 {
         return "*".repeat(n);
     }
-    let head = if n >= 11 { 3 } else { (n - 4).min(2) };
-    format!(
-        "{}{}{}",
-        &digits[..head],
-        "*".repeat(n - head - 4),
-        &digits[n - 4..]
-    )
+    let tail: String = digits.chars().skip(n - 4).collect();
+    format!("{}{tail}", "*".repeat(n - 4))
 }
 
 /// Keyed pseudonymiser for phone numbers.
@@ -129,29 +126,111 @@ pub(crate) fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
     }
 }
 
-/// Masks runs of 7 or more digits in free text (phone numbers, ID numbers) so the description can
-/// be kept as evidence without carrying a caller's number into analytics tables.
-pub fn redact_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.chars().count() >= 7 {
-            out.push_str(&mask_phone(run));
-        } else {
-            out.push_str(run);
+/// Provinces' one-character abbreviations that start a licence plate (and 使/领 plates).
+const PLATE_PREFIXES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领";
+
+/// Full-width digits and letters as ASCII, full-width space and dashes as ASCII: what a person
+/// typing on a Chinese keyboard produces for the same number.
+fn half_width(c: char) -> char {
+    match c {
+        '\u{FF10}'..='\u{FF19}' | '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}' => {
+            char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
         }
-        run.clear();
-    };
-    for ch in text.chars() {
-        if ch.is_ascii_digit() {
-            run.push(ch);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(ch);
-        }
+        '\u{3000}' => ' ',
+        '\u{FF0D}' | '\u{2010}'..='\u{2014}' => '-',
+        _ => c,
     }
-    flush(&mut run, &mut out);
+}
+
+/// Redacts personal numbers in free text so the description can be kept as evidence without
+/// carrying them into analytics tables or the API: phone numbers (also written with spaces,
+/// dashes or full-width digits), 18-digit ID card numbers (with a final `X`), bank card numbers
+/// and any other run of 7 or more digits keep at most their last 4 digits; licence plates keep
+/// only the province and issuing-office letters (`沪A·12345` → `沪A*****`).
+///
+/// Digits separated by single spaces or dashes count as one number when every group after the
+/// first has at least 3 digits (`138 1234 1234`, `021-64881234`, `6222 0212 3456 7890`), so dates
+/// (`2019-12-31`) and short counts stay readable.
+pub fn redact_text(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let norm: Vec<char> = chars.iter().map(|c| half_width(*c)).collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if let Some(end) = plate_at(&norm, i) {
+            out.push(chars[i]);
+            out.push(norm[i + 1].to_ascii_uppercase());
+            let hidden = norm[i + 2..end]
+                .iter()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .count();
+            out.push_str(&"*".repeat(hidden));
+            i = end;
+            continue;
+        }
+        if norm[i].is_ascii_digit() {
+            let (end, digits) = number_at(&norm, i);
+            if digits.len() >= 7 {
+                out.push_str(&mask_phone(&digits));
+            } else {
+                out.extend(&chars[i..end]);
+            }
+            i = end;
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
     out
+}
+
+/// The end of a licence plate starting at `i`: a province character, a letter, an optional
+/// separator, then 5 (or 6, new-energy) letters and digits not followed by another one.
+fn plate_at(norm: &[char], i: usize) -> Option<usize> {
+    if !PLATE_PREFIXES.contains(norm[i]) || !norm.get(i + 1)?.is_ascii_alphabetic() {
+        return None;
+    }
+    let mut j = i + 2;
+    if matches!(norm.get(j), Some('·' | '•' | '.' | ' ' | '-')) {
+        j += 1;
+    }
+    let start = j;
+    while j < norm.len() && norm[j].is_ascii_alphanumeric() && j - start < 6 {
+        j += 1;
+    }
+    let n = j - start;
+    let body_has_digit = norm[start..j].iter().any(char::is_ascii_digit);
+    let next_is_alnum = norm.get(j).is_some_and(char::is_ascii_alphanumeric);
+    ((n == 5 || n == 6) && body_has_digit && !next_is_alnum).then_some(j)
+}
+
+/// The end of the number starting at `i` and its digits (a final `X` of an ID card included).
+fn number_at(norm: &[char], i: usize) -> (usize, String) {
+    let mut digits = String::new();
+    let mut j = i;
+    loop {
+        while j < norm.len() && norm[j].is_ascii_digit() {
+            digits.push(norm[j]);
+            j += 1;
+        }
+        // One separator, then a group of at least 3 digits, continues the same number.
+        if matches!(norm.get(j), Some(' ' | '-')) {
+            let group = norm[j + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if group >= 3 {
+                j += 1;
+                continue;
+            }
+        }
+        break;
+    }
+    if digits.len() == 17 && matches!(norm.get(j), Some('X' | 'x')) {
+        digits.push('X');
+        j += 1;
+    }
+    (j, digits)
 }
 
 #[cfg(test)]
@@ -166,7 +245,7 @@ mod tests {
         let c = h.tokenize("0086 (138) 1234 1234").unwrap();
         assert_eq!(a, b);
         assert_eq!(a, c);
-        assert_eq!(a.masked, "138****1234");
+        assert_eq!(a.masked, "*******1234");
         assert!(a.hash.starts_with("hmac-sha256:k1:"));
         assert!(!a.hash.contains("13812341234"));
     }
@@ -194,15 +273,44 @@ mod tests {
             Err(PhoneError::BadLength(16))
         );
         assert_eq!(mask_phone("110"), "***");
-        assert_eq!(mask_phone("64881234"), "64**1234");
+        assert_eq!(mask_phone("64881234"), "****1234");
         assert!(format!("{:?}", PhoneHasher::new("k", b"s3cr3t")).contains("redacted"));
     }
 
     #[test]
-    fn free_text_keeps_short_numbers_and_masks_long_ones() {
-        assert_eq!(
-            redact_text("莘松路958弄12号，电话13812341234"),
-            "莘松路958弄12号，电话138****1234"
-        );
+    fn free_text_redaction_catches_personal_numbers_in_every_usual_form() {
+        // (input, expected output): one row per form a person or a CAD operator writes.
+        let cases: &[(&str, &str)] = &[
+            (
+                "莘松路958弄12号，电话13812341234",
+                "莘松路958弄12号，电话*******1234",
+            ),
+            ("电话 138 1234 1234 找我", "电话 *******1234 找我"),
+            ("电话138-1234-1234。", "电话*******1234。"),
+            ("手机１３８１２３４１２３４", "手机*******1234"),
+            ("手机１３８－１２３４－１２３４", "手机*******1234"),
+            ("+86 138 1234 1234", "+*********1234"),
+            ("座机021-64881234", "座机*******1234"),
+            ("身份证310112199001011234", "身份证**************1234"),
+            ("身份证号31011219900101123X", "身份证号**************123X"),
+            (
+                "卡号6222 0212 3456 7890 123被盗刷",
+                "卡号***************0123被盗刷",
+            ),
+            ("卡号6222021234567890被盗刷", "卡号************7890被盗刷"),
+            ("车牌沪A·12345撞了人", "车牌沪A*****撞了人"),
+            ("车牌沪AD12345是新能源车", "车牌沪A******是新能源车"),
+            ("车牌 苏E 6Z789 逃逸", "车牌 苏E***** 逃逸"),
+            ("车牌京ｂ１２３４５", "车牌京B*****"),
+            // What must stay readable.
+            ("2019-12-31晚上10点", "2019-12-31晚上10点"),
+            ("被骗了50000元", "被骗了50000元"),
+            ("3号楼1203室", "3号楼1203室"),
+            ("沪闵路", "沪闵路"),
+            ("上海康城110弄", "上海康城110弄"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(&redact_text(input), want, "input {input:?}");
+        }
     }
 }

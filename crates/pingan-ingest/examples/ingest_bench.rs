@@ -198,6 +198,7 @@ async fn main() {
         &QrConfig::default(),
         &PiiConfig::default(),
         &kafka,
+        true,
     )
     .unwrap();
     settings.calls_topic = topic;

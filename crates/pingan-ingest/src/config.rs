@@ -2,9 +2,12 @@
 //! operator writes them, and [`IngestSettings`], the validated form [`crate::run`] takes.
 //!
 //! Secrets (`ingest.api_tokens`, `qr.keys`, `pii.key`) are [`Sensitive`]: they never appear in
-//! `Debug` output or in `pingan --check-config`. Their defaults are empty, and an empty QR or PII
-//! key falls back to a fixed development key with a loud startup warning, so one machine works
-//! out of the box while a deployment that forgot its keys is obvious in the log.
+//! `Debug` output or in `pingan --check-config`. Their defaults are empty. Production is the
+//! default: without `--dev` an unset secret is a configuration error (every missing one listed),
+//! because a service that quietly fell back to a public key would pseudonymise phones and verify
+//! doorplates with a key anyone can read. In development mode (`--dev`) an empty QR or PII key
+//! falls back to a fixed development key and an empty token list opens `/v1/calls`, each with a
+//! loud startup warning.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -118,6 +121,13 @@ impl Default for PiiConfig {
 }
 
 impl QrConfig {
+    /// The line reporting that no doorplate key is configured, when none is.
+    pub fn missing_secret(&self) -> Option<String> {
+        self.keys
+            .is_empty()
+            .then(|| missing_secret("qr.keys", "PINGAN__QR__KEYS"))
+    }
+
     /// The signer these keys describe, and whether it is the development key.
     /// Problems are appended to `errors`.
     pub fn signer(&self, errors: &mut Vec<String>) -> (QrSigner, bool) {
@@ -276,16 +286,44 @@ fn duration(key: &str, raw: &str, errors: &mut Vec<String>) -> Duration {
     }
 }
 
+/// The secrets of `pingan ingest` that are not set, one line each naming its key and env var.
+pub fn missing_secrets(ingest: &IngestConfig, qr: &QrConfig, pii: &PiiConfig) -> Vec<String> {
+    let mut missing = Vec::new();
+    if pii.key.is_empty() {
+        missing.push(missing_secret("pii.key", "PINGAN__PII__KEY"));
+    }
+    missing.extend(qr.missing_secret());
+    if ingest.api_tokens.is_empty() {
+        missing.push(missing_secret(
+            "ingest.api_tokens",
+            "PINGAN__INGEST__API_TOKENS",
+        ));
+    }
+    missing
+}
+
+/// The line that reports an unset secret outside development mode.
+pub fn missing_secret(key: &str, env: &str) -> String {
+    format!(
+        "{key} is not set ({env}); it is required outside development mode (--dev or PINGAN__DEV=true)"
+    )
+}
+
 impl IngestSettings {
     /// Validates the three sections together with the Kafka settings (for the publish
-    /// deadline), reporting every problem at once.
+    /// deadline), reporting every problem at once. Outside development mode (`dev` false) every
+    /// secret must be set: `pii.key`, `qr.keys` and `ingest.api_tokens`.
     pub fn from_config(
         ingest: &IngestConfig,
         qr: &QrConfig,
         pii: &PiiConfig,
         kafka: &KafkaConfig,
+        dev: bool,
     ) -> Result<IngestSettings, ConfigError> {
         let mut errors = Vec::new();
+        if !dev {
+            errors.extend(missing_secrets(ingest, qr, pii));
+        }
         let listen = ingest.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
             errors.push(format!(
                 "ingest.listen {:?} is not a host:port address such as 127.0.0.1:8080",
@@ -387,13 +425,14 @@ impl IngestSettings {
         })
     }
 
-    /// Settings for tests and tools: the defaults with the development keys.
+    /// Settings for tests and tools: the defaults in development mode (the development keys).
     pub fn for_tests() -> IngestSettings {
         match IngestSettings::from_config(
             &IngestConfig::default(),
             &QrConfig::default(),
             &PiiConfig::default(),
             &KafkaConfig::default(),
+            true,
         ) {
             Ok(s) => s,
             Err(e) => unreachable!("the defaults are valid: {e}"),
@@ -432,8 +471,8 @@ mod tests {
             key_id: "k 1".into(),
             key: Sensitive::new("tiny"),
         };
-        let err =
-            IngestSettings::from_config(&ingest, &qr, &pii, &KafkaConfig::default()).unwrap_err();
+        let err = IngestSettings::from_config(&ingest, &qr, &pii, &KafkaConfig::default(), false)
+            .unwrap_err();
         let text = err.to_string();
         for needle in [
             "ingest.listen",
@@ -464,13 +503,12 @@ mod tests {
             key_id: "k2".into(),
             key: Sensitive::new("0123456789abcdef0123"),
         };
-        let s = IngestSettings::from_config(
-            &IngestConfig::default(),
-            &qr,
-            &pii,
-            &KafkaConfig::default(),
-        )
-        .unwrap();
+        let ingest = IngestConfig {
+            api_tokens: vec![Sensitive::new("cad-token-0123456789")],
+            ..IngestConfig::default()
+        };
+        let s = IngestSettings::from_config(&ingest, &qr, &pii, &KafkaConfig::default(), false)
+            .unwrap();
         assert!(!s.dev_qr_key && !s.dev_pii_key);
         assert!(s.signer.sign("P").unwrap().starts_with("v7."));
         assert!(
@@ -480,6 +518,27 @@ mod tests {
                 .hash
                 .starts_with("hmac-sha256:k2:")
         );
+    }
+
+    #[test]
+    fn outside_dev_mode_every_missing_secret_is_listed() {
+        let err = IngestSettings::from_config(
+            &IngestConfig::default(),
+            &QrConfig::default(),
+            &PiiConfig::default(),
+            &KafkaConfig::default(),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        for key in ["pii.key", "qr.keys", "ingest.api_tokens"] {
+            assert!(
+                err.0
+                    .iter()
+                    .any(|e| e.starts_with(&format!("{key} is not set"))),
+                "{key} missing from {err}"
+            );
+        }
     }
 
     #[test]
@@ -493,6 +552,7 @@ mod tests {
             &QrConfig::default(),
             &PiiConfig::default(),
             &kafka,
+            true,
         )
         .unwrap_err();
         assert!(err.to_string().contains("request_timeout"), "{err}");

@@ -130,6 +130,7 @@ pub async fn serve(
     }
 }
 
+/// Only reachable in development mode: outside it, unset secrets are configuration errors.
 fn warn_about_dev_settings(s: &IngestSettings) {
     if s.dev_pii_key {
         tracing::warn!(

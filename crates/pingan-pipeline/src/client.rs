@@ -19,8 +19,9 @@ pub const OWNED_KEYS: &[&str] = &[
     "bootstrap.servers",
 ];
 
-/// Kafka connection settings (`[kafka]` in the configuration file).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Kafka connection settings (`[kafka]` in the configuration file). `Debug` redacts the
+/// pass-through properties that hold secrets ([`KafkaConfig::is_secret_property`]).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// Comma-separated `host:port` list.
@@ -32,6 +33,29 @@ pub struct KafkaConfig {
     pub message_timeout: String,
     /// Extra librdkafka properties (security, tuning); owned keys are refused.
     pub librdkafka: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let props: BTreeMap<&str, &str> = self
+            .librdkafka
+            .iter()
+            .map(|(k, v)| {
+                let v = if KafkaConfig::is_secret_property(k) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("client_id", &self.client_id)
+            .field("message_timeout", &self.message_timeout)
+            .field("librdkafka", &props)
+            .finish()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -58,6 +82,7 @@ impl KafkaConfig {
                 ));
             }
         }
+        self.check_supported(errors);
         match parse_ms(&self.message_timeout) {
             Some(ms) if ms >= 1000 => {}
             _ => errors.push(format!(
@@ -65,6 +90,83 @@ impl KafkaConfig {
                 self.message_timeout
             )),
         }
+    }
+
+    /// Refuses settings this build's librdkafka cannot serve (asked of librdkafka itself through
+    /// `builtin.features`): a security protocol or SASL mechanism it was built without would
+    /// otherwise fail only at the first connection, or not at all until a broker insists.
+    fn check_supported(&self, errors: &mut Vec<String>) {
+        let features = ClientConfig::new()
+            .create_native_config()
+            .and_then(|c| c.get("builtin.features"))
+            .unwrap_or_default();
+        let has = |f: &str| features.split(',').any(|x| x.trim() == f);
+        let get = |k: &str| {
+            self.librdkafka
+                .get(k)
+                .map(|v| v.trim().to_ascii_lowercase())
+        };
+        if let Some(proto) = get("security.protocol") {
+            let needs: &[&str] = match proto.as_str() {
+                "plaintext" => &[],
+                "ssl" => &["ssl"],
+                "sasl_plaintext" => &["sasl"],
+                "sasl_ssl" => &["ssl", "sasl"],
+                _ => {
+                    errors.push(format!(
+                        "kafka.librdkafka.security.protocol {proto:?} is not one of plaintext, ssl, sasl_plaintext, sasl_ssl"
+                    ));
+                    &[]
+                }
+            };
+            for f in needs {
+                if !has(f) {
+                    errors.push(format!(
+                        "kafka.librdkafka.security.protocol {proto:?} needs {f} support, which this build of pingan does not have (librdkafka builtin.features: {features})"
+                    ));
+                }
+            }
+        }
+        if let Some(mech) = get("sasl.mechanisms").or_else(|| get("sasl.mechanism")) {
+            let feature = match mech.as_str() {
+                "plain" => "sasl_plain",
+                "scram-sha-256" | "scram-sha-512" => "sasl_scram",
+                "gssapi" => "sasl_gssapi",
+                "oauthbearer" => "sasl_oauthbearer",
+                _ => "",
+            };
+            if feature.is_empty() || !has(feature) {
+                errors.push(format!(
+                    "kafka.librdkafka.sasl.mechanisms {mech:?} is not supported by this build of pingan (librdkafka builtin.features: {features})"
+                ));
+            }
+        }
+        if self
+            .librdkafka
+            .keys()
+            .any(|k| k.starts_with("ssl.") || k.starts_with("ssl_"))
+            && !has("ssl")
+        {
+            errors.push(format!(
+                "kafka.librdkafka sets ssl.* properties, but this build of pingan has no TLS support (librdkafka builtin.features: {features})"
+            ));
+        }
+    }
+
+    /// Whether a pass-through librdkafka property holds a secret (printed redacted).
+    pub fn is_secret_property(key: &str) -> bool {
+        let k = key.to_ascii_lowercase();
+        [
+            "password",
+            "secret",
+            "sasl.username",
+            "ssl.key",
+            "keystore",
+            "oauthbearer.config",
+            "sasl.jaas",
+        ]
+        .iter()
+        .any(|s| k.contains(s))
     }
 
     fn base(&self, service: &str) -> ClientConfig {
@@ -170,6 +272,55 @@ mod tests {
             s.producer_config("t").get("enable.idempotence"),
             Some("true")
         );
+    }
+
+    #[test]
+    fn settings_this_build_cannot_serve_are_refused() {
+        let mut s = KafkaConfig::default();
+        s.librdkafka
+            .insert("security.protocol".into(), "SASL_SSL".into());
+        s.librdkafka
+            .insert("sasl.mechanisms".into(), "SCRAM-SHA-512".into());
+        s.librdkafka
+            .insert("sasl.password".into(), "hunter2-hunter2".into());
+        let mut errors = Vec::new();
+        s.validate(&mut errors);
+        // This build has neither TLS nor SCRAM (see Cargo.toml); if it ever gains them, this
+        // test must be updated together with the documentation.
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("security.protocol") && e.contains("ssl")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("SCRAM") || e.contains("scram")),
+            "{errors:?}"
+        );
+        assert!(!errors.join(" ").contains("hunter2"), "{errors:?}");
+        let mut plain = KafkaConfig::default();
+        plain
+            .librdkafka
+            .insert("security.protocol".into(), "plaintext".into());
+        let mut errors = Vec::new();
+        plain.validate(&mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn secret_properties_are_recognised() {
+        for k in [
+            "sasl.password",
+            "ssl.key.password",
+            "ssl.keystore.password",
+            "ssl.key.pem",
+            "sasl.oauthbearer.client.secret",
+        ] {
+            assert!(KafkaConfig::is_secret_property(k), "{k}");
+        }
+        assert!(!KafkaConfig::is_secret_property("linger.ms"));
     }
 
     #[test]

@@ -207,6 +207,23 @@ where
             loop {
                 let e = match stage.sink.write(&id, &out).instrument(span.clone()).await {
                     Ok(ack) => {
+                        let refused = stage.sink.take_refused();
+                        if !refused.is_empty() {
+                            let mut keep = vec![true; out.len()];
+                            for r in refused {
+                                if let Some((meta, payload)) = out_payloads.get(r.index) {
+                                    keep[r.index] = false;
+                                    dead.push(DeadLetter {
+                                        meta: meta.clone(),
+                                        payload: payload.clone(),
+                                        code: r.code,
+                                        message: r.message,
+                                    });
+                                }
+                            }
+                            let mut flags = keep.into_iter();
+                            out.retain(|_| flags.next().unwrap_or(true));
+                        }
                         m.emitted
                             .with_label_values(&[name])
                             .inc_by(out.len() as u64);

@@ -104,6 +104,24 @@ pub trait Sink: Send + 'static {
         id: &BatchId,
         items: &[Outbound<Self::Item>],
     ) -> impl Future<Output = Result<Ack, Self::Error>> + Send;
+
+    /// Items of the last successful [`Sink::write`] the sink deliberately did not store (for
+    /// example a record whose id already belongs to another stored record): the runner sends
+    /// them to the dead-letter topic and keeps them from the after-durable hook. Taken once.
+    fn take_refused(&mut self) -> Vec<Refused> {
+        Vec::new()
+    }
+}
+
+/// An item of a written batch that the sink refused to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Its position in the batch's items.
+    pub index: usize,
+    /// Stable reason code (the dead letter's reason).
+    pub code: &'static str,
+    /// Human-readable detail.
+    pub message: String,
 }
 
 /// A boxed future, for the object-safe [`ResumePosition`].

@@ -13,6 +13,7 @@ pub mod live;
 pub mod params;
 pub mod rankings;
 pub mod report;
+pub mod session;
 pub mod terms;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::{Value, json};
 
+use crate::auth::{Access, AuthFailure, Principal, ReadRole};
 use crate::hub::LiveHub;
 use crate::metrics::QueryMetrics;
 use crate::store::{IncidentStore, StoreError};
@@ -49,6 +51,8 @@ pub const ROUTES: &[&str] = &[
     "/v1/terms",
     "/v1/report",
     "/v1/live",
+    "/v1/session",
+    "/v1/access-log",
 ];
 
 /// The OpenAPI 3.1 document served at `/openapi.json`.
@@ -68,6 +72,8 @@ pub struct AppState {
     pub live: LiveHub,
     /// Current time.
     pub clock: Clock,
+    /// Read tokens and dashboard sessions.
+    pub access: Arc<Access>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -84,6 +90,7 @@ impl AppState {
             metrics,
             live: LiveHub::new(),
             clock: Arc::new(Utc::now),
+            access: Arc::new(Access::open_dev()),
         }
     }
 
@@ -107,6 +114,20 @@ pub enum ApiError {
     /// No such route (`404 not_found`).
     #[error("not found")]
     NotFound,
+    /// No credentials, or credentials that are not valid (`401 unauthorized`).
+    #[error("authentication required")]
+    Unauthorized(AuthFailure),
+    /// The caller's token is over one of its limits (`429 too_many_requests`).
+    #[error("too many requests")]
+    TooMany(crate::auth::LimitHit),
+    /// The caller's role or scope does not allow this request (`403 forbidden`).
+    #[error("{message}")]
+    Forbidden {
+        /// The parameter that reaches outside the scope, when one does.
+        param: Option<String>,
+        /// What is not allowed, for a person.
+        message: String,
+    },
     /// The store failed (`503 store_unavailable` or `500 internal`).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -121,11 +142,22 @@ impl ApiError {
         }
     }
 
+    /// A `forbidden` error about parameter `param`.
+    pub fn forbidden(param: Option<&str>, message: impl Into<String>) -> ApiError {
+        ApiError::Forbidden {
+            param: param.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
     /// HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::TooExpensive(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(StoreError::Query(_)) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -137,6 +169,9 @@ impl ApiError {
         match self {
             ApiError::BadParameter { .. } => "bad_parameter",
             ApiError::NotFound => "not_found",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::TooMany(_) => "too_many_requests",
+            ApiError::Forbidden { .. } => "forbidden",
             ApiError::Store(StoreError::Unavailable(_)) => "store_unavailable",
             ApiError::Store(StoreError::TooExpensive(_)) => "query_too_expensive",
             ApiError::Store(StoreError::Query(_)) => "internal",
@@ -152,6 +187,35 @@ impl IntoResponse for ApiError {
                 json!([{ "field": param, "reason": message }]),
             ),
             ApiError::NotFound => ("no such resource; see /openapi.json".to_owned(), json!([])),
+            ApiError::Unauthorized(AuthFailure::Missing) => (
+                "this endpoint needs Authorization: Bearer <token> (or a dashboard login)"
+                    .to_owned(),
+                json!([]),
+            ),
+            ApiError::Unauthorized(AuthFailure::Invalid) => {
+                ("the token or session is not valid".to_owned(), json!([]))
+            }
+            ApiError::TooMany(hit) => (
+                match hit {
+                    crate::auth::LimitHit::Rate => {
+                        "this token is over its request rate; retry shortly"
+                    }
+                    crate::auth::LimitHit::Concurrency => {
+                        "this token has too many requests in flight; retry when one finishes"
+                    }
+                    crate::auth::LimitHit::LiveStreams => {
+                        "too many live streams are open; close one (or retry shortly)"
+                    }
+                }
+                .to_owned(),
+                json!([]),
+            ),
+            ApiError::Forbidden { param, message } => (
+                message.clone(),
+                param
+                    .as_ref()
+                    .map_or_else(|| json!([]), |p| json!([{ "field": p, "reason": message }])),
+            ),
             ApiError::Store(e) => {
                 tracing::warn!(error = %e, "store query failed");
                 match e {
@@ -180,19 +244,36 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
+        if matches!(self, ApiError::TooMany(_)) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        if matches!(self, ApiError::Unauthorized(_)) {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"pingan\""),
+            );
+        }
         resp
     }
 }
 
-/// Parses a query string into [`Params`], allowing only `allowed` names.
+/// Parses a query string into [`Params`], allowing only `allowed` names; its dimension filters
+/// are narrowed to the scope of `who`.
 pub fn params(
+    who: &Principal,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
     allowed: &[&str],
 ) -> Result<Params, ApiError> {
     let Query(pairs) =
         q.map_err(|e| ApiError::bad("query", format!("malformed query string: {e}")))?;
-    Params::new(pairs, allowed)
+    Ok(Params::new(pairs, allowed)?.scoped(who.scope.clone()))
 }
+
+/// How many rows a response carried, for the access log (set by handlers of incident-level
+/// reads and exports as a response extension).
+#[derive(Debug, Clone, Copy)]
+pub struct RowsReturned(pub u64);
 
 /// A JSON object whose keys keep their insertion order (column order in CSV).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -275,7 +356,7 @@ pub fn tabular(
     rows: &[Row],
     body: impl FnOnce() -> Value,
 ) -> Response {
-    match format {
+    let mut resp = match format {
         Format::Json => axum::Json(body()).into_response(),
         Format::Csv => {
             let disposition = format!("attachment; filename=\"{name}.csv\"");
@@ -295,7 +376,10 @@ pub fn tabular(
             )
                 .into_response()
         }
-    }
+    };
+    resp.extensions_mut()
+        .insert(RowsReturned(u64::try_from(rows.len()).unwrap_or(u64::MAX)));
+    resp
 }
 
 /// The router of the query API and dashboard (without the admin routes).
@@ -314,7 +398,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/terms", get(terms::handler))
         .route("/v1/report", get(report::handler))
         .route("/v1/live", get(live::sse))
+        .route(
+            "/v1/session",
+            get(session::current)
+                .post(session::login)
+                .delete(session::logout),
+        )
+        .route("/v1/access-log", get(session::access_log))
         .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }
@@ -335,6 +427,84 @@ async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response 
         resp.status().as_u16(),
         start.elapsed().as_secs_f64(),
     );
+    resp
+}
+
+/// The role an endpoint needs; CSV export (`format=csv`) needs an analyst anywhere.
+fn required_role(path: &str, query: Option<&str>) -> ReadRole {
+    let csv = query.is_some_and(|q| q.split('&').any(|kv| kv.eq_ignore_ascii_case("format=csv")));
+    match path {
+        "/v1/access-log" => ReadRole::Admin,
+        "/v1/incidents" => ReadRole::Analyst,
+        _ if csv => ReadRole::Analyst,
+        _ => ReadRole::Viewer,
+    }
+}
+
+/// Whether a successful answer to this request is an incident-level read or an export, which
+/// the access log records: incident rows, CSV, the access log itself, and a live stream that
+/// carries incidents (analysts and admins; its row count is 0, the stream is open-ended).
+fn logged(path: &str, role_needed: ReadRole, role: ReadRole) -> bool {
+    matches!(path, "/v1/incidents" | "/v1/access-log")
+        || role_needed >= ReadRole::Analyst
+        || (path == "/v1/live" && role >= ReadRole::Analyst)
+}
+
+/// Authenticates every `/v1/*` request (but the login itself), checks the endpoint's role and
+/// hands the principal to the handler; records incident-level reads and exports.
+async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if !path.starts_with("/v1/") || path == "/v1/session" {
+        return next.run(req).await;
+    }
+    let who = match s.access.authenticate(req.headers()) {
+        Ok(p) => p,
+        Err(f) => return ApiError::Unauthorized(f).into_response(),
+    };
+    let needed = required_role(&path, req.uri().query());
+    if who.role < needed {
+        return ApiError::forbidden(
+            None,
+            format!(
+                "this request needs the {} role; the token {:?} is a {}",
+                needed.as_str(),
+                who.name,
+                who.role.as_str()
+            ),
+        )
+        .into_response();
+    }
+    // Live streams are limited by count (in the handler), everything else by rate and by
+    // requests in flight, per token.
+    let _slot = if path == "/v1/live" {
+        None
+    } else {
+        match s.access.admit(&who) {
+            Ok(slot) => Some(slot),
+            Err(hit) => return ApiError::TooMany(hit).into_response(),
+        }
+    };
+    let filters = req.uri().query().unwrap_or("").to_owned();
+    req.extensions_mut().insert(who.clone());
+    let resp = next.run(req).await;
+    if logged(&path, needed, who.role) && resp.status().is_success() {
+        let rows = resp.extensions().get::<RowsReturned>().map_or(0, |r| r.0);
+        let entry = crate::model::AccessEntry {
+            at: s.now(),
+            principal: who.name,
+            role: who.role.as_str().to_owned(),
+            scope: who.scope.code().to_owned(),
+            endpoint: path,
+            filters,
+            rows,
+        };
+        // Written before the answer leaves: incident data nobody can account for is not sent
+        // (an audit trail that may miss reads is not one).
+        if let Err(e) = s.store.log_access(&entry).await {
+            tracing::warn!(error = %e, endpoint = %entry.endpoint, "access log write failed; answer withheld");
+            return ApiError::Store(e).into_response();
+        }
+    }
     resp
 }
 

@@ -10,12 +10,19 @@
 //! * `GET /v1/report` — the Safety Index for any period.
 //! * `GET /v1/meta`, `GET /v1/areas.geojson` — labels and town polygons for the dashboard.
 //! * `GET /v1/live` — server-sent events from one poller per process.
+//! * `GET|POST|DELETE /v1/session` — the dashboard login; `GET /v1/access-log` — who read
+//!   incident-level data (admins).
+//!
+//! Every `/v1/*` request needs a read token (`Authorization: Bearer …`) or a dashboard session,
+//! and is answered for the token's role and area scope only ([`auth`]); development mode
+//! without tokens is the open API.
 //! * `GET /` — the dashboard; `GET /openapi.json` — the OpenAPI 3.1 document.
 //!
 //! Tabular endpoints answer CSV with `format=csv`. Every code comes with `_zh`/`_en` labels.
 //!
 //! # Layout
 //! * [`config`]: the service settings, [`QuerySettings`].
+//! * [`auth`]: read tokens, roles, scopes and dashboard sessions.
 //! * [`model`]: validated query specs and results.
 //! * [`store`]: [`store::IncidentStore`] with the ClickHouse and in-memory implementations.
 //! * [`api`]: routes, parameter parsing, errors, CSV; one module per endpoint family.
@@ -26,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod hub;
 pub mod metrics;
@@ -77,7 +85,14 @@ pub async fn run_with(
         metrics: metrics.clone(),
         live: hub.clone(),
         clock: Arc::new(Utc::now),
+        access: Arc::new(auth::Access::new(config.tokens.clone(), config.dev)),
     };
+    if config.dev {
+        tracing::warn!(
+            tokens = config.tokens.len(),
+            "development mode: the dashboard shows DEV; without serve.tokens the API is open to anyone who can reach it"
+        );
+    }
 
     let probe_store = store.clone();
     let readiness = Readiness::default().with("clickhouse", move || {

@@ -396,3 +396,22 @@ mod tests {
         );
     }
 }
+
+/// One access-log entry: an incident-level read or export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEntry {
+    /// When it was answered.
+    pub at: DateTime<Utc>,
+    /// The read token's name.
+    pub principal: String,
+    /// Its role.
+    pub role: String,
+    /// Its scope (`*` or an area code).
+    pub scope: String,
+    /// Endpoint path.
+    pub endpoint: String,
+    /// The query string.
+    pub filters: String,
+    /// Rows answered.
+    pub rows: u64,
+}

@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
 use crate::model::{
-    Alert, CellCount, CellsSpec, CountsResult, CountsSpec, Incident, IncidentsSpec, LiveCounts,
-    TermCounts, TermsSpec,
+    AccessEntry, Alert, CellCount, CellsSpec, CountsResult, CountsSpec, Incident, IncidentsSpec,
+    LiveCounts, TermCounts, TermsSpec,
 };
 
 /// A store failure.
@@ -72,4 +72,12 @@ pub trait IncidentStore: Send + Sync + 'static {
     ) -> BoxFuture<'_, StoreResult<LiveCounts>>;
     /// Whether the store answers (readiness).
     fn ping(&self) -> BoxFuture<'_, StoreResult<()>>;
+    /// Records an incident-level read in the access log.
+    fn log_access<'a>(&'a self, entry: &'a AccessEntry) -> BoxFuture<'a, StoreResult<()>>;
+    /// Access-log entries at or after `since`, newest first.
+    fn access_log(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> BoxFuture<'_, StoreResult<Vec<AccessEntry>>>;
 }

@@ -93,11 +93,24 @@ impl Default for ClickHouseConfig {
 impl ClickHouseConfig {
     /// Checks the settings, appending problems to `errors`.
     pub fn validate(&self, errors: &mut Vec<String>) {
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+        if self.url.starts_with("https://") {
+            // The clickhouse crate is built without TLS: an https:// URL would fail at the first
+            // query (or, worse, be "fixed" to http:// by an operator in a hurry).
             errors.push(format!(
-                "clickhouse.url {:?} must start with http:// or https://",
-                self.url
+                "clickhouse.url {:?}: https:// is not supported by this build (no TLS client); use http:// on a trusted network or a local TLS-terminating proxy",
+                redact_url(&self.url)
             ));
+        } else if !self.url.starts_with("http://") {
+            errors.push(format!(
+                "clickhouse.url {:?} must start with http://",
+                redact_url(&self.url)
+            ));
+        }
+        if self.url.contains('@') {
+            errors.push(
+                "clickhouse.url must not carry credentials; set clickhouse.user and clickhouse.password"
+                    .into(),
+            );
         }
         if self.database.is_empty()
             || !self
@@ -110,6 +123,16 @@ impl ClickHouseConfig {
                 self.database
             ));
         }
+    }
+}
+
+/// A URL with any `user:password@` part replaced, for messages and printed configurations.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}<redacted>@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -178,17 +201,34 @@ pub fn load<T>(file: Option<&Path>, env: &[(String, String)]) -> Result<T, Confi
 where
     T: Default + Serialize + DeserializeOwned,
 {
+    match load_partial(file, env) {
+        (Some(t), errors) if errors.is_empty() => Ok(t),
+        (_, errors) => Err(ConfigError(errors)),
+    }
+}
+
+/// Loads `T` like [`load`], but keeps going past bad values: every value that does not fit its
+/// key (wrong type, unknown key) is listed with the key it was given for and left at its
+/// default, so the caller can still validate everything else and report all problems in one run.
+/// The value is `None` only when even the defaults cannot be built.
+pub fn load_partial<T>(file: Option<&Path>, env: &[(String, String)]) -> (Option<T>, Vec<String>)
+where
+    T: Default + Serialize + DeserializeOwned,
+{
     let mut errors = Vec::new();
-    let defaults = serde_json::to_value(T::default())
-        .map_err(|e| ConfigError(vec![format!("defaults: {e}")]))?;
-    let mut tree = defaults.clone();
+    let defaults = match serde_json::to_value(T::default()) {
+        Ok(d) => d,
+        Err(e) => return (None, vec![format!("defaults: {e}")]),
+    };
+    // Everything the file and the environment set, env winning, before it meets the defaults.
+    let mut overlay = Value::Object(Map::new());
     if let Some(path) = file {
         match std::fs::read_to_string(path) {
             Err(e) => errors.push(format!("cannot read {}: {e}", path.display())),
             Ok(text) => match toml::from_str::<toml::Value>(&text) {
                 Err(e) => errors.push(format!("{}: {e}", path.display())),
                 Ok(t) => match serde_json::to_value(t) {
-                    Ok(v) => merge(&mut tree, v),
+                    Ok(v) => merge(&mut overlay, v),
                     Err(e) => errors.push(format!("{}: {e}", path.display())),
                 },
             },
@@ -212,19 +252,76 @@ where
             continue;
         }
         let default = path.iter().try_fold(&defaults, |v, k| v.get(k));
-        let value = typed_env_value(default, raw);
-        let mut over = value;
+        let mut over = typed_env_value(default, raw);
         for k in path.iter().rev() {
             let mut m = Map::new();
             m.insert(k.clone(), over);
             over = Value::Object(m);
         }
-        merge(&mut tree, over);
+        merge(&mut overlay, over);
     }
-    if !errors.is_empty() {
-        return Err(ConfigError(errors));
+    let mut accepted = defaults;
+    accept::<T>(&mut accepted, &mut Vec::new(), overlay, &mut errors);
+    match serde_json::from_value(accepted) {
+        Ok(t) => (Some(t), errors),
+        Err(e) => {
+            errors.push(e.to_string());
+            (None, errors)
+        }
     }
-    serde_json::from_value(tree).map_err(|e| ConfigError(vec![e.to_string()]))
+}
+
+/// Merges `over` into `accepted` at `path` if the result still deserializes as `T`; otherwise
+/// narrows down to the offending keys one level at a time and reports each with its full key.
+/// One trial for a clean configuration; a bad value costs a trial per level of its key.
+fn accept<T: DeserializeOwned>(
+    accepted: &mut Value,
+    path: &mut Vec<String>,
+    over: Value,
+    errors: &mut Vec<String>,
+) {
+    let mut trial = accepted.clone();
+    set_at(&mut trial, path, over.clone());
+    let Err(err) = serde_json::from_value::<T>(trial.clone()) else {
+        *accepted = trial;
+        return;
+    };
+    let base_is_section = path
+        .iter()
+        .try_fold(&*accepted, |v, k| v.get(k))
+        .is_some_and(Value::is_object);
+    match over {
+        Value::Object(children) if base_is_section && !children.is_empty() => {
+            for (k, child) in children {
+                path.push(k);
+                accept::<T>(accepted, path, child, errors);
+                path.pop();
+            }
+        }
+        _ => {
+            let key = if path.is_empty() {
+                "configuration".to_owned()
+            } else {
+                path.join(".")
+            };
+            errors.push(format!("{key}: {}", strip_position(&err.to_string())));
+        }
+    }
+}
+
+/// serde_json appends "at line 0 column 0" to errors from a `Value`: noise for an operator.
+fn strip_position(msg: &str) -> &str {
+    msg.split(" at line ").next().unwrap_or(msg)
+}
+
+fn set_at(tree: &mut Value, path: &[String], v: Value) {
+    let mut over = v;
+    for k in path.iter().rev() {
+        let mut m = Map::new();
+        m.insert(k.clone(), over);
+        over = Value::Object(m);
+    }
+    merge(tree, over);
 }
 
 /// The process environment as pairs, for [`load`].
@@ -316,6 +413,66 @@ mod tests {
     }
 
     #[test]
+    fn a_wrong_type_names_its_key_and_hides_nothing_else() {
+        let (app, errors) = load_partial::<App>(
+            None,
+            &env(&[
+                ("PINGAN__KAFKA__PARTITIONS", "-3"),
+                ("PINGAN__KAFKA__BOOTSTRAP_SERVERS", "10.0.0.9:9092"),
+                ("PINGAN__CLICKHOUSE__USER", "reader"),
+                ("PINGAN__NOPE", "1"),
+            ]),
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("kafka.partitions: ") && e.contains("-3")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("PINGAN__NOPE")),
+            "{errors:?}"
+        );
+        let app = app.unwrap();
+        assert_eq!(
+            app.kafka.partitions, 4,
+            "the bad value is left at its default"
+        );
+        assert_eq!(
+            app.kafka.bootstrap_servers, "10.0.0.9:9092",
+            "good values beside it still apply"
+        );
+        assert_eq!(app.clickhouse.user, "reader");
+    }
+
+    #[test]
+    fn every_bad_file_value_is_listed_with_its_key() {
+        let dir = std::env::temp_dir().join(format!("pingan-cfg-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.toml");
+        std::fs::write(
+            &f,
+            "[kafka]\npartitions = \"many\"\ntopics = 3\nbootstrap = \"x\"\n[clickhouse]\nurl = 5\n",
+        )
+        .unwrap();
+        let err = load::<App>(Some(&f), &[]).unwrap_err();
+        std::fs::remove_dir_all(&dir).ok();
+        for key in [
+            "kafka.partitions: ",
+            "kafka.topics: ",
+            "kafka.bootstrap: ",
+            "clickhouse.url: ",
+        ] {
+            assert!(
+                err.0.iter().any(|e| e.starts_with(key)),
+                "{key} missing from {err}"
+            );
+        }
+        assert_eq!(err.0.len(), 4, "{err}");
+    }
+
+    #[test]
     fn secrets_are_redacted() {
         let s = ClickHouseConfig {
             password: Sensitive::new("hunter2"),
@@ -323,5 +480,19 @@ mod tests {
         };
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
+    }
+
+    #[test]
+    fn urls_with_credentials_are_refused_and_redacted() {
+        let c = ClickHouseConfig {
+            url: "https://bob:hunter2@ch:8443".into(),
+            ..Default::default()
+        };
+        let mut errors = Vec::new();
+        c.validate(&mut errors);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(!errors.join(" ").contains("hunter2"), "{errors:?}");
+        assert_eq!(redact_url("http://a:b@h:1/x"), "http://<redacted>@h:1/x");
+        assert_eq!(redact_url("http://h:1"), "http://h:1");
     }
 }

@@ -80,7 +80,8 @@ pub enum Body {
 /// One generated event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimEvent {
-    /// Stable id (UUIDv7 of the simulated time).
+    /// Stable id: a UUIDv7 of the simulated time, or for a QR report the id ingest stores it
+    /// under (`qr_event_id` of the plate and the UUIDv7 the report carries).
     pub event_id: Uuid,
     /// Simulated time of the incident report.
     pub event_time: DateTime<FixedOffset>,
@@ -370,6 +371,12 @@ impl Generator {
                 })
             }
             _ => Body::Call(self.call_input(rng, event_id, t, spec, &category, &spot, description)),
+        };
+        // A QR report is stored under the id ingest derives from the client's (CONTRACT §9):
+        // the ledger and the Kafka target use that one, so both paths store the same id.
+        let event_id = match &body {
+            Body::Qr(q) => pingan_domain::events::qr_event_id(&q.plate_id, Some(event_id)),
+            Body::Call(_) => event_id,
         };
         SimEvent {
             event_id,

@@ -19,13 +19,17 @@
 //!   sealed days and the rest (reader).
 //! * [`retention`]: dropping month partitions past the retention limit.
 //! * [`alerts`]: what spike detection reads and writes.
+//! * [`identity`]: what is stored under an `event_id` (first record wins).
+//! * [`access`]: the access log of incident-level reads (query service).
 //! * [`templates`]: every fixed statement with sample parameters, for the compatibility checks.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod alerts;
 pub mod audit;
 pub mod client;
 pub mod cluster;
+pub mod identity;
 pub mod migrate;
 pub mod retention;
 pub mod rows;

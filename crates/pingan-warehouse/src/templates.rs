@@ -9,6 +9,8 @@ pub fn all() -> Vec<(String, String)> {
     crate::audit::templates()
         .into_iter()
         .chain(crate::alerts::templates())
+        .chain(crate::access::templates())
+        .chain(crate::identity::templates())
         .chain(crate::sealed::templates())
         .chain(crate::retention::templates())
         .map(|(name, sql)| (name.to_owned(), sql))

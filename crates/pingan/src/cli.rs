@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::PinganConfig;
+use crate::config::{Needs, PinganConfig};
 
 /// pingan — live 110-call and QR-doorplate incident pipeline for a police command center.
 ///
@@ -17,6 +17,10 @@ use crate::config::PinganConfig;
 /// Configuration: defaults work on one machine with `make up`; override with `--config FILE`
 /// (TOML, see deploy/config/pingan.example.toml) or env vars `PINGAN__SECTION__KEY`, e.g.
 /// `PINGAN__KAFKA__BOOTSTRAP_SERVERS=10.0.0.5:9092`.
+///
+/// Production by default: `ingest` and `serve` refuse to start without their secrets (pii.key,
+/// qr.keys, ingest.api_tokens, serve.tokens); `--dev` (or PINGAN__DEV=true) accepts the public
+/// development keys and an open API instead, with a warning. `pingan demo` is always --dev.
 ///
 /// Exit codes: 0 ok, 1 fatal runtime error, 2 bad configuration (every problem is listed).
 #[derive(Debug, Parser)]
@@ -31,9 +35,16 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "PINGAN_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// Validate the configuration, print it with secrets redacted, and exit (0 ok, 2 invalid).
+    /// Validate the configuration for the command, print it with secrets redacted, and exit
+    /// (0 ok, 2 invalid).
     #[arg(long, global = true)]
     check_config: bool,
+
+    /// Development mode (also PINGAN__DEV=true): accept the public development keys and, without
+    /// serve.tokens, an open query API; logs a warning and the dashboard shows DEV. Never use it
+    /// for real calls.
+    #[arg(long, global = true)]
+    dev: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -114,23 +125,36 @@ enum QrCommand {
 /// Exit code for a bad configuration.
 const EXIT_CONFIG: u8 = 2;
 
+/// The secrets a command needs outside development mode.
+fn needs(command: &Command) -> Needs {
+    match command {
+        Command::Ingest => Needs::Ingest,
+        Command::Serve => Needs::Serve,
+        Command::Qr { .. } | Command::Simulate(_) => Needs::Keys,
+        Command::Demo(_) => Needs::Demo,
+        Command::Classify { .. } | Command::Aggregate | Command::Migrate => Needs::Nothing,
+    }
+}
+
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config: PinganConfig = match pingan_runtime::config::load(
+    // A value of the wrong type is reported with its key and left at its default, so the
+    // checks below still run and every problem is listed in one go.
+    let (config, mut problems) = pingan_runtime::config::load_partial::<PinganConfig>(
         cli.config.as_deref(),
         &pingan_runtime::config::process_env(),
-    ) {
-        Ok(c) => c,
-        Err(e) => return config_error(&e.0),
+    );
+    let Some(mut config) = config else {
+        return config_error(&problems);
     };
-    let problems = config.problems();
+    // `pingan demo` is a laptop demonstration: it always runs with the development keys.
+    config.dev |= cli.dev || matches!(cli.command, Command::Demo(_));
+    problems.extend(config.problems(needs(&cli.command)));
     if !problems.is_empty() {
         return config_error(&problems);
     }
     if cli.check_config {
-        let text =
-            toml::to_string_pretty(&config).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
-        let _ = std::io::stdout().write_all(text.as_bytes());
+        let _ = std::io::stdout().write_all(config.redacted_toml().as_bytes());
         return ExitCode::SUCCESS;
     }
     // Offline classification writes JSON to stdout: keep the log quiet unless asked.
@@ -140,6 +164,11 @@ pub(crate) fn main() -> ExitCode {
         config.log.format,
         if quiet { "warn" } else { &config.log.filter },
     );
+    if config.dev && !quiet {
+        tracing::warn!(
+            "development mode (--dev / PINGAN__DEV=true): public development keys and an open API are accepted; never use it for real calls"
+        );
+    }
     match cli.command {
         Command::Ingest => ingest(&config),
         Command::Classify {
@@ -198,7 +227,7 @@ fn ingest(config: &PinganConfig) -> ExitCode {
 
 /// `pingan qr sign <plate_id>`: prints the signed path of a doorplate in service.
 fn qr_sign(config: &PinganConfig, plate_id: &str) -> ExitCode {
-    let settings = match config.ingest_settings() {
+    let settings = match config.key_settings() {
         Ok(s) => s,
         Err(e) => return config_error(&e.0),
     };
@@ -241,7 +270,12 @@ fn serve(config: &PinganConfig) -> ExitCode {
             config.serve.listen
         )]);
     };
-    let settings = pingan_query::QuerySettings::new(listen, config.clickhouse.clone());
+    let tokens = match config.read_tokens() {
+        Ok(t) => t,
+        Err(e) => return config_error(&e),
+    };
+    let settings =
+        pingan_query::QuerySettings::new(listen, config.clickhouse.clone(), tokens, config.dev);
     crate::commands::block_on("serve", async move {
         let shutdown = pingan_runtime::shutdown::on_signals();
         pingan_query::run(settings, shutdown).await

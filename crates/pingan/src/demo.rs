@@ -135,7 +135,7 @@ fn default_start(args: &SimulateArgs, pacing: Pacing) -> DateTime<FixedOffset> {
 
 /// `pingan simulate`.
 pub(crate) fn simulate(config: &PinganConfig, args: SimulateArgs) -> ExitCode {
-    let settings = match config.ingest_settings() {
+    let settings = match config.key_settings() {
         Ok(s) => s,
         Err(e) => return err_line("simulate", e),
     };
@@ -388,7 +388,13 @@ pub(crate) fn demo(config: &PinganConfig, args: DemoArgs) -> ExitCode {
         }
         {
             let (query, shutdown) = (
-                pingan_query::QuerySettings::new(serve_listen, config.clickhouse.clone()),
+                pingan_query::QuerySettings::new(
+                    serve_listen,
+                    config.clickhouse.clone(),
+                    // Tokens when configured (checked at start); none: the open dev API.
+                    config.read_tokens().unwrap_or_default(),
+                    true,
+                ),
                 shutdown.clone(),
             );
             services.spawn(async move {

@@ -88,7 +88,8 @@ pub(super) async fn post_qr_scan(
         .map(|p| s.settings.hasher.tokenize(p))
         .transpose()
         .map_err(|_| ApiError::Internal("phone_passed_validation_but_not_tokenize"))?;
-    let event_id = input.event_id.unwrap_or_else(Uuid::now_v7);
+    // Never the client's own id: see `qr_event_id` (CONTRACT §9, record identity).
+    let event_id = pingan_domain::events::qr_event_id(&input.plate_id, input.event_id);
     let record = input.into_record(event_id, to_shanghai(&Utc::now()), contact);
     let payload =
         serde_json::to_vec(&record).map_err(|_| ApiError::Internal("serialize_qr_record"))?;

@@ -21,11 +21,23 @@ pub const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/app.js"),
     ),
     (
+        "login.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/login.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_bytes!("../../assets/app.css"),
     ),
 ];
+
+/// Content security policy of the dashboard: scripts, styles, data and the live stream from this
+/// origin only (no inline script; inline styles stay allowed because the chart library sets
+/// element styles), never framed by another site.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
 
 fn serve(name: &str) -> Result<Response, ApiError> {
     let (_, ctype, bytes) = FILES
@@ -39,6 +51,15 @@ fn serve(name: &str) -> Result<Response, ApiError> {
             (
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ),
+            (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
             ),
         ],
         *bytes,

@@ -1,5 +1,6 @@
 //! `GET /v1/counts`: distinct events by time bucket and dimensions (CONTRACT §6).
 
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -8,6 +9,7 @@ use serde_json::{Value, json};
 use super::labels::{labelled_columns, put_labelled};
 use super::params::{DIM_PARAMS, Params};
 use super::{ApiError, AppState, Row, params, rfc3339, tabular};
+use crate::auth::Principal;
 use crate::model::{Bucket, CountsResult, CountsSpec, Dim, Filter};
 
 /// Most rows one answer may hold.
@@ -73,11 +75,12 @@ pub fn rows(spec: &CountsSpec, res: &CountsResult) -> Vec<Row> {
 /// The handler.
 pub async fn handler(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let mut allowed = vec!["from", "to", "bucket", "by", "hours", "format"];
     allowed.extend(DIM_PARAMS);
-    let p = params(q, &allowed)?;
+    let p = params(&who, q, &allowed)?;
     let format = p.format()?;
     let spec = parse(&p, s.now())?;
     let res = s.store.counts(&spec).await?;

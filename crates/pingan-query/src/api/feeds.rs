@@ -1,6 +1,7 @@
 //! `GET /v1/alerts` (spike alerts, newest first) and `GET /v1/incidents` (latest incidents,
 //! paginated with a cursor, no personal data).
 
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -9,6 +10,7 @@ use serde_json::{Value, json};
 use super::labels::{label, put_labelled};
 use super::params::{DIM_PARAMS, Params};
 use super::{ApiError, AppState, Row, params, tabular};
+use crate::auth::Principal;
 use crate::model::{Alert, Dim, Filter, Incident, IncidentCursor, IncidentsSpec};
 
 /// Labelled JSON row of an alert.
@@ -89,9 +91,10 @@ const ALERT_COLUMNS: &[&str] = &[
 /// `GET /v1/alerts?since=`: alerts created or escalated since `since` (default: 24 h ago).
 pub async fn alerts(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let p = params(q, &["since", "limit", "format"])?;
+    let p = params(&who, q, &["since", "limit", "format"])?;
     let format = p.format()?;
     let since = p
         .time("since")?
@@ -101,7 +104,13 @@ pub async fn alerts(
         .store
         .alerts(since, usize::try_from(limit).unwrap_or(200))
         .await?;
-    let rows: Vec<Row> = list.iter().map(alert_row).collect();
+    // Alerts are stored per area, not filterable in SQL by scope: a scoped token sees the
+    // alerts of areas inside its scope only.
+    let rows: Vec<Row> = list
+        .iter()
+        .filter(|a| who.scope.covers_alert(&a.area_level, &a.area_code))
+        .map(alert_row)
+        .collect();
     let columns: Vec<String> = ALERT_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
     Ok(tabular(
         format,
@@ -170,11 +179,12 @@ pub fn parse(p: &Params, now: chrono::DateTime<chrono::Utc>) -> Result<Incidents
 /// `GET /v1/incidents`: newest first; `next_cursor` continues the list.
 pub async fn incidents(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let mut allowed = vec!["from", "to", "hours", "cursor", "limit", "format"];
     allowed.extend(DIM_PARAMS);
-    let p = params(q, &allowed)?;
+    let p = params(&who, q, &allowed)?;
     let format = p.format()?;
     let spec = parse(&p, s.now())?;
     let list = s.store.incidents(&spec).await?;

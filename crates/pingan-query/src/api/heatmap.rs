@@ -1,6 +1,7 @@
 //! `GET /v1/heatmap`: distinct events per H3 cell as a GeoJSON FeatureCollection (polygons from
 //! `h3o`). The night map is `hours=21-3`.
 
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -9,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::params::Params;
 use super::{ApiError, AppState, Row, params, rfc3339, tabular};
+use crate::auth::{Principal, ReadRole};
 use crate::model::{CellCount, CellsSpec, Dim, Filter, H3Res};
 
 /// Dimensions the heat map filters on.
@@ -77,6 +79,7 @@ pub fn feature_collection(cells: &[CellCount], res: H3Res) -> Vec<Value> {
 /// The handler.
 pub async fn handler(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let allowed = [
@@ -94,9 +97,17 @@ pub async fn handler(
         "subtype",
         "source",
     ];
-    let p = params(q, &allowed)?;
+    let p = params(&who, q, &allowed)?;
     let format = p.format()?;
     let (spec, min_count) = parse(&p, s.now())?;
+    // A resolution-9 cell is about 0.1 km², a few buildings: close to an exact coordinate,
+    // which viewers never get (CONTRACT §9).
+    if who.role < ReadRole::Analyst && spec.res == H3Res::R9 {
+        return Err(ApiError::forbidden(
+            Some("res"),
+            "res=9 (building-level cells) needs the analyst role; viewers may use 7 or 8",
+        ));
+    }
     let mut cells = s.store.cells(&spec).await?;
     cells.retain(|c| c.count >= min_count);
     if format == super::params::Format::Csv {

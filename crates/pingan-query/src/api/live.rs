@@ -1,39 +1,55 @@
-//! `GET /v1/live` (server-sent events) and the poller that feeds it.
+//! Live push: `GET /v1/live` (server-sent events).
 //!
 //! One poller task per process asks the store about once a second for today's counters, newly
-//! stored incidents and new or escalated alerts, and publishes what changed on the
-//! [`LiveHub`], which fans it out to every connected client. The database load is therefore
-//! constant in the number of screens: a hundred dashboards cost the same three small queries per
-//! second as one. The poller idles while nobody listens.
+//! stored incidents and new or escalated alerts, and broadcasts what changed to every connected
+//! client through a `tokio::sync::broadcast` channel. The database load is therefore constant in
+//! the number of screens: a hundred dashboards cost the same three small queries per second as
+//! one. The poller idles while nobody listens.
 //!
 //! Events: `counts` (`{today_by_category, today_total, last_hour, as_of}`, also sent on connect),
 //! `incident` (one labelled incident row) and `alert` (one labelled alert row).
+//!
+//! Every message carries what it is about ([`LiveAudience`]), and each client's stream lets
+//! through only what its principal may see: incidents go to analysts and admins inside their
+//! scope, alerts to everyone inside the alert's area, and counters are computed per scope — the
+//! poller also counts for every scope that has a client connected, so a town's wall screen shows
+//! its town's numbers and never the district's.
 
-use std::collections::HashSet;
+
+use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use serde_json::json;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::feeds::{alert_row, incident_row};
 use super::params::shanghai_midnight;
 use super::{AppState, Clock, rfc3339};
-use crate::hub::{LiveHub, LiveMessage};
+use crate::auth::{Principal, Scope};
+use crate::hub::{LiveAudience, LiveHub, LiveMessage};
 use crate::metrics::QueryMetrics;
-use crate::model::LiveCounts;
+use crate::model::{CountsSpec, Dim, Filter, LiveCounts, TimeRange};
 use crate::store::IncidentStore;
 
-struct ClientGuard(QueryMetrics);
+struct ClientGuard {
+    metrics: QueryMetrics,
+    hub: LiveHub,
+    scope: Scope,
+    /// Frees the stream's slot when dropped.
+    _slot: crate::auth::OwnedSlot,
+}
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
-        self.0.live_clients_add(-1);
+        self.metrics.live_clients_add(-1);
+        self.hub.leave(&self.scope);
     }
 }
 
@@ -41,20 +57,44 @@ fn event(m: &LiveMessage) -> Result<Event, Infallible> {
     Ok(Event::default().event(m.kind).data(m.data.clone()))
 }
 
-/// `GET /v1/live`.
-pub async fn sse(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// `GET /v1/live`: the messages the caller may see (see [`LiveMessage::visible_to`]).
+pub async fn sse(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, crate::api::ApiError> {
+    let slot = s
+        .access
+        .admit_live(&who)
+        .map_err(crate::api::ApiError::TooMany)?;
+    let rx = s.live.tx.subscribe();
     s.metrics.live_clients_add(1);
-    let guard = ClientGuard(s.metrics.clone());
-    // The guard lives as long as the client's stream.
-    let stream = s.live.stream().map(move |m| {
-        let _ = &guard;
-        event(&m)
+    s.live.join(&who.scope);
+    let guard = ClientGuard {
+        metrics: s.metrics.clone(),
+        hub: s.live.clone(),
+        scope: who.scope.clone(),
+        _slot: slot,
+    };
+    let greeting = futures::stream::iter(s.live.latest(&who.scope)).map(|m| event(&m));
+    let updates = futures::stream::unfold((rx, guard, who), |(mut rx, guard, who)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(m) if m.visible_to(&who) => return Some((event(&m), (rx, guard, who))),
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
     });
-    Sse::new(stream).keep_alive(
+    let stop = s.live.stop;
+    let stream = greeting
+        .chain(updates)
+        .take_until(async move { stop.cancelled().await });
+    Ok(Sse::new(stream).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(15))
             .text("keep-alive"),
-    )
+    ))
 }
 
 /// The payload of a `counts` message.
@@ -72,6 +112,7 @@ pub fn counts_payload(c: &LiveCounts, now: DateTime<Utc>) -> String {
 #[derive(Debug, Default)]
 struct Cursor {
     counts: Option<LiveCounts>,
+    scoped_counts: BTreeMap<String, LiveCounts>,
     stored_at: i64,
     seen_at_cursor: HashSet<String>,
     alerts_since: Option<DateTime<Utc>>,
@@ -96,6 +137,7 @@ async fn tick(
                 hub.publish(LiveMessage {
                     kind: "counts",
                     data: counts_payload(&c, now),
+                    audience: LiveAudience::Unscoped,
                 });
                 metrics.live_message("counts");
                 cur.counts = Some(c);
@@ -104,6 +146,28 @@ async fn tick(
         Err(e) => {
             ok = false;
             tracing::warn!(error = %e, "live poll of counts failed");
+        }
+    }
+    let scopes = hub.active_scopes();
+    cur.scoped_counts
+        .retain(|k, _| scopes.iter().any(|s| s.code() == k));
+    for scope in scopes {
+        match scoped_counts(store, &scope, now).await {
+            Ok(c) => {
+                if cur.scoped_counts.get(scope.code()) != Some(&c) {
+                    hub.publish(LiveMessage {
+                        kind: "counts",
+                        data: counts_payload(&c, now),
+                        audience: LiveAudience::Scope(scope.clone()),
+                    });
+                    metrics.live_message("counts");
+                    cur.scoped_counts.insert(scope.code().to_owned(), c);
+                }
+            }
+            Err(e) => {
+                ok = false;
+                tracing::warn!(error = %e, scope = scope.code(), "live poll of scoped counts failed");
+            }
         }
     }
     if cur.stored_at == 0 {
@@ -128,6 +192,10 @@ async fn tick(
                 hub.publish(LiveMessage {
                     kind: "incident",
                     data: json!(incident_row(i)).to_string(),
+                    audience: LiveAudience::Incident {
+                        town: i.town.clone(),
+                        station: i.station.clone(),
+                    },
                 });
                 metrics.live_message("incident");
             }
@@ -147,6 +215,10 @@ async fn tick(
                     hub.publish(LiveMessage {
                         kind: "alert",
                         data: json!(alert_row(a)).to_string(),
+                        audience: LiveAudience::Alert {
+                            level: a.area_level.clone(),
+                            code: a.area_code.clone(),
+                        },
                     });
                     metrics.live_message("alert");
                 }
@@ -165,6 +237,44 @@ async fn tick(
         }
     }
     ok
+}
+
+/// Today's counters inside `scope`, from the same distinct counts `/v1/counts` answers.
+async fn scoped_counts(
+    store: &dyn IncidentStore,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<LiveCounts, crate::store::StoreError> {
+    let filter = |from: DateTime<Utc>| {
+        let mut f = Filter::range(TimeRange::new(from, now + chrono::Duration::seconds(1))?);
+        if let Some((d, code)) = scope.filter_dim() {
+            f = f.with(d, &[code]);
+        }
+        Some(f)
+    };
+    let (Some(today), Some(hour)) = (
+        filter(shanghai_midnight(now)),
+        filter(now - chrono::Duration::hours(1)),
+    ) else {
+        return Ok(LiveCounts::default());
+    };
+    let spec = |filter: Filter, by: Vec<Dim>| CountsSpec {
+        filter,
+        by,
+        bucket: crate::model::Bucket::None,
+        max_rows: 1000,
+    };
+    let by_cat = store.counts(&spec(today, vec![Dim::Category])).await?;
+    let last_hour = store.counts(&spec(hour, Vec::new())).await?;
+    Ok(LiveCounts {
+        today_by_category: by_cat
+            .rows
+            .into_iter()
+            .filter_map(|r| r.dims.into_iter().next().map(|c| (c, r.count)))
+            .collect(),
+        today_total: by_cat.total,
+        last_hour: last_hour.total,
+    })
 }
 
 /// Runs the poller until `shutdown`; polls every `interval` while at least one client listens.
@@ -206,7 +316,7 @@ mod tests {
     async fn a_new_incident_is_broadcast_once() {
         let store = MemoryStore::new();
         let hub = LiveHub::new();
-        let mut rx = hub.subscribe();
+        let mut rx = hub.tx.subscribe();
         let metrics = QueryMetrics::unregistered().unwrap();
         let now = DateTime::parse_from_rfc3339("2020-01-01T10:00:00+08:00")
             .unwrap()

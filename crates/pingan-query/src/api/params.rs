@@ -8,6 +8,7 @@ use pingan_domain::taxonomy::Taxonomy;
 use pingan_domain::time::HourWindow;
 
 use super::ApiError;
+use crate::auth::Scope;
 use crate::model::{Bucket, Dim, TimeRange};
 
 /// Most values in one filter list.
@@ -33,10 +34,11 @@ pub enum Format {
     Csv,
 }
 
-/// The parsed query string of one request.
+/// The parsed query string of one request, and the area scope of whoever sent it.
 #[derive(Debug)]
 pub struct Params {
     pairs: Vec<(String, String)>,
+    scope: Scope,
 }
 
 fn bad(param: &str, message: impl Into<String>) -> ApiError {
@@ -66,7 +68,15 @@ impl Params {
                 ));
             }
         }
-        Ok(Params { pairs })
+        Ok(Params {
+            pairs,
+            scope: Scope::All,
+        })
+    }
+
+    /// The same parameters, answered for `scope` only ([`Params::dim_filters`]).
+    pub fn scoped(self, scope: Scope) -> Params {
+        Params { scope, ..self }
     }
 
     /// The trimmed value of `name`; empty values count as absent.
@@ -164,8 +174,39 @@ impl Params {
         Ok(out)
     }
 
-    /// Dimension filters among `dims` (others must have been rejected by [`Params::new`]).
+    /// Dimension filters among `dims` (others must have been rejected by [`Params::new`]),
+    /// narrowed to the caller's scope: an area filter outside it is `403 forbidden`, and a
+    /// scoped caller's query gets the scope's own filter, so an unfiltered query is answered for
+    /// the scope only. An endpoint that cannot filter on the scope's level refuses (`403`)
+    /// rather than answer for more than the scope.
     pub fn dim_filters(&self, dims: &[Dim]) -> Result<BTreeMap<Dim, Vec<String>>, ApiError> {
+        let mut out = self.requested_filters(dims)?;
+        for (d, vals) in &out {
+            if let Some(v) = vals.iter().find(|v| !self.scope.covers(*d, v)) {
+                return Err(ApiError::forbidden(
+                    Some(d.as_str()),
+                    format!(
+                        "{d}={v} is outside this token's scope ({})",
+                        self.scope.code()
+                    ),
+                ));
+            }
+        }
+        if let Some((d, code)) = self.scope.filter_dim() {
+            if !dims.contains(&d) {
+                return Err(ApiError::forbidden(
+                    None,
+                    format!(
+                        "this endpoint cannot be narrowed to a {d}; a token scoped to {code} may not use it"
+                    ),
+                ));
+            }
+            out.entry(d).or_insert_with(|| vec![code.to_owned()]);
+        }
+        Ok(out)
+    }
+
+    fn requested_filters(&self, dims: &[Dim]) -> Result<BTreeMap<Dim, Vec<String>>, ApiError> {
         let mut out = BTreeMap::new();
         for d in dims {
             let Some(v) = self.get(d.as_str()) else {

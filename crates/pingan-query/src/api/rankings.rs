@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -14,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::labels::label;
 use super::{ApiError, AppState, Row, params, rfc3339, tabular};
+use crate::auth::Principal;
 use crate::model::{Bucket, CountsSpec, Dim, Filter, TimeRange};
 use crate::store::IncidentStore;
 
@@ -126,9 +128,11 @@ pub fn significant(now: u64, base: u64) -> bool {
 /// The handler.
 pub async fn handler(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let p = params(
+        &who,
         q,
         &[
             "level",

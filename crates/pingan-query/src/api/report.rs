@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,7 @@ use super::heatmap::cell_ring;
 use super::labels::label;
 use super::rankings::{last_year, pct, rank};
 use super::{ApiError, AppState, params, rfc3339};
+use crate::auth::Principal;
 use crate::model::{Bucket, CellsSpec, CountsResult, CountsSpec, Dim, Filter, H3Res};
 use crate::store::IncidentStore;
 
@@ -97,9 +99,10 @@ async fn top_compounds(
 /// The handler.
 pub async fn handler(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let p = params(q, &["from", "to", "town", "min_count"])?;
+    let p = params(&who, q, &["from", "to", "town", "min_count"])?;
     let range = p.range(s.now(), 182 * 86_400, 5 * 366 * 86_400)?;
     let min_count = p.uint("min_count", 3, 1, 1_000_000)?;
     let dims = p.dim_filters(&[Dim::Town])?;

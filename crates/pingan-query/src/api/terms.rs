@@ -5,6 +5,7 @@
 //! statistic with one degree of freedom: 3.84 ≈ p 0.05, 10.83 ≈ p 0.001), reported together with
 //! the smoothed log₂ ratio of the term's share in the period to its share in the background.
 
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -12,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 use super::{ApiError, AppState, Row, params, tabular};
+use crate::auth::Principal;
 use crate::model::{Dim, TermsSpec};
 
 /// One unusual term.
@@ -104,9 +106,11 @@ pub fn days(from: DateTime<Utc>, to: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
 /// The handler.
 pub async fn handler(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let p = params(
+        &who,
         q,
         &[
             "from",

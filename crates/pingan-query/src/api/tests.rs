@@ -349,3 +349,187 @@ async fn report_names_morning_peak_congestion_by_road() {
     assert_eq!(peak["roads"][0]["count"], 2);
     assert!(peak["spots"][0]["road_zh"].is_string(), "{peak}");
 }
+
+/// The router with read tokens (production mode): a 七宝 viewer, a 七宝 analyst, an admin.
+fn secured(store: MemoryStore) -> axum::Router {
+    let entries: Vec<pingan_runtime::config::Sensitive> = [
+        "wall:viewer:310112102:viewer-secret-00001",
+        "ana:analyst:310112102:analyst-secret-0001",
+        "ops:admin:*:admin-secret-000000001",
+    ]
+    .into_iter()
+    .map(pingan_runtime::config::Sensitive::new)
+    .collect();
+    let mut errors = Vec::new();
+    let tokens = crate::auth::parse_tokens(&entries, &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut state = AppState::new(Arc::new(store), QueryMetrics::unregistered().unwrap());
+    let now = chrono::DateTime::parse_from_rfc3339("2020-01-01T12:00:00+08:00")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    state.clock = Arc::new(move || now);
+    state.access = Arc::new(crate::auth::Access::new(tokens, false));
+    router(state)
+}
+
+async fn get_as(app: &axum::Router, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
+    let mut req = Request::get(uri);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn without_a_valid_token_every_v1_endpoint_is_401_with_the_error_body() {
+    let app = secured(sample());
+    for r in ROUTES.iter().filter(|r| r.starts_with("/v1/")) {
+        for token in [None, Some("admin-secret-000000002")] {
+            let (s, v) = get_as(&app, r, token).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{r} {token:?}: {v}");
+            assert_eq!(v["error"]["code"], "unauthorized", "{v}");
+            assert!(v["error"]["details"].is_array());
+        }
+    }
+    let (s, _) = get_as(&app, "/", None).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "the dashboard page itself loads (it shows the login)"
+    );
+}
+
+#[tokio::test]
+async fn roles_and_scopes_are_enforced_and_incident_reads_logged() {
+    let store = sample();
+    let app = secured(store.clone());
+    let viewer = Some("viewer-secret-00001");
+    let analyst = Some("analyst-secret-0001");
+    // Unfiltered: the 七宝 scope only (the sample has one distinct 七宝 event of three).
+    let (s, v) = get_as(&app, &format!("/v1/counts?{RANGE}"), viewer).await;
+    assert_eq!((s, v["total"].as_u64()), (StatusCode::OK, Some(1)), "{v}");
+    let (s, v) = get_as(&app, &format!("/v1/counts?{RANGE}&town=310112107"), viewer).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["error"]["code"], "forbidden");
+    assert_eq!(v["error"]["details"][0]["field"], "town");
+    for forbidden in [
+        format!("/v1/incidents?{RANGE}"),
+        format!("/v1/counts?{RANGE}&format=csv"),
+        "/v1/access-log".to_owned(),
+        format!("/v1/heatmap?{RANGE}&res=9"),
+    ] {
+        let (s, v) = get_as(&app, &forbidden, viewer).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{forbidden}: {v}");
+    }
+    let (s, v) = get_as(&app, &format!("/v1/incidents?{RANGE}"), analyst).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let towns: Vec<&str> = v["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["town"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        !towns.is_empty() && towns.iter().all(|t| *t == "310112102"),
+        "{towns:?}"
+    );
+    assert_eq!(
+        get_as(&app, "/v1/access-log", analyst).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, log) = get_as(&app, "/v1/access-log", Some("admin-secret-000000001")).await;
+    assert_eq!(s, StatusCode::OK, "{log}");
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "aggregate reads are not logged: {log}");
+    assert_eq!(entries[0]["principal"], "ana");
+    assert_eq!(entries[0]["endpoint"], "/v1/incidents");
+    assert_eq!(entries[0]["rows"], towns.len());
+}
+
+#[tokio::test]
+async fn alerts_outside_the_scope_are_not_shown() {
+    let store = MemoryStore::new();
+    let alert = |id: &str, level: &str, code: &str| Alert {
+        id: id.into(),
+        area_level: level.into(),
+        area_code: code.into(),
+        category: "FRAUD".into(),
+        subtype: None,
+        window_start: shanghai_time(1_577_846_400),
+        window_end: shanghai_time(1_577_850_000),
+        observed: 9,
+        expected: 2.0,
+        score: 4.0,
+        level: "red".into(),
+        method: "poisson".into(),
+        created_at: shanghai_time(1_577_850_000),
+        updated_at: shanghai_time(1_577_850_000),
+        p_value: 0.001,
+        baseline: "8w".into(),
+    };
+    store.insert_alerts([
+        alert("qibao", "town", "310112102"),
+        alert("hongqiao", "town", "310112107"),
+        alert("district", "district", "310112"),
+    ]);
+    let app = secured(store);
+    let ids = |v: &Value| -> Vec<String> {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, v) = get_as(
+        &app,
+        "/v1/alerts?since=2019-12-31",
+        Some("viewer-secret-00001"),
+    )
+    .await;
+    assert_eq!(ids(&v), ["qibao"]);
+    let (_, v) = get_as(
+        &app,
+        "/v1/alerts?since=2019-12-31",
+        Some("admin-secret-000000001"),
+    )
+    .await;
+    assert_eq!(ids(&v).len(), 3);
+}
+
+#[tokio::test]
+async fn a_token_over_its_rate_gets_429_with_the_error_body() {
+    let entries = [pingan_runtime::config::Sensitive::new(
+        "wall:viewer:*:viewer-secret-00001",
+    )];
+    let mut errors = Vec::new();
+    let tokens = crate::auth::parse_tokens(&entries, &mut errors);
+    let mut state = AppState::new(Arc::new(sample()), QueryMetrics::unregistered().unwrap());
+    state.access = Arc::new(crate::auth::Access::new(tokens, false).with_limits(
+        crate::auth::Limits {
+            per_minute: 0.0,
+            burst: 2.0,
+            ..crate::auth::Limits::default()
+        },
+    ));
+    let app = router(state);
+    let token = Some("viewer-secret-00001");
+    assert_eq!(get_as(&app, "/v1/meta", token).await.0, StatusCode::OK);
+    assert_eq!(get_as(&app, "/v1/meta", token).await.0, StatusCode::OK);
+    let (s, v) = get_as(&app, "/v1/meta", token).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["error"]["code"], "too_many_requests");
+}

@@ -23,8 +23,9 @@ use super::sealed;
 use super::{IncidentStore, StoreError, StoreResult};
 use crate::metrics::QueryMetrics;
 use crate::model::{
-    Alert, Bucket, CellCount, CellsSpec, CountRow, CountsResult, CountsSpec, Dim, Filter, H3Res,
-    Incident, IncidentsSpec, LiveCounts, TermCounts, TermsSpec, TimeRange, shanghai_time,
+    AccessEntry, Alert, Bucket, CellCount, CellsSpec, CountRow, CountsResult, CountsSpec, Dim,
+    Filter, H3Res, Incident, IncidentsSpec, LiveCounts, TermCounts, TermsSpec, TimeRange,
+    shanghai_time,
 };
 
 /// The table `/v1/counts` reads: the coarsest rollup whose granularity divides both bounds and
@@ -995,6 +996,51 @@ impl IncidentStore for ClickHouseStore {
                 .await
                 .map(|_| ())
                 .map_err(map_err)
+        }
+        .boxed()
+    }
+    fn log_access<'a>(&'a self, e: &'a AccessEntry) -> BoxFuture<'a, StoreResult<()>> {
+        let row = pingan_warehouse::access::AccessLogRow {
+            at: u32::try_from(e.at.timestamp()).unwrap_or(0),
+            principal: e.principal.clone(),
+            role: e.role.clone(),
+            scope: e.scope.clone(),
+            endpoint: e.endpoint.clone(),
+            filters: e.filters.clone(),
+            row_count: e.rows,
+        };
+        async move {
+            pingan_warehouse::access::append(&self.client, &row)
+                .await
+                .map_err(map_err)
+        }
+        .boxed()
+    }
+    fn access_log(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> BoxFuture<'_, StoreResult<Vec<AccessEntry>>> {
+        async move {
+            let rows = pingan_warehouse::access::list(
+                &self.client,
+                since.timestamp(),
+                u64::try_from(limit).unwrap_or(u64::MAX),
+            )
+            .await
+            .map_err(map_err)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| AccessEntry {
+                    at: DateTime::from_timestamp(i64::from(r.at), 0).unwrap_or_default(),
+                    principal: r.principal,
+                    role: r.role,
+                    scope: r.scope,
+                    endpoint: r.endpoint,
+                    filters: r.filters,
+                    rows: r.row_count,
+                })
+                .collect())
         }
         .boxed()
     }

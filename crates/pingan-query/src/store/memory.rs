@@ -10,8 +10,8 @@ use futures::future::BoxFuture;
 
 use super::{IncidentStore, StoreResult};
 use crate::model::{
-    Alert, Bucket, CellCount, CellsSpec, CountRow, CountsResult, CountsSpec, Dim, Filter, H3Res,
-    Incident, IncidentsSpec, LiveCounts, TermCounts, TermsSpec,
+    AccessEntry, Alert, Bucket, CellCount, CellsSpec, CountRow, CountsResult, CountsSpec, Dim,
+    Filter, H3Res, Incident, IncidentsSpec, LiveCounts, TermCounts, TermsSpec,
 };
 
 /// Incidents and alerts held in memory.
@@ -24,6 +24,7 @@ pub struct MemoryStore {
 struct Inner {
     incidents: Vec<Incident>,
     alerts: Vec<Alert>,
+    access: Vec<AccessEntry>,
 }
 
 impl MemoryStore {
@@ -316,5 +317,27 @@ impl IncidentStore for MemoryStore {
 
     fn ping(&self) -> BoxFuture<'_, StoreResult<()>> {
         async { Ok(()) }.boxed()
+    }
+
+    fn log_access<'a>(&'a self, entry: &'a AccessEntry) -> BoxFuture<'a, StoreResult<()>> {
+        if let Ok(mut g) = self.inner.lock() {
+            g.access.push(entry.clone());
+        }
+        async { Ok(()) }.boxed()
+    }
+
+    fn access_log(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> BoxFuture<'_, StoreResult<Vec<AccessEntry>>> {
+        let mut list: Vec<AccessEntry> = self
+            .inner
+            .lock()
+            .map(|g| g.access.iter().filter(|e| e.at >= since).cloned().collect())
+            .unwrap_or_default();
+        list.reverse();
+        list.truncate(limit);
+        async move { Ok(list) }.boxed()
     }
 }

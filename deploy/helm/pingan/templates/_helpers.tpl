@@ -109,6 +109,7 @@ app.kubernetes.io/part-of: pingan
 {{ include "pingan.secretEnv" (dict "root" $root "name" "PINGAN__AGGREGATOR__ALERTS__WEBHOOK_SECRET" "key" "webhook-secret") }}
 {{- else if eq .component "serve" }}
 {{ include "pingan.secretEnv" (dict "root" $root "name" "PINGAN__CLICKHOUSE__PASSWORD" "key" (ternary "clickhouse-reader-password" "clickhouse-password" (not (empty $root.Values.clickhouse.readerUser)))) }}
+{{ include "pingan.secretEnv" (dict "root" $root "name" "PINGAN__SERVE__TOKENS" "key" "serve-tokens") }}
 {{- else if eq .component "migrate" }}
 {{ include "pingan.secretEnv" (dict "root" $root "name" "PINGAN__CLICKHOUSE__PASSWORD" "key" "clickhouse-password") }}
 {{- end }}
