@@ -160,6 +160,3 @@ impl LiveHub {
         self.latest.read().ok().and_then(|g| g.get(key).cloned())
     }
 }
-
-/// Held by a live stream: on drop it updates the client gauge, leaves its scope and frees its
-/// live-stream slot.

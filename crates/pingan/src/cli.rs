@@ -132,7 +132,10 @@ fn needs(command: &Command) -> Needs {
         Command::Serve => Needs::Serve,
         Command::Qr { .. } | Command::Simulate(_) => Needs::Keys,
         Command::Demo(_) => Needs::Demo,
-        Command::Classify { .. } | Command::Aggregate | Command::Migrate => Needs::Nothing,
+        Command::Classify { .. }
+        | Command::Aggregate
+        | Command::Migrate(_)
+        | Command::Topics(_) => Needs::Nothing,
     }
 }
 

@@ -15,9 +15,9 @@
 //! poller also counts for every scope that has a client connected, so a town's wall screen shows
 //! its town's numbers and never the district's.
 
-
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
@@ -38,6 +38,8 @@ use crate::metrics::QueryMetrics;
 use crate::model::{CountsSpec, Dim, Filter, LiveCounts, TimeRange};
 use crate::store::IncidentStore;
 
+/// Held by a live stream: on drop it updates the client gauge, leaves its scope and frees its
+/// live-stream slot.
 struct ClientGuard {
     metrics: QueryMetrics,
     hub: LiveHub,
