@@ -79,6 +79,12 @@ pub trait Transform: Send + 'static {
     type In: DeserializeOwned + Send;
     /// Output type.
     type Out: Send + Sync;
+    /// Decodes a record's payload: JSON by default. A stage that keeps payloads as they are
+    /// (the dead-letter store, whose records are whatever another stage could not read)
+    /// overrides it.
+    fn decode(payload: &[u8]) -> Result<Self::In, serde_json::Error> {
+        serde_json::from_slice(payload)
+    }
     /// Transforms one record.
     fn transform(&mut self, input: Inbound<Self::In>) -> Result<Outcome<Self::Out>, RecordError>;
 }
@@ -109,6 +115,9 @@ pub trait Sink: Send + 'static {
 /// A boxed future, for the object-safe [`ResumePosition`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Offsets a sink holds, each with the fingerprint of the record stored there.
+pub type StoredOffsets = Vec<(i64, Option<u64>)>;
+
 /// What a sink that records its own Kafka positions already holds, so a redelivered record is
 /// skipped instead of written twice.
 ///
@@ -132,7 +141,7 @@ pub trait ResumePosition: Send + Sync + 'static {
         topic: &'a str,
         partition: i32,
         from: i64,
-    ) -> BoxFuture<'a, Result<Vec<(i64, Option<u64>)>, String>>;
+    ) -> BoxFuture<'a, Result<StoredOffsets, String>>;
 
     /// The fingerprint of a record as [`Self::stored_from`] reports it; `None` when the sink
     /// cannot tell (the offset is then trusted).
@@ -151,7 +160,7 @@ impl ResumePosition for CommittedOffsets {
         _topic: &'a str,
         _partition: i32,
         _from: i64,
-    ) -> BoxFuture<'a, Result<Vec<(i64, Option<u64>)>, String>> {
+    ) -> BoxFuture<'a, Result<StoredOffsets, String>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 }

@@ -19,12 +19,15 @@
 //!   sealed days and the rest (reader).
 //! * [`retention`]: dropping month partitions past the retention limit.
 //! * [`alerts`]: what spike detection reads and writes.
+//! * [`dead_letters`]: the dead-letter store (written by the aggregator's dead-letter stage,
+//!   read and replayed by `pingan dlq`).
 //! * [`templates`]: every fixed statement with sample parameters, for the compatibility checks.
 #![deny(missing_docs)]
 
 pub mod alerts;
 pub mod audit;
 pub mod client;
+pub mod dead_letters;
 pub mod migrate;
 pub mod retention;
 pub mod rows;

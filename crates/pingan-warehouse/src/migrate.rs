@@ -64,6 +64,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_sealed_days.sql",
         sql: include_str!("../../../schemas/clickhouse/0007_sealed_days.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_dead_letter_replays.sql",
+        sql: include_str!("../../../schemas/clickhouse/0008_dead_letter_replays.sql"),
+    },
 ];
 
 /// Version number under which the dimension data checksum is recorded.

@@ -11,6 +11,7 @@ pub fn all() -> Vec<(String, String)> {
         .chain(crate::alerts::templates())
         .chain(crate::sealed::templates())
         .chain(crate::retention::templates())
+        .chain(crate::dead_letters::templates())
         .map(|(name, sql)| (name.to_owned(), sql))
         .collect()
 }
