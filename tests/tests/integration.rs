@@ -12,6 +12,7 @@
 mod aggregator;
 mod alerting;
 mod classifier;
+mod dlq;
 mod e2e;
 mod ingest;
 mod query;
