@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_dead_letter_replays.sql",
         sql: include_str!("../../../schemas/clickhouse/0008_dead_letter_replays.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_bi_layer.sql",
+        sql: include_str!("../../../schemas/clickhouse/0009_bi_layer.sql"),
+    },
 ];
 
 /// Version number under which the dimension data checksum is recorded.
