@@ -854,3 +854,66 @@ async fn bi_views_equal_the_api_with_live_sealed_and_unsealed_days() {
     assert!(!compound_zh.is_empty(), "compound label");
     f.drop_db().await;
 }
+
+/// What the `bi_readonly` profile allows (deploy/local/clickhouse/users.xml): the BI views are
+/// readable with the per-query settings drivers send; writes and DDL are refused. The profile's
+/// `readonly = 2` is applied per query here, because the user itself exists only once the server
+/// was started with the new users.xml (`make up`); when it exists, it is checked too.
+#[tokio::test]
+async fn the_bi_profile_reads_the_views_and_cannot_write() {
+    let f = Fixture::new().await;
+    let bi = f.client.clone().with_setting("readonly", "2");
+    for view in [
+        "bi_counts_hourly",
+        "bi_counts_daily",
+        "bi_incidents",
+        "bi_alerts",
+        "bi_dead_letters",
+    ] {
+        let n: u64 = bi
+            .clone()
+            .with_setting("max_execution_time", "60")
+            .query(&format!("SELECT toUInt64(count()) FROM {view}"))
+            .fetch_one()
+            .await
+            .unwrap_or_else(|e| panic!("{view}: {e}"));
+        if view == "bi_incidents" {
+            assert_eq!(n, 8, "one row per distinct event");
+        }
+    }
+    let write = bi
+        .query("INSERT INTO dead_letter_replays (topic) VALUES ('x')")
+        .execute()
+        .await;
+    assert!(write.is_err(), "readonly = 2 refuses writes");
+    let ddl = bi.query("DROP TABLE bi_alerts").execute().await;
+    assert!(ddl.is_err(), "readonly = 2 refuses DDL");
+
+    let env = TestEnv::from_env();
+    let user = env
+        .clickhouse()
+        .with_user("bi_readonly")
+        .with_password("pingan-bi");
+    match user.query("SELECT 1").fetch_one::<u8>().await {
+        Ok(_) => {
+            let write = user
+                .query(&format!(
+                    "CREATE TABLE {}.x (a UInt8) ENGINE = Memory",
+                    f.db
+                ))
+                .execute()
+                .await;
+            assert!(write.is_err(), "bi_readonly cannot create tables");
+            let readonly: String = user
+                .query("SELECT value FROM system.settings WHERE name = 'readonly'")
+                .fetch_one()
+                .await
+                .unwrap();
+            assert_eq!(readonly, "2");
+        }
+        Err(e) => eprintln!(
+            "bi_readonly is not on this server yet (restart it with deploy/local/clickhouse/users.xml): {e}"
+        ),
+    }
+    f.drop_db().await;
+}
