@@ -70,11 +70,11 @@ FROM
             FROM
             (
                 SELECT day, max(tuple(sealed_as_of, seal)) AS newest FROM {db}.day_seals GROUP BY day
-            )
+            ) AS marks
             ANY LEFT JOIN
             (
                 SELECT day, maxMerge(last_write) AS last_write FROM {db}.day_writes GROUP BY day
-            ) USING day
+            ) AS writes USING day
             WHERE last_write < newest.1
         )
     GROUP BY day, district_code, town_code, station_code, category, subtype, source, department
@@ -90,11 +90,11 @@ FROM
             FROM
             (
                 SELECT day, max(tuple(sealed_as_of, seal)) AS newest FROM {db}.day_seals GROUP BY day
-            )
+            ) AS marks
             ANY LEFT JOIN
             (
                 SELECT day, maxMerge(last_write) AS last_write FROM {db}.day_writes GROUP BY day
-            ) USING day
+            ) AS writes USING day
             WHERE last_write < newest.1
             )
         )
@@ -169,9 +169,9 @@ SELECT
 FROM
 (
     SELECT stored_at, stage, reason, message, topic, `partition`, `offset`, key, payload FROM {db}.dead_letters FINAL
-)
+) AS letters
 ANY LEFT JOIN
 (
     SELECT topic, `partition`, `offset`, count() AS replays, max(replayed_at) AS last_replayed_at
     FROM {db}.dead_letter_replays GROUP BY topic, `partition`, `offset`
-) USING (topic, `partition`, `offset`)
+) AS replays_of USING (topic, `partition`, `offset`)

@@ -158,9 +158,9 @@ const LISTED_COLUMNS: &str = "toUInt32(stored_at) AS stored_at, stage, reason, m
 /// The dead letters with their replays (one row per letter; `?where` is replaced by the
 /// filter's conditions, `?limit` by its limit). One JOIN per SELECT keeps it valid on 18.16.
 pub const LIST_SQL: &str = "SELECT ?columns FROM \
-     (SELECT stored_at, stage, reason, message, topic, `partition`, `offset`, key, payload FROM dead_letters FINAL) \
+     (SELECT stored_at, stage, reason, message, topic, `partition`, `offset`, key, payload FROM dead_letters FINAL) AS letters \
      ANY LEFT JOIN \
-     (SELECT topic, `partition`, `offset`, count() AS replays, max(replayed_at) AS last_replayed_at FROM dead_letter_replays GROUP BY topic, `partition`, `offset`) \
+     (SELECT topic, `partition`, `offset`, count() AS replays, max(replayed_at) AS last_replayed_at FROM dead_letter_replays GROUP BY topic, `partition`, `offset`) AS replays_of \
      USING (topic, `partition`, `offset`) \
      WHERE ?where ORDER BY stored_at, topic, `partition`, `offset` ?limit";
 
