@@ -21,7 +21,9 @@ fn event(i: u128, description: &str) -> pingan_domain::events::EnrichedEvent {
     let t = pingan_domain::time::shanghai()
         .with_ymd_and_hms(2019, 12, 30, 10, 0, 0)
         .unwrap()
-        + chrono::Duration::seconds(i as i64);
+        // A minute apart: the batch spans December 2019 and January 2020 (two INSERTs), and
+        // the bad record (i = 10,000) is in January, after December was stored.
+        + chrono::Duration::minutes(i as i64);
     let mut e = pingan_tests::enriched_event(
         uuid::Uuid::from_u128(0xd1a0_0000_0000_0000_0000_0000_0000_0000 + i),
         Some("310112102"),

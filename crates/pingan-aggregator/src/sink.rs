@@ -167,6 +167,10 @@ pub struct ClickHouseSink {
     dedup_tokens: Option<bool>,
     /// The current batch's progress, so a retry sends only what is not stored.
     progress: Option<Progress>,
+    /// Offsets of a rejected batch that an earlier month's INSERT of it had already stored. The
+    /// runner then writes the batch again in parts (split to find the bad records); rows in
+    /// here are skipped instead of stored twice.
+    settled: Option<(BatchId, BTreeSet<u64>)>,
 }
 
 impl std::fmt::Debug for ClickHouseSink {
@@ -190,6 +194,7 @@ impl ClickHouseSink {
             insert_timeout: Duration::from_millis(config.insert_timeout_ms),
             dedup_tokens: None,
             progress: None,
+            settled: None,
         }
     }
 
@@ -304,7 +309,8 @@ enum Landed {
     StillRunning,
 }
 
-/// How far the sink got with one batch, kept across the runner's retries of it.
+/// How far the sink got with one batch, kept across the runner's retries of it. (Retries of a
+/// batch whose data was rejected come as parts with ids of their own: see `settled`.)
 struct Progress {
     id: BatchId,
     /// Months written.
@@ -324,9 +330,29 @@ impl Sink for ClickHouseSink {
         id: &BatchId,
         items: &[Outbound<IncidentRow>],
     ) -> Result<Ack, SinkError> {
+        // A part of a rejected batch (same partition, inside its offsets) skips what the batch
+        // had stored; any other batch ends that.
+        let settled = match &self.settled {
+            Some((b, offsets))
+                if b.topic == id.topic
+                    && b.partition == id.partition
+                    && b.first <= id.first
+                    && id.last <= b.last =>
+            {
+                Some(offsets)
+            }
+            _ => None,
+        };
         let mut months: BTreeMap<u32, Vec<&IncidentRow>> = BTreeMap::new();
         for o in items {
+            if settled.is_some_and(|s| s.contains(&o.value.kafka_offset)) {
+                continue;
+            }
             months.entry(o.value.month()).or_default().push(&o.value);
+        }
+        let inside_settled = settled.is_some();
+        if !inside_settled {
+            self.settled = None;
         }
         let mut p = match self.progress.take() {
             Some(p) if &p.id == id => p,
@@ -369,6 +395,18 @@ impl Sink for ClickHouseSink {
                 Ok(()) => self.outcome("ok"),
                 Err(e) if is_data_rejection(&e) => {
                     self.outcome("rejected");
+                    let stored: BTreeSet<u64> = months
+                        .iter()
+                        .filter(|(m, _)| p.done.contains(m))
+                        .flat_map(|(_, rows)| rows.iter().map(|r| r.kafka_offset))
+                        .collect();
+                    if !stored.is_empty() {
+                        match &mut self.settled {
+                            // A part of the batch being split: the whole batch's set grows.
+                            Some((_, offsets)) if inside_settled => offsets.extend(stored),
+                            _ => self.settled = Some((id.clone(), stored)),
+                        }
+                    }
                     return Err(SinkError::Rejected(e.to_string()));
                 }
                 Err(e) => {
