@@ -12,10 +12,36 @@
 --   (scalar subqueries): no JOIN, no nesting, valid on 18.16 and current releases. A code with
 --   no label (unknown area, '') has '' as its name; each array starts with '' so it is never
 --   empty (transform() refuses empty arrays, and views are created before dimensions load).
--- * Column meanings are documented in schemas/clickhouse/README.md (18.16 has no comments on
---   view columns).
+-- * Every column has a comment (system.columns.comment, which BI tools show as its
+--   description); the column list must match the SELECT, name for name and type for type.
 
-CREATE VIEW IF NOT EXISTS {db}.bi_counts_hourly AS
+CREATE VIEW IF NOT EXISTS {db}.bi_counts_hourly
+(
+    hour DateTime('Asia/Shanghai') COMMENT 'hour (Asia/Shanghai) the events happened in',
+    day Date COMMENT 'day (Asia/Shanghai)',
+    hour_of_day UInt8 COMMENT 'hour of day 0-23 (Asia/Shanghai)',
+    district_code String COMMENT 'district code',
+    town_code String COMMENT 'town code (empty = unknown)',
+    town_zh String COMMENT 'Chinese name of the town (镇/街道)',
+    town_en String COMMENT 'English name of the town (镇/街道)',
+    station_code String COMMENT 'police station code (empty = unknown)',
+    station_zh String COMMENT 'Chinese name of the police station (派出所)',
+    station_en String COMMENT 'English name of the police station (派出所)',
+    compound_id String COMMENT 'compound id (empty = none)',
+    compound_zh String COMMENT 'Chinese name of the residential compound (小区)',
+    compound_en String COMMENT 'English name of the residential compound (小区)',
+    category String COMMENT 'incident category code',
+    category_zh String COMMENT 'Chinese name of the incident category',
+    category_en String COMMENT 'English name of the incident category',
+    subtype String COMMENT 'incident type code',
+    subtype_zh String COMMENT 'Chinese name of the incident type (subtype)',
+    subtype_en String COMMENT 'English name of the incident type (subtype)',
+    source String COMMENT 'call (110) or qr (citizen report)',
+    department String COMMENT 'primary responsible department code (empty = none)',
+    department_zh String COMMENT 'Chinese name of the responsible department',
+    department_en String COMMENT 'English name of the responsible department',
+    events UInt64 COMMENT 'exact number of distinct events: sum it over any filter'
+) AS
 WITH
     (SELECT (arrayConcat([''], groupArray(code)), arrayConcat([''], groupArray(name_zh)), arrayConcat([''], groupArray(name_en))) FROM (SELECT code, name_zh, name_en FROM {db}.dim_area FINAL WHERE level = 'town')) AS town_names,
     (SELECT (arrayConcat([''], groupArray(code)), arrayConcat([''], groupArray(name_zh)), arrayConcat([''], groupArray(name_en))) FROM (SELECT code, name_zh, name_en FROM {db}.dim_area FINAL WHERE level = 'station')) AS station_names,
@@ -42,7 +68,29 @@ FROM
     GROUP BY hour, district_code, town_code, station_code, compound_id, category, subtype, source, department
 );
 
-CREATE VIEW IF NOT EXISTS {db}.bi_counts_daily AS
+CREATE VIEW IF NOT EXISTS {db}.bi_counts_daily
+(
+    day Date COMMENT 'day (Asia/Shanghai)',
+    district_code String COMMENT 'district code',
+    town_code String COMMENT 'town code (empty = unknown)',
+    town_zh String COMMENT 'Chinese name of the town (镇/街道)',
+    town_en String COMMENT 'English name of the town (镇/街道)',
+    station_code String COMMENT 'police station code (empty = unknown)',
+    station_zh String COMMENT 'Chinese name of the police station (派出所)',
+    station_en String COMMENT 'English name of the police station (派出所)',
+    category String COMMENT 'incident category code',
+    category_zh String COMMENT 'Chinese name of the incident category',
+    category_en String COMMENT 'English name of the incident category',
+    subtype String COMMENT 'incident type code',
+    subtype_zh String COMMENT 'Chinese name of the incident type (subtype)',
+    subtype_en String COMMENT 'English name of the incident type (subtype)',
+    source String COMMENT 'call (110) or qr (citizen report)',
+    department String COMMENT 'primary responsible department code (empty = none)',
+    department_zh String COMMENT 'Chinese name of the responsible department',
+    department_en String COMMENT 'English name of the responsible department',
+    events UInt64 COMMENT 'exact number of distinct events: sum it over any filter',
+    sealed UInt8 COMMENT '1 = from a sealed day (counts_day), 0 = from the hourly rollup'
+) AS
 WITH
     (SELECT (arrayConcat([''], groupArray(code)), arrayConcat([''], groupArray(name_zh)), arrayConcat([''], groupArray(name_en))) FROM (SELECT code, name_zh, name_en FROM {db}.dim_area FINAL WHERE level = 'town')) AS town_names,
     (SELECT (arrayConcat([''], groupArray(code)), arrayConcat([''], groupArray(name_zh)), arrayConcat([''], groupArray(name_en))) FROM (SELECT code, name_zh, name_en FROM {db}.dim_area FINAL WHERE level = 'station')) AS station_names,
@@ -101,7 +149,57 @@ FROM
     GROUP BY day, district_code, town_code, station_code, category, subtype, source, department
 );
 
-CREATE VIEW IF NOT EXISTS {db}.bi_incidents AS
+CREATE VIEW IF NOT EXISTS {db}.bi_incidents
+(
+    event_id UUID COMMENT 'stable event id (duplicates folded)',
+    source String COMMENT 'call (110) or qr (citizen report)',
+    source_ref String COMMENT 'CAD number or doorplate id (empty = none)',
+    event_time DateTime('Asia/Shanghai') COMMENT 'when it happened (Asia/Shanghai)',
+    day Date COMMENT 'day (Asia/Shanghai)',
+    hour DateTime('Asia/Shanghai') COMMENT 'hour it happened in',
+    category String COMMENT 'incident category code',
+    category_zh String COMMENT 'Chinese name of the incident category',
+    category_en String COMMENT 'English name of the incident category',
+    subtype String COMMENT 'incident type code',
+    subtype_zh String COMMENT 'Chinese name of the incident type (subtype)',
+    subtype_en String COMMENT 'English name of the incident type (subtype)',
+    department String COMMENT 'primary responsible department code (empty = none)',
+    department_zh String COMMENT 'Chinese name of the responsible department',
+    department_en String COMMENT 'English name of the responsible department',
+    secondary_departments Array(String) COMMENT 'other departments involved',
+    priority UInt8 COMMENT 'priority 1 (most urgent) to 4, 0 = none',
+    district_code String COMMENT 'district code',
+    town_code String COMMENT 'town code (empty = unknown)',
+    town_zh String COMMENT 'Chinese name of the town (镇/街道)',
+    town_en String COMMENT 'English name of the town (镇/街道)',
+    station_code String COMMENT 'police station code (empty = unknown)',
+    station_zh String COMMENT 'Chinese name of the police station (派出所)',
+    station_en String COMMENT 'English name of the police station (派出所)',
+    committee_id String COMMENT 'neighbourhood committee id (empty = none)',
+    committee_zh String COMMENT 'Chinese name of the neighbourhood committee (居委会)',
+    committee_en String COMMENT 'English name of the neighbourhood committee (居委会)',
+    compound_id String COMMENT 'compound id (empty = none)',
+    compound_zh String COMMENT 'Chinese name of the residential compound (小区)',
+    compound_en String COMMENT 'English name of the residential compound (小区)',
+    poi_id String COMMENT 'declared hot spot id (empty = none)',
+    poi_zh String COMMENT 'Chinese name of the declared hot spot (POI)',
+    poi_en String COMMENT 'English name of the declared hot spot (POI)',
+    plate_id String COMMENT 'QR doorplate id (empty = none)',
+    lat Nullable(Float64) COMMENT 'latitude (WGS84)',
+    lon Nullable(Float64) COMMENT 'longitude (WGS84)',
+    h3 String COMMENT 'H3 cell, resolution 9',
+    h3_r8 String COMMENT 'H3 cell, resolution 8',
+    tags Array(String) COMMENT 'tags (e.g. repeat)',
+    keywords Array(String) COMMENT 'keywords found in the text',
+    classifier_version String COMMENT 'classifier version',
+    score Float32 COMMENT 'classification score',
+    rule String COMMENT 'deciding classifier rule',
+    evidence Array(String) COMMENT 'text evidence of the classification',
+    runner_up String COMMENT 'second most likely type (empty = none)',
+    repeat_of Nullable(UUID) COMMENT 'earlier event this call repeats',
+    is_repeat UInt8 COMMENT '1 = a repeat call of an earlier report',
+    description String COMMENT 'redacted call text'
+) AS
 WITH
     (SELECT (arrayConcat([''], groupArray(code)), arrayConcat([''], groupArray(name_zh)), arrayConcat([''], groupArray(name_en))) FROM (SELECT code, name_zh, name_en FROM {db}.dim_area FINAL WHERE level = 'town')) AS town_names,
     (SELECT (arrayConcat([''], groupArray(code)), arrayConcat([''], groupArray(name_zh)), arrayConcat([''], groupArray(name_en))) FROM (SELECT code, name_zh, name_en FROM {db}.dim_area FINAL WHERE level = 'station')) AS station_names,
@@ -138,7 +236,40 @@ FROM
     FROM {db}.incidents FINAL
 );
 
-CREATE VIEW IF NOT EXISTS {db}.bi_alerts AS
+CREATE VIEW IF NOT EXISTS {db}.bi_alerts
+(
+    alert_key String COMMENT 'one alert per episode of a series',
+    id String COMMENT 'alert id (key and version)',
+    version UInt64 COMMENT 'rises with the level',
+    level String COMMENT 'yellow, orange or red',
+    method String COMMENT 'detection method',
+    state String COMMENT 'open while the window has not ended, else closed',
+    area_level String COMMENT 'town, station, compound, h3_r8, h3_r8_k1 or poi',
+    area_code String COMMENT 'area code at that level',
+    area_zh String COMMENT 'Chinese name of the alert area',
+    area_en String COMMENT 'English name of the alert area',
+    town_code String COMMENT 'town of the area (empty = unknown)',
+    town_zh String COMMENT 'Chinese name of the town (镇/街道)',
+    town_en String COMMENT 'English name of the town (镇/街道)',
+    category String COMMENT 'incident category code',
+    category_zh String COMMENT 'Chinese name of the incident category',
+    category_en String COMMENT 'English name of the incident category',
+    subtype String COMMENT 'incident type code (empty = whole category)',
+    subtype_zh String COMMENT 'Chinese name of the incident type (subtype)',
+    subtype_en String COMMENT 'English name of the incident type (subtype)',
+    window_start DateTime('Asia/Shanghai') COMMENT 'window start (Asia/Shanghai)',
+    window_end DateTime('Asia/Shanghai') COMMENT 'window end (Asia/Shanghai)',
+    observed UInt32 COMMENT 'events counted in the window',
+    expected Float64 COMMENT 'events expected from the baseline',
+    ratio Float64 COMMENT 'observed / expected',
+    score Float64 COMMENT 'test statistic',
+    p_value Float64 COMMENT 'tail probability',
+    baseline String COMMENT 'the baseline as JSON',
+    contributors Array(String) COMMENT 'event ids counted',
+    created_at DateTime('Asia/Shanghai') COMMENT 'first emitted',
+    updated_at DateTime('Asia/Shanghai') COMMENT 'last changed',
+    evidence String COMMENT 'the whole alert as JSON: baseline, method detail, group members'
+) AS
 WITH
     (SELECT (arrayConcat([''], groupArray(code)), arrayConcat([''], groupArray(name_zh)), arrayConcat([''], groupArray(name_en))) FROM (SELECT code, name_zh, name_en FROM {db}.dim_area FINAL WHERE level = 'town')) AS town_names,
     (SELECT (arrayConcat([''], groupArray(code)), arrayConcat([''], groupArray(name_zh)), arrayConcat([''], groupArray(name_en))) FROM (SELECT code, name_zh, name_en FROM {db}.dim_area FINAL WHERE level = 'station')) AS station_names,
@@ -159,7 +290,25 @@ SELECT
     record AS evidence
 FROM {db}.alerts FINAL;
 
-CREATE VIEW IF NOT EXISTS {db}.bi_dead_letters AS
+CREATE VIEW IF NOT EXISTS {db}.bi_dead_letters
+(
+    dead_lettered_at DateTime('Asia/Shanghai') COMMENT 'when the record was dead-lettered',
+    day Date COMMENT 'day it was dead-lettered',
+    stage String COMMENT 'stage that gave up on it',
+    reason String COMMENT 'stable reason code',
+    message String COMMENT 'error detail',
+    topic String COMMENT 'origin Kafka topic',
+    `partition` UInt16 COMMENT 'origin partition',
+    `offset` UInt64 COMMENT 'origin offset',
+    id String COMMENT 'topic/partition/offset: the id for pingan dlq show and replay',
+    event_id String COMMENT 'event id in the payload (empty = none)',
+    key String COMMENT 'original Kafka key',
+    payload String COMMENT 'original bytes',
+    payload_bytes UInt64 COMMENT 'payload size in bytes',
+    replays UInt64 COMMENT 'times replayed with pingan dlq replay',
+    last_replayed_at DateTime('Asia/Shanghai') COMMENT 'last replay (1970 = never)',
+    replayed UInt8 COMMENT '1 = replayed at least once'
+) AS
 SELECT
     stored_at AS dead_lettered_at, toDate(stored_at) AS day, stage, reason, message,
     topic, `partition`, `offset`, concat(topic, '/', toString(`partition`), '/', toString(`offset`)) AS id,

@@ -68,6 +68,10 @@ def main():
                     failures.append(f"{view} counts {n} events, expected 1")
             for view in ["bi_alerts", "bi_dead_letters"]:
                 s.query(f"SELECT * FROM {DB}.{view}", "CSV")
+            bare = s.query(f"SELECT count() FROM system.columns WHERE database = '{DB}' AND startsWith(table, 'bi_') "
+                           f"AND comment = ''", "CSV").bytes().decode().strip()
+            if bare != "0":
+                failures.append(f"{bare} columns of the bi_* views have no comment")
         except Exception as e:  # noqa: BLE001
             failures.append(f"sample data: {e}")
         s.query(f"USE {DB}")

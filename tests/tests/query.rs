@@ -881,6 +881,16 @@ async fn the_bi_profile_reads_the_views_and_cannot_write() {
             assert_eq!(n, 8, "one row per distinct event");
         }
     }
+    let (columns, bare): (u64, u64) = bi
+        .query("SELECT toUInt64(count()), toUInt64(countIf(comment = '')) FROM system.columns WHERE database = currentDatabase() AND startsWith(table, 'bi_')")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert!(columns > 100, "{columns} columns");
+    assert_eq!(
+        bare, 0,
+        "every column of the bi_* views has a comment BI tools show"
+    );
     let write = bi
         .query("INSERT INTO dead_letter_replays (topic) VALUES ('x')")
         .execute()
