@@ -511,7 +511,7 @@ async fn a_recreated_topic_is_noticed_and_its_records_are_stored() {
     let mismatches: f64 = registry
         .gather()
         .iter()
-        .filter(|f| f.get_name() == "pingan_stage_position_mismatches_total")
+        .filter(|f| f.name() == "pingan_stage_position_mismatches_total")
         .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value()))
         .sum();
     assert!(mismatches >= 1.0, "the re-created topic is counted");
@@ -571,7 +571,7 @@ async fn offsets_that_jump_are_counted_and_the_records_around_them_stored() {
     let gaps: f64 = registry
         .gather()
         .iter()
-        .filter(|f| f.get_name() == "pingan_stage_offset_gaps_total")
+        .filter(|f| f.name() == "pingan_stage_offset_gaps_total")
         .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value()))
         .sum();
     assert_eq!(gaps, 2.0, "two commit markers between three transactions");
