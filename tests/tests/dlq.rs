@@ -1,7 +1,8 @@
 //! Dead letters you can act on, against real Kafka and ClickHouse: a batch with one record the
 //! server rejects stores all the others (the batch is split, not dead-lettered whole); the bad
 //! record reaches `dead_letters` and `pingan dlq list`; after the fix, `pingan dlq replay` sends
-//! it through the normal path and it is counted exactly once — also when replayed twice.
+//! it through the normal path and it is counted exactly once — also when replayed twice; an
+//! unreadable record is corrected by hand and its fixed bytes replayed (`--payload`).
 
 use std::process::Command;
 use std::time::Duration;
@@ -204,6 +205,13 @@ async fn a_rejected_record_is_isolated_listed_replayed_after_the_fix_and_counted
         .unwrap();
     assert_eq!(letter["event_id"], poison_id.as_str());
     let id = letter["id"].as_str().unwrap().to_owned();
+    let unreadable_id = letters
+        .iter()
+        .find(|l| l["reason"] == "invalid_json")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (ok, filtered) = pingan(
         &env,
         &ch.database,
@@ -252,11 +260,40 @@ async fn a_rejected_record_is_isolated_listed_replayed_after_the_fix_and_counted
         },
     )
     .await;
+    // The unreadable record is fixed by hand and its corrected bytes replayed.
+    let fixed = event(20_000, "修好了");
+    let fixed_path = std::env::temp_dir().join(format!("{}.json", unique("pingan_t_fixed")));
+    std::fs::write(&fixed_path, serde_json::to_vec(&fixed).unwrap()).unwrap();
+    let (ok, out) = pingan(
+        &env,
+        &ch.database,
+        &[
+            "dlq",
+            "replay",
+            &unreadable_id,
+            "--payload",
+            fixed_path.to_str().unwrap(),
+            "--note",
+            "fixed by hand",
+        ],
+    );
+    let _ = std::fs::remove_file(&fixed_path);
+    assert!(ok && out.contains("replayed 1 dead letter"), "{out}");
+    let c = client.clone();
+    wait_until(
+        "the corrected record is stored",
+        Duration::from_secs(60),
+        || {
+            let c = c.clone();
+            async move { count(&c, "SELECT uniqExact(event_id) FROM incidents").await >= 3_002 }
+        },
+    )
+    .await;
     shutdown.cancel();
     task.await.unwrap().unwrap();
     assert_eq!(
         count(&client, "SELECT uniqExact(event_id) FROM incidents").await,
-        3_001
+        3_002
     );
     assert_eq!(
         count(
@@ -264,22 +301,26 @@ async fn a_rejected_record_is_isolated_listed_replayed_after_the_fix_and_counted
             "SELECT toUInt64(uniqExactMerge(events)) FROM counts_hour"
         )
         .await,
-        3_001,
+        3_002,
         "the rollups count the replayed record once"
     );
     assert_eq!(
         count(&client, "SELECT count() FROM dead_letter_replays").await,
-        2
+        3
+    );
+    assert_eq!(
+        count(
+            &client,
+            "SELECT toUInt64(sum(edited)) FROM dead_letter_replays"
+        )
+        .await,
+        1,
+        "the corrected replay is marked as edited"
     );
     let (ok, out) = pingan(&env, &ch.database, &["dlq", "list", "--pending", "--json"]);
     assert!(ok, "{out}");
-    let pending: Vec<&str> = out.lines().filter(|l| l.starts_with('{')).collect();
-    assert_eq!(
-        pending.len(),
-        1,
-        "only the unreadable record is left: {out}"
-    );
-    assert!(pending[0].contains("invalid_json"));
+    let pending = out.lines().filter(|l| l.starts_with('{')).count();
+    assert_eq!(pending, 0, "every dead letter was replayed: {out}");
 
     let _ = client
         .query(&format!("DROP DATABASE IF EXISTS {}", ch.database))
