@@ -60,6 +60,18 @@ def main():
             if a != "2":
                 failures.append(f"insert_audit has {a} rows, expected 2")
             s.query(f"SELECT * FROM {DB}.incidents_labelled", "CSV")
+            # The BI views over the same rows: one event, wherever it is summed.
+            for view, expr in [("bi_counts_hourly", "sum(events)"), ("bi_counts_daily", "sum(events)"),
+                               ("bi_incidents", "count()")]:
+                n = s.query(f"SELECT {expr} FROM {DB}.{view}", "CSV").bytes().decode().strip()
+                if n != "1":
+                    failures.append(f"{view} counts {n} events, expected 1")
+            for view in ["bi_alerts", "bi_dead_letters"]:
+                s.query(f"SELECT * FROM {DB}.{view}", "CSV")
+            bare = s.query(f"SELECT count() FROM system.columns WHERE database = '{DB}' AND startsWith(table, 'bi_') "
+                           f"AND comment = ''", "CSV").bytes().decode().strip()
+            if bare != "0":
+                failures.append(f"{bare} columns of the bi_* views have no comment")
         except Exception as e:  # noqa: BLE001
             failures.append(f"sample data: {e}")
         s.query(f"USE {DB}")

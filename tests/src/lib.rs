@@ -238,7 +238,68 @@ pub mod services {
 pub fn all_sql_templates() -> Vec<(String, String)> {
     let mut all = pingan_warehouse::templates::all();
     all.extend(pingan_query::sql_templates());
+    all.extend(doc_sql_snippets());
     all
+}
+
+/// The documents whose SQL a reader may copy.
+pub const SQL_DOCUMENTS: [&str; 3] = [
+    "README.md",
+    "schemas/clickhouse/README.md",
+    "deploy/README.md",
+];
+
+/// Every statement of every ```` ```sql ```` block in [`SQL_DOCUMENTS`], named
+/// `doc_<document>_<block>_<statement>`, with the `pingan.` database qualifier of the schema's
+/// tables and views removed (the checks run in their own database). A block fenced
+/// ```` ```sql no-run ```` is not run: it changes the server (users, grants), and the text next to
+/// it must say so.
+pub fn doc_sql_snippets() -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let objects: Vec<String> = pingan_warehouse::migrate::MIGRATIONS
+        .iter()
+        .flat_map(|m| {
+            m.sql.split("{db}.").skip(1).filter_map(|rest| {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                (!name.is_empty()).then_some(name)
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for doc in SQL_DOCUMENTS {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap_or_default();
+        let slug: String = doc
+            .trim_end_matches(".md")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let mut block = 0;
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            let fence = line.trim();
+            if !fence.starts_with("```sql") {
+                continue;
+            }
+            let body: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+            block += 1;
+            if fence.contains("no-run") {
+                continue;
+            }
+            let mut sql = pingan_warehouse::migrate::statements(&body.join("\n"), "");
+            for stmt in &mut sql {
+                for o in &objects {
+                    *stmt = stmt.replace(&format!("pingan.{o}"), o);
+                }
+            }
+            for (i, stmt) in sql.into_iter().enumerate() {
+                out.push((format!("doc_{slug}_{block}_{}", i + 1), stmt));
+            }
+        }
+    }
+    out
 }
 
 /// The `pingan` binary of this checkout (`make test` builds it before the integration tests).

@@ -86,6 +86,10 @@ impl Fixture {
             batch_max_age_ms: 200,
             insert_timeout_ms: 5_000,
             admin_listen: None,
+            dead_letters: pingan_aggregator::dead_letters::DeadLetterStoreConfig {
+                topics: vec![format!("{}.dlq", self.topic)],
+                ..Default::default()
+            },
             ..Default::default()
         }
     }

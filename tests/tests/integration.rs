@@ -13,6 +13,7 @@ mod access;
 mod aggregator;
 mod alerting;
 mod classifier;
+mod dlq;
 mod e2e;
 mod identity;
 mod ingest;

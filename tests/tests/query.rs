@@ -3,6 +3,7 @@
 //! the midnight-crossing hour window, Asia/Shanghai day and month boundaries, duplicates, the
 //! raw-table fallback for unaligned ranges, rankings, heat map and terms.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -718,5 +719,211 @@ async fn rankings_heatmap_terms_incidents_and_alerts() {
     assert_eq!(v["dispute_share"].as_f64(), Some(0.3333), "{v}");
     assert_eq!(v["night"]["count"], 3, "{v}"); // 00:30, 02:59:59, 21:05
     assert_eq!(v["top_compounds"]["burglary"][0]["code"], HONGCHUN);
+    f.drop_db().await;
+}
+
+/// The same question asked of `/v1/counts` and of the BI views (`sum(events)`), as
+/// `key → count` maps; keys are the API's row fields joined by `|` (a day bucket as its date).
+async fn api_counts(f: &Fixture, uri: &str, keys: &[&str]) -> BTreeMap<String, u64> {
+    let v = f.ok(uri).await;
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let key: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    let s = r[*k].as_str().unwrap_or("").to_owned();
+                    if *k == "bucket" {
+                        s[..10].to_owned()
+                    } else {
+                        s
+                    }
+                })
+                .collect();
+            (key.join("|"), r["count"].as_u64().unwrap())
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+async fn view_counts(f: &Fixture, sql: &str) -> BTreeMap<String, u64> {
+    let rows: Vec<(String, u64)> = f.client.query(sql).fetch_all().await.unwrap();
+    rows.into_iter().filter(|(_, n)| *n > 0).collect()
+}
+
+/// The BI views answer every question exactly like the API: before sealing, with sealed days,
+/// and after a late event unsealed one.
+async fn assert_views_equal_api(f: &Fixture, when: &str) {
+    let in_range = "day >= '2019-12-31' AND day < '2020-01-02'";
+    let checks: Vec<(String, Vec<&str>, String)> = vec![
+        (
+            format!("/v1/counts?{DAY_RANGE}&bucket=day"),
+            vec!["bucket"],
+            format!("SELECT toString(day) AS k, sum(events) FROM ?view WHERE {in_range} GROUP BY k"),
+        ),
+        (
+            format!("/v1/counts?{DAY_RANGE}&by=town"),
+            vec!["town"],
+            format!("SELECT town_code AS k, sum(events) FROM ?view WHERE {in_range} GROUP BY k"),
+        ),
+        (
+            format!("/v1/counts?{DAY_RANGE}&by=category,town&category=CRIM,DSP"),
+            vec!["category", "town"],
+            format!("SELECT concat(category, '|', town_code) AS k, sum(events) FROM ?view WHERE {in_range} AND category IN ('CRIM', 'DSP') GROUP BY k"),
+        ),
+        (
+            format!("/v1/counts?{DAY_RANGE}&by=source,department"),
+            vec!["source", "department"],
+            format!("SELECT concat(source, '|', department) AS k, sum(events) FROM ?view WHERE {in_range} GROUP BY k"),
+        ),
+        (
+            "/v1/counts?from=2018-12-01T00:00:00%2B08:00&to=2020-02-01T00:00:00%2B08:00&by=subtype".to_owned(),
+            vec!["subtype"],
+            "SELECT subtype AS k, sum(events) FROM ?view WHERE day >= '2018-12-01' AND day < '2020-02-01' GROUP BY k".to_owned(),
+        ),
+    ];
+    for (uri, keys, sql) in &checks {
+        let api = api_counts(f, uri, keys).await;
+        assert!(!api.is_empty(), "{when}: {uri} has rows");
+        for view in ["bi_counts_daily", "bi_counts_hourly"] {
+            let got = view_counts(f, &sql.replace("?view", view)).await;
+            assert_eq!(got, api, "{when}: {view} differs from {uri}");
+        }
+        // Raw events, one row each: the same numbers with count().
+        let raw = view_counts(
+            f,
+            &sql.replace("?view", "bi_incidents")
+                .replace("sum(events)", "toUInt64(count())"),
+        )
+        .await;
+        assert_eq!(raw, api, "{when}: bi_incidents differs from {uri}");
+    }
+}
+
+#[tokio::test]
+async fn bi_views_equal_the_api_with_live_sealed_and_unsealed_days() {
+    let f = Fixture::new().await;
+    assert_views_equal_api(&f, "live rollups only").await;
+    let sealed = seal(&f).await;
+    assert!(sealed.contains(&"2020-01-01".to_owned()), "{sealed:?}");
+    let from_seals: u64 = f
+        .client
+        .query("SELECT toUInt64(countIf(sealed = 1)) FROM bi_counts_daily")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert!(from_seals > 0, "the daily view reads sealed days");
+    assert_views_equal_api(&f, "sealed days").await;
+    // A late event reaches a sealed day: the day is read live again, by the API and the view.
+    let late = Ev {
+        id: 900,
+        at: "2020-01-01 15:00:00",
+        subtype: "DSP_NEIGHBOUR",
+        town: HONGQIAO,
+        compound: None,
+        point: P_HONGQIAO,
+        keywords: &[],
+    };
+    insert(&f.client, &[&late]).await;
+    assert_views_equal_api(&f, "a sealed day with a late event").await;
+    let after = api_counts(&f, &format!("/v1/counts?{DAY_RANGE}&by=town"), &["town"]).await;
+    assert_eq!(after[HONGQIAO], 4, "the late event counts: {after:?}");
+
+    // Labels: every level, in Chinese and English.
+    let (town_zh, town_en, category_zh, subtype_en): (String, String, String, String) = f
+        .client
+        .query("SELECT town_zh, town_en, category_zh, subtype_en FROM bi_incidents WHERE town_code = ? LIMIT 1")
+        .bind(QIBAO)
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(
+        (town_zh.as_str(), town_en.as_str()),
+        ("七宝镇", "Qibao Town")
+    );
+    assert!(!category_zh.is_empty() && !subtype_en.is_empty());
+    let compound_zh: String = f
+        .client
+        .query("SELECT any(compound_zh) FROM bi_incidents WHERE compound_id = ?")
+        .bind(HONGCHUN)
+        .fetch_one()
+        .await
+        .unwrap();
+    assert!(!compound_zh.is_empty(), "compound label");
+    f.drop_db().await;
+}
+
+/// What the `bi_readonly` profile allows (deploy/local/clickhouse/users.xml): the BI views are
+/// readable with the per-query settings drivers send; writes and DDL are refused. The profile's
+/// `readonly = 2` is applied per query here, because the user itself exists only once the server
+/// was started with the new users.xml (`make up`); when it exists, it is checked too.
+#[tokio::test]
+async fn the_bi_profile_reads_the_views_and_cannot_write() {
+    let f = Fixture::new().await;
+    let bi = f.client.clone().with_setting("readonly", "2");
+    for view in [
+        "bi_counts_hourly",
+        "bi_counts_daily",
+        "bi_incidents",
+        "bi_alerts",
+        "bi_dead_letters",
+    ] {
+        let n: u64 = bi
+            .clone()
+            .with_setting("max_execution_time", "60")
+            .query(&format!("SELECT toUInt64(count()) FROM {view}"))
+            .fetch_one()
+            .await
+            .unwrap_or_else(|e| panic!("{view}: {e}"));
+        if view == "bi_incidents" {
+            assert_eq!(n, 8, "one row per distinct event");
+        }
+    }
+    let (columns, bare): (u64, u64) = bi
+        .query("SELECT toUInt64(count()), toUInt64(countIf(comment = '')) FROM system.columns WHERE database = currentDatabase() AND startsWith(table, 'bi_')")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert!(columns > 100, "{columns} columns");
+    assert_eq!(
+        bare, 0,
+        "every column of the bi_* views has a comment BI tools show"
+    );
+    let write = bi
+        .query("INSERT INTO dead_letter_replays (topic) VALUES ('x')")
+        .execute()
+        .await;
+    assert!(write.is_err(), "readonly = 2 refuses writes");
+    let ddl = bi.query("DROP TABLE bi_alerts").execute().await;
+    assert!(ddl.is_err(), "readonly = 2 refuses DDL");
+
+    let env = TestEnv::from_env();
+    let user = env
+        .clickhouse()
+        .with_user("bi_readonly")
+        .with_password("pingan-bi");
+    match user.query("SELECT 1").fetch_one::<u8>().await {
+        Ok(_) => {
+            let write = user
+                .query(&format!(
+                    "CREATE TABLE {}.x (a UInt8) ENGINE = Memory",
+                    f.db
+                ))
+                .execute()
+                .await;
+            assert!(write.is_err(), "bi_readonly cannot create tables");
+            let readonly: String = user
+                .query("SELECT value FROM system.settings WHERE name = 'readonly'")
+                .fetch_one()
+                .await
+                .unwrap();
+            assert_eq!(readonly, "2");
+        }
+        Err(e) => eprintln!(
+            "bi_readonly is not on this server yet (restart it with deploy/local/clickhouse/users.xml): {e}"
+        ),
+    }
     f.drop_db().await;
 }

@@ -149,6 +149,7 @@ async fn kafka_round_trip_with_idempotent_producer_and_offsets_stored_after_the_
     .retry(RetryPolicy {
         backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(50)),
         max_elapsed: Duration::from_secs(30),
+        max_split_writes: 200,
     });
     let run = {
         let (kafka, shutdown) = (env.kafka_config(), shutdown.clone());

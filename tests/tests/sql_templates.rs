@@ -6,6 +6,13 @@
 fn sql_templates() {
     let all = pingan_tests::all_sql_templates();
     assert!(!all.is_empty());
+    // The documentation's SQL is among them (README, schema README, production guide).
+    assert!(
+        all.iter()
+            .filter(|(n, _)| n.starts_with("doc_schemas_clickhouse_README_"))
+            .count()
+            >= 5
+    );
     for (name, sql) in &all {
         assert!(!sql.trim().is_empty(), "{name}");
     }

@@ -39,6 +39,8 @@ pub struct AggregatorConfig {
     pub alerts: crate::alerting::AlertingConfig,
     /// Sealing closed days and retention.
     pub maintenance: crate::maintenance::MaintenanceConfig,
+    /// Storing every stage's dead letters in ClickHouse.
+    pub dead_letters: crate::dead_letters::DeadLetterStoreConfig,
 }
 
 impl Default for AggregatorConfig {
@@ -57,6 +59,7 @@ impl Default for AggregatorConfig {
             admin_listen: Some("127.0.0.1:8082".into()),
             alerts: crate::alerting::AlertingConfig::default(),
             maintenance: crate::maintenance::MaintenanceConfig::default(),
+            dead_letters: crate::dead_letters::DeadLetterStoreConfig::default(),
         }
     }
 }
@@ -96,6 +99,7 @@ impl AggregatorConfig {
             ));
         }
         self.maintenance.validate(self.insert_timeout_ms, errors);
+        self.dead_letters.validate(errors);
         match self.alerts.detect.validate() {
             Ok(()) => {}
             Err(pingan_detect::DetectError::Config(problems)) => errors.extend(

@@ -19,6 +19,7 @@
 //! * The schema, migrations, row types and SQL are `pingan-warehouse`'s.
 //! * [`transform`]: enriched event → row (pure).
 //! * [`sink`]: the idempotent ClickHouse sink.
+//! * [`dead_letters`]: the second stage, every `<topic>.dlq` → the `dead_letters` table.
 //! * [`maintenance`]: sealing closed days into plain daily counts; retention.
 //! * [`alerting`]: spike detection on stored events (alerts to ClickHouse, Kafka, webhook).
 //! * [`metrics`]: the `pingan_aggregator_*` metrics.
@@ -26,6 +27,7 @@
 
 pub mod alerting;
 pub mod config;
+pub mod dead_letters;
 pub mod maintenance;
 pub mod metrics;
 pub mod sink;
@@ -165,7 +167,7 @@ pub async fn run(
         max_ready: 4,
         drain_timeout: Duration::from_secs(10),
     };
-    let mut stage = StageBuilder::new(source, transform::ToRows, sink, stage_metrics)
+    let mut stage = StageBuilder::new(source, transform::ToRows, sink, stage_metrics.clone())
         .resume_from(position)
         .dead_letters(DeadLetters::new(publisher.clone(), "aggregator"))
         .retry(RetryPolicy {
@@ -176,7 +178,42 @@ pub async fn run(
     if let Some(feed) = detect_feed {
         stage = stage.after_durable(feed);
     }
-    let result = stage.run(&kafka, shutdown).await;
+    let dead_letter_stage = config.dead_letters.enabled.then(|| {
+        let source = SourceSettings {
+            stage: "dead_letters",
+            topics: config.dead_letters.topics.clone(),
+            group_id: config.dead_letters.group_id(&config.group_id),
+            max_events: 10_000,
+            max_bytes: 16 << 20,
+            max_age: Duration::from_secs(1),
+            pace: None,
+            max_ready: 2,
+            drain_timeout: Duration::from_secs(10),
+        };
+        let sink = dead_letters::DeadLetterSink::new(
+            pingan_warehouse::client(&clickhouse, pingan_warehouse::Role::Writer),
+            Duration::from_millis(config.insert_timeout_ms),
+        );
+        // No dead-letter topic of its own: its rows are plain strings ClickHouse cannot reject,
+        // so anything else is retried (and a give-up stops the aggregator, like the main stage).
+        StageBuilder::new(
+            source,
+            dead_letters::ToDeadLetterRow,
+            sink,
+            stage_metrics.clone(),
+        )
+        .retry(RetryPolicy {
+            max_elapsed: config.retry_max_elapsed(),
+            ..RetryPolicy::default()
+        })
+        .run(&kafka, shutdown.clone())
+    });
+    // Boxed: two stages' state inline would make every caller's future large.
+    let main_stage = Box::pin(stage.run(&kafka, shutdown.clone()));
+    let (result, dead_letter_result) = match dead_letter_stage {
+        Some(dl) => tokio::join!(main_stage, Box::pin(dl)),
+        None => (main_stage.await, Ok(())),
+    };
     if let Some(t) = alert_task {
         let _ = t.await;
     }
@@ -187,5 +224,6 @@ pub async fn run(
     if let Some(t) = admin_task {
         let _ = t.await;
     }
-    result.map_err(AggregatorError::from)
+    result?;
+    dead_letter_result.map_err(AggregatorError::from)
 }

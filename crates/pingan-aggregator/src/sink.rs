@@ -179,6 +179,10 @@ pub struct ClickHouseSink {
     progress: Option<Progress>,
     /// Records of the last written batch refused for an `event_id` conflict.
     refused: Vec<Refused>,
+    /// Offsets of a rejected batch that an earlier month's INSERT of it had already stored. The
+    /// runner then writes the batch again in parts (split to find the bad records); rows in
+    /// here are skipped instead of stored twice.
+    settled: Option<(BatchId, BTreeSet<u64>)>,
 }
 
 impl std::fmt::Debug for ClickHouseSink {
@@ -203,6 +207,7 @@ impl ClickHouseSink {
             dedup_tokens: None,
             progress: None,
             refused: Vec::new(),
+            settled: None,
         }
     }
 
@@ -348,7 +353,8 @@ enum Landed {
     StillRunning,
 }
 
-/// How far the sink got with one batch, kept across the runner's retries of it.
+/// How far the sink got with one batch, kept across the runner's retries of it. (Retries of a
+/// batch whose data was rejected come as parts with ids of their own: see `settled`.)
 struct Progress {
     id: BatchId,
     /// Months written.
@@ -372,6 +378,24 @@ impl Sink for ClickHouseSink {
         items: &[Outbound<IncidentRow>],
     ) -> Result<Ack, SinkError> {
         self.refused.clear();
+        // A part of a rejected batch (same partition, inside its offsets) skips what the batch
+        // had stored; any other batch ends that.
+        let settled = match &self.settled {
+            Some((b, offsets))
+                if b.topic == id.topic
+                    && b.partition == id.partition
+                    && b.first <= id.first
+                    && id.last <= b.last =>
+            {
+                Some(offsets)
+            }
+            _ => None,
+        };
+        let settled = settled.cloned();
+        let inside_settled = settled.is_some();
+        if !inside_settled {
+            self.settled = None;
+        }
         let mut p = match self.progress.take() {
             Some(p) if &p.id == id => p,
             _ => {
@@ -390,9 +414,14 @@ impl Sink for ClickHouseSink {
         };
         let mut months: BTreeMap<u32, Vec<&IncidentRow>> = BTreeMap::new();
         for (i, o) in items.iter().enumerate() {
-            if !p.refused.iter().any(|r| r.index == i) {
-                months.entry(o.value.month()).or_default().push(&o.value);
+            if settled
+                .as_ref()
+                .is_some_and(|s| s.contains(&o.value.kafka_offset))
+                || p.refused.iter().any(|r| r.index == i)
+            {
+                continue;
             }
+            months.entry(o.value.month()).or_default().push(&o.value);
         }
         for (month, rows) in &months {
             if p.done.contains(month) {
@@ -427,6 +456,18 @@ impl Sink for ClickHouseSink {
                 Ok(()) => self.outcome("ok"),
                 Err(e) if is_data_rejection(&e) => {
                     self.outcome("rejected");
+                    let stored: BTreeSet<u64> = months
+                        .iter()
+                        .filter(|(m, _)| p.done.contains(m))
+                        .flat_map(|(_, rows)| rows.iter().map(|r| r.kafka_offset))
+                        .collect();
+                    if !stored.is_empty() {
+                        match &mut self.settled {
+                            // A part of the batch being split: the whole batch's set grows.
+                            Some((_, offsets)) if inside_settled => offsets.extend(stored),
+                            _ => self.settled = Some((id.clone(), stored)),
+                        }
+                    }
                     return Err(SinkError::Rejected(e.to_string()));
                 }
                 Err(e) => {

@@ -15,7 +15,7 @@ use sha2::Sha256;
 pub struct PhoneToken {
     /// `hmac-sha256:<key_id>:<hex>` of the normalised number.
     pub hash: String,
-    /// Display form, e.g. `138****1234`.
+    /// Display form, e.g. `*******1234` (at most the last 4 digits).
     pub masked: String,
 }
 

@@ -17,6 +17,8 @@ pub struct StageMetrics {
     pub dead_letters: IntCounterVec,
     /// `pingan_stage_sink_retries_total{stage,code}`.
     pub retries: IntCounterVec,
+    /// Rejected sink writes split in halves to find the bad records.
+    pub split_writes: IntCounterVec,
     /// `pingan_stage_batch_events{stage}`.
     pub batch_size: HistogramVec,
     /// `pingan_stage_sink_write_seconds{stage}`.
@@ -77,6 +79,11 @@ impl StageMetrics {
                 "pingan_stage_sink_retries_total",
                 "Sink write retries.",
                 &["stage", "code"],
+            )?,
+            split_writes: counter(
+                "pingan_stage_split_writes_total",
+                "Batches (or parts of one) whose data the sink rejected, split in halves to find the bad records.",
+                &["stage"],
             )?,
             batch_size: hist(
                 "pingan_stage_batch_events",

@@ -79,6 +79,12 @@ pub trait Transform: Send + 'static {
     type In: DeserializeOwned + Send;
     /// Output type.
     type Out: Send + Sync;
+    /// Decodes a record's payload: JSON by default. A stage that keeps payloads as they are
+    /// (the dead-letter store, whose records are whatever another stage could not read)
+    /// overrides it.
+    fn decode(payload: &[u8]) -> Result<Self::In, serde_json::Error> {
+        serde_json::from_slice(payload)
+    }
     /// Transforms one record.
     fn transform(&mut self, input: Inbound<Self::In>) -> Result<Outcome<Self::Out>, RecordError>;
 }

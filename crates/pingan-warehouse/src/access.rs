@@ -1,4 +1,4 @@
-//! The access log (`access_log`, `schemas/clickhouse/0008_access_log.sql`): who read
+//! The access log (`access_log`, `schemas/clickhouse/0010_access_log.sql`): who read
 //! incident-level data through the query API. The query service writes one row per such read
 //! before answering and lists them for admins.
 

@@ -21,6 +21,8 @@
 //! * [`alerts`]: what spike detection reads and writes.
 //! * [`identity`]: what is stored under an `event_id` (first record wins).
 //! * [`access`]: the access log of incident-level reads (query service).
+//! * [`dead_letters`]: the dead-letter store (written by the aggregator's dead-letter stage,
+//!   read and replayed by `pingan dlq`).
 //! * [`templates`]: every fixed statement with sample parameters, for the compatibility checks.
 #![deny(missing_docs)]
 
@@ -29,6 +31,7 @@ pub mod alerts;
 pub mod audit;
 pub mod client;
 pub mod cluster;
+pub mod dead_letters;
 pub mod identity;
 pub mod migrate;
 pub mod retention;

@@ -66,8 +66,18 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 8,
-        name: "0008_access_log.sql",
-        sql: include_str!("../../../schemas/clickhouse/0008_access_log.sql"),
+        name: "0008_dead_letter_replays.sql",
+        sql: include_str!("../../../schemas/clickhouse/0008_dead_letter_replays.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "0009_bi_layer.sql",
+        sql: include_str!("../../../schemas/clickhouse/0009_bi_layer.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "0010_access_log.sql",
+        sql: include_str!("../../../schemas/clickhouse/0010_access_log.sql"),
     },
 ];
 

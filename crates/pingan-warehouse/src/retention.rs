@@ -21,6 +21,7 @@ pub const RETAINED_TABLES: &[&str] = &[
     "day_seals",
     "alerts",
     "dead_letters",
+    "dead_letter_replays",
     "insert_audit",
 ];
 

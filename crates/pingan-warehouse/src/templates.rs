@@ -13,6 +13,7 @@ pub fn all() -> Vec<(String, String)> {
         .chain(crate::identity::templates())
         .chain(crate::sealed::templates())
         .chain(crate::retention::templates())
+        .chain(crate::dead_letters::templates())
         .map(|(name, sql)| (name.to_owned(), sql))
         .collect()
 }

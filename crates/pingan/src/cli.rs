@@ -98,6 +98,15 @@ enum Command {
     Simulate(crate::demo::SimulateArgs),
     /// Everything in one process plus the simulator; prints the dashboard URL.
     Demo(crate::demo::DemoArgs),
+    /// Dead letters: records a stage could not process, stored in ClickHouse by the aggregator
+    /// (`dead_letters`) with their original bytes, reason and origin. List and inspect them,
+    /// then, once the cause is fixed, replay them to their origin topic: they take the normal
+    /// path again and are counted once (counts are distinct event ids; replays are recorded
+    /// and not repeated unless --again).
+    Dlq {
+        #[command(subcommand)]
+        command: crate::dlq::DlqCommand,
+    },
     /// QR doorplate tools.
     Qr {
         #[command(subcommand)]
@@ -135,7 +144,8 @@ fn needs(command: &Command) -> Needs {
         Command::Classify { .. }
         | Command::Aggregate
         | Command::Migrate(_)
-        | Command::Topics(_) => Needs::Nothing,
+        | Command::Topics(_)
+        | Command::Dlq { .. } => Needs::Nothing,
     }
 }
 
@@ -161,8 +171,10 @@ pub(crate) fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // Offline classification writes JSON to stdout: keep the log quiet unless asked.
-    let quiet = matches!(cli.command, Command::Classify { stdin: true, .. })
-        || matches!(&cli.command, Command::Classify { eval, .. } if !eval.is_empty());
+    let quiet = matches!(
+        cli.command,
+        Command::Classify { stdin: true, .. } | Command::Dlq { .. }
+    ) || matches!(&cli.command, Command::Classify { eval, .. } if !eval.is_empty());
     pingan_runtime::telemetry::init(
         config.log.format,
         if quiet { "warn" } else { &config.log.filter },
@@ -201,6 +213,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Topics(args) => crate::commands::topics(&config, &args),
         Command::Simulate(args) => crate::demo::simulate(&config, args),
         Command::Demo(args) => crate::demo::demo(&config, args),
+        Command::Dlq { command } => crate::dlq::run(&config, command),
         Command::Qr {
             command: QrCommand::Sign { plate_id },
         } => qr_sign(&config, &plate_id),
