@@ -1,7 +1,7 @@
 //! Detector configuration: the raw serde form with documented defaults, checked by
 //! [`DetectConfig::validate`].
 //!
-//! The defaults were picked with `examples/evaluate.rs`; the README explains each choice and
+//! The defaults were picked with `examples/evaluate/`; the README explains each choice and
 //! shows the table they came from.
 
 use std::collections::BTreeMap;

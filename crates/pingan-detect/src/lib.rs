@@ -2,7 +2,7 @@
 //! baseline, surveillance statistics, and alerts with a stable key.
 //!
 //! The crate is pure — no async runtime, Kafka, ClickHouse or clock — so every rule here is
-//! tested without infrastructure, and the evaluation harness (`examples/evaluate.rs`) replays
+//! tested without infrastructure, and the evaluation harness (`examples/evaluate/`) replays
 //! weeks of simulated traffic through exactly the code the aggregator runs.
 //!
 //! # Model
