@@ -1019,6 +1019,10 @@ fn configure(args: &[String], m: MethodChoice) -> Result<DetectConfig, Box<dyn E
             .map(str::to_owned)
             .collect();
     }
+    // `--no-dense-bonferroni`: `auto` takes the smaller p-value as it is (before issue 22).
+    if args.iter().any(|a| a == "--no-dense-bonferroni") {
+        cfg.dense_bonferroni = false;
+    }
     if let Some(x) = flag("--dense") {
         cfg.dense_min_expected = x;
     }
