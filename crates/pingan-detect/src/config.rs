@@ -16,7 +16,8 @@ use crate::key::{AreaLevel, Level, SeriesKey, WindowLen};
 #[serde(rename_all = "snake_case")]
 pub enum MethodChoice {
     /// Negative-binomial predictive tail everywhere; for dense windows (the switch is
-    /// [`DetectConfig::dense_min_expected`]) also the EWMA, and the smaller p-value decides.
+    /// [`DetectConfig::dense_min_expected`]) also the EWMA, and the smaller p-value decides
+    /// (doubled first when [`DetectConfig::dense_bonferroni`] is on).
     Auto,
     /// Poisson upper tail `P(X ≥ observed | expected)` everywhere.
     Poisson,

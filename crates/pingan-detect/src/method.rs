@@ -241,7 +241,7 @@ pub(crate) fn assess(frozen: &Frozen, count: u32, cfg: &DetectConfig) -> Assessm
     if frozen.method == MethodChoice::Auto {
         // Sparse windows: the negative binomial alone (a normal approximation would be wrong
         // there). Dense ones: also the EWMA, which accumulates a rise over several windows,
-        // and the smaller p-value decides.
+        // and the smaller p-value decides (doubled with `dense_bonferroni`).
         let nb = assess_with(Method::NegBin, frozen, count, cfg);
         let dense = frozen.expected >= cfg.dense_min_expected
             && frozen.weeks >= 4
