@@ -47,7 +47,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
 use pingan_detect::{
-    AlertRecord, AreaLevel, DetectConfig, DetectEvent, Detector, EventArea, MethodChoice, WindowLen,
+    AlertRecord, DetectArea, DetectConfig, DetectEvent, Detector, MethodChoice, SeriesLevel,
+    WindowLen,
 };
 use pingan_domain::area::AreaIndex;
 use pingan_domain::taxonomy::Taxonomy;
@@ -190,7 +191,7 @@ struct Spike {
     /// The areas an alert must be about to count for this spike (none: any area of `town`).
     /// The new shapes use it: a month-long slow series or a border cluster matched by town
     /// alone would be credited with unrelated alerts.
-    areas: Option<Vec<(AreaLevel, String)>>,
+    areas: Option<Vec<(SeriesLevel, String)>>,
 }
 
 fn local_hour(t: i64) -> usize {
@@ -485,7 +486,7 @@ impl Builder<'_> {
                 .timestamp_opt(t, 0)
                 .single()
                 .unwrap_or_default(),
-            area: EventArea {
+            area: DetectArea {
                 town_code: Some(self.sim.towns[town].code.clone()),
                 station_code: Some(place.station.clone()),
                 compound_id: place.compound.clone(),
@@ -752,7 +753,7 @@ fn run(
     let started = Instant::now();
     let mut d = Detector::new(cfg.clone())?;
     let test0 = START + BASELINE_WEEKS * WEEK;
-    let mut seed: HashMap<(EventArea, String, String, i64), u32> = HashMap::new();
+    let mut seed: HashMap<(DetectArea, String, String, i64), u32> = HashMap::new();
     let mut stream: Vec<&DetectEvent> = Vec::new();
     for e in base.iter().chain(extra) {
         let t = e.event_time.timestamp();
@@ -875,7 +876,7 @@ fn matches(a: &AlertRecord, s: &Spike) -> bool {
     let area = match &s.areas {
         None => a.town_code.as_deref() == Some(s.town.as_str()),
         Some(areas) => {
-            let has = |l: AreaLevel, c: &str| areas.iter().any(|(al, ac)| *al == l && ac == c);
+            let has = |l: SeriesLevel, c: &str| areas.iter().any(|(al, ac)| *al == l && ac == c);
             has(a.area_level, &a.area_code)
                 || a.members.iter().any(|m| has(m.area_level, &m.area_code))
         }
@@ -1008,7 +1009,7 @@ fn configure(args: &[String], m: MethodChoice) -> Result<DetectConfig, Box<dyn E
             m.min_gap_minutes = Some(x as u32);
         }
         if let Some(v) = arg(args, "--burglary-levels") {
-            m.levels = codes(v, '+', "level", AreaLevel::parse)?;
+            m.levels = codes(v, '+', "level", SeriesLevel::parse)?;
         }
     }
     // `--victim-reported FRAUD,CRIM_THEFT_OTHER` (`none`: link every subtype).
@@ -1051,7 +1052,7 @@ fn configure(args: &[String], m: MethodChoice) -> Result<DetectConfig, Box<dyn E
     if let Some(v) = arg(args, "--level-methods") {
         for item in v.split(',') {
             let (l, m) = item.split_once('=').ok_or(format!("bad {item}"))?;
-            let level = AreaLevel::parse(l).ok_or(format!("unknown level {l}"))?;
+            let level = SeriesLevel::parse(l).ok_or(format!("unknown level {l}"))?;
             let method = methods
                 .iter()
                 .copied()
@@ -1063,36 +1064,36 @@ fn configure(args: &[String], m: MethodChoice) -> Result<DetectConfig, Box<dyn E
     // Hot-spot knobs: `--poi-yellow-p X`, `--poi-orange-p X`, `--poi-cusum-h X`,
     // `--poi-min N`, and `--level-windows poi=1h+2h+1d` (windows per level, `+`-separated).
     if let Some(x) = flag("--poi-yellow-p") {
-        let g = cfg.gates_by_level.entry(AreaLevel::Poi).or_default();
+        let g = cfg.gates_by_level.entry(SeriesLevel::Poi).or_default();
         g.yellow.max_p = x;
         g.orange.max_p = g.orange.max_p.min(x);
     }
     if let Some(x) = flag("--poi-orange-p") {
         cfg.gates_by_level
-            .entry(AreaLevel::Poi)
+            .entry(SeriesLevel::Poi)
             .or_default()
             .orange
             .max_p = x;
     }
     if let Some(x) = flag("--poi-min") {
         cfg.gates_by_level
-            .entry(AreaLevel::Poi)
+            .entry(SeriesLevel::Poi)
             .or_default()
             .min_observed = Some(x as u32);
     }
     if let Some(x) = flag("--poi-cusum-h") {
-        cfg.cusum_threshold_by_level.insert(AreaLevel::Poi, x);
+        cfg.cusum_threshold_by_level.insert(SeriesLevel::Poi, x);
     }
     if let Some(v) = arg(args, "--level-windows") {
         for item in v.split(',') {
             let (l, ws) = item.split_once('=').ok_or(format!("bad {item}"))?;
-            let level = AreaLevel::parse(l).ok_or(format!("unknown level {l}"))?;
+            let level = SeriesLevel::parse(l).ok_or(format!("unknown level {l}"))?;
             let ws = codes(ws, '+', "window", WindowLen::parse)?;
             cfg.windows_by_level.insert(level, ws);
         }
     }
     if let Some(v) = arg(args, "--levels") {
-        cfg.levels = codes(v, ',', "level", AreaLevel::parse)?;
+        cfg.levels = codes(v, ',', "level", SeriesLevel::parse)?;
     }
     Ok(cfg)
 }

@@ -13,7 +13,7 @@
 //! | holiday-week fraud | the third test week is a Spring-Festival-like week (every rate × 0.6, family disputes × 1.4, nightlife × 0.8); fraud waves (4 h, one compound) on its Tuesday and Thursday | (k − 1) × the town's FRAUD that (holiday) day | 1 d |
 //! | slow burglary series | one extra burglary a week for the 4 test weeks in one compound (at night) | 4 burglaries whatever *k* | 7 d |
 
-use pingan_detect::{AreaLevel, DetectEvent};
+use pingan_detect::{DetectEvent, SeriesLevel};
 use pingan_domain::area::AreaIndex;
 use rand::Rng;
 use rand::SeedableRng;
@@ -76,17 +76,21 @@ fn new_compound(id: String, near: &Place) -> Place {
 
 /// Every area a cluster of radius `metres` around `p` can touch: its cells, the disks that
 /// hold them, hot spots, and the compound/station/town codes given.
-fn areas_around(p: &Place, metres: f64, codes: &[(AreaLevel, String)]) -> Vec<(AreaLevel, String)> {
-    let mut out: Vec<(AreaLevel, String)> = codes.to_vec();
+fn areas_around(
+    p: &Place,
+    metres: f64,
+    codes: &[(SeriesLevel, String)],
+) -> Vec<(SeriesLevel, String)> {
+    let mut out: Vec<(SeriesLevel, String)> = codes.to_vec();
     let d = metres / 111_000.0;
     let poi = AreaIndex::builtin();
     for dy in [-1.0, -0.5, 0.0, 0.5, 1.0] {
         for dx in [-1.0, -0.5, 0.0, 0.5, 1.0] {
             let (lat, lon) = (p.lat + dy * d, p.lon + dx * d * 1.17);
-            out.push((AreaLevel::Cell, cell(lat, lon)));
-            out.extend(ring(lat, lon).into_iter().map(|c| (AreaLevel::Ring, c)));
+            out.push((SeriesLevel::Cell, cell(lat, lon)));
+            out.extend(ring(lat, lon).into_iter().map(|c| (SeriesLevel::Ring, c)));
             if let Some(x) = poi.poi_at(lat, lon) {
-                out.push((AreaLevel::Poi, x.id.clone()));
+                out.push((SeriesLevel::Poi, x.id.clone()));
             }
         }
     }
@@ -143,10 +147,13 @@ pub(crate) fn schedule(sim: &Sim, seed: u64) -> Vec<Spike> {
             let (ta, tb) = (sim.town_index(a), sim.town_index(b));
             let reference = sim.expected(ta, "PUB", start, start + 4 * 3600)
                 + sim.expected(tb, "PUB", start, start + 4 * 3600);
-            let mut codes = vec![(AreaLevel::Town, a.clone()), (AreaLevel::Town, b.clone())];
+            let mut codes = vec![
+                (SeriesLevel::Town, a.clone()),
+                (SeriesLevel::Town, b.clone()),
+            ];
             for t in [ta, tb] {
                 for c in &sim.towns[t].compounds {
-                    codes.push((AreaLevel::Station, c.1.clone()));
+                    codes.push((SeriesLevel::Station, c.1.clone()));
                 }
             }
             out.push(Spike {
@@ -202,7 +209,7 @@ pub(crate) fn schedule(sim: &Sim, seed: u64) -> Vec<Spike> {
         let town = (j * 7 + 1) % n;
         let place = sim.random_compound(&mut rng, town);
         let codes = vec![(
-            AreaLevel::Compound,
+            SeriesLevel::Compound,
             place.compound.clone().unwrap_or_default(),
         )];
         out.push(Spike {
@@ -220,13 +227,13 @@ pub(crate) fn schedule(sim: &Sim, seed: u64) -> Vec<Spike> {
 }
 
 /// A place's own compound, station and town codes.
-fn own(p: &Place, town: &str) -> Vec<(AreaLevel, String)> {
+fn own(p: &Place, town: &str) -> Vec<(SeriesLevel, String)> {
     let mut v = vec![
-        (AreaLevel::Town, town.to_owned()),
-        (AreaLevel::Station, p.station.clone()),
+        (SeriesLevel::Town, town.to_owned()),
+        (SeriesLevel::Station, p.station.clone()),
     ];
     if let Some(c) = &p.compound {
-        v.push((AreaLevel::Compound, c.clone()));
+        v.push((SeriesLevel::Compound, c.clone()));
     }
     v
 }
