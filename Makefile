@@ -69,6 +69,13 @@ classifier-eval: ## The shipped classifier on the blind set, model and rules alo
 	./target/debug/pingan classify --eval schemas/classifier/corpus/blind
 	./target/debug/pingan classify --rules-only --eval schemas/classifier/corpus/blind
 
+.PHONY: detect-eval
+detect-eval: ## Spike detection's AMOC: 10 held-out seeds (2×/3×/5×), the tuning seeds, the new spike shapes; rewrites the tables in crates/pingan-detect/README.md (long: see its Evaluation)
+	$(CARGO) build --locked --release -p pingan-detect --example evaluate
+	./target/release/examples/evaluate --amoc --seeds 1001-1010 --sizes 2,3,5 --jobs 2 --readme crates/pingan-detect/README.md --section heldout
+	./target/release/examples/evaluate --amoc --seeds 20240304,7,11,42 --sizes 3 --jobs 2 --readme crates/pingan-detect/README.md --section tuning
+	./target/release/examples/evaluate --amoc --shapes --seeds 1001-1010 --sizes 3 --loose 1 --jobs 2 --readme crates/pingan-detect/README.md --section shapes
+
 .PHONY: ci
 ci: lint doc test ## What CI runs: lint, docs, all tests
 

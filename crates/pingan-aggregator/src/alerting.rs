@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use clickhouse::Client;
 use hmac::{Hmac, Mac};
-use pingan_detect::{AlertBook, AlertRecord, DetectConfig, DetectEvent, Detector, EventArea};
+use pingan_detect::{AlertBook, AlertRecord, DetectArea, DetectConfig, DetectEvent, Detector};
 use pingan_pipeline::batch::BatchId;
 use pingan_pipeline::producer::{OutRecord, Publisher};
 use pingan_pipeline::stage::{AfterDurable, Outbound};
@@ -219,7 +219,7 @@ pub fn detect_event(row: &IncidentRow) -> DetectEvent {
                 pingan_domain::time::shanghai()
                     .from_utc_datetime(&chrono::DateTime::<Utc>::UNIX_EPOCH.naive_utc())
             }),
-        area: EventArea {
+        area: DetectArea {
             town_code: row.town_code.clone(),
             station_code: row.station_code.clone(),
             compound_id: row.compound_id.clone(),
@@ -337,7 +337,7 @@ async fn prepare(
         let mut det = Detector::with_book(cfg, book).map_err(|e| e.to_string())?;
         let tz = pingan_domain::time::shanghai();
         for (town, station, compound, cell, poi, category, subtype, hour, n) in hours {
-            let area = EventArea {
+            let area = DetectArea {
                 town_code: opt(town),
                 station_code: opt(station),
                 compound_id: opt(compound),
@@ -709,7 +709,7 @@ mod tests {
         let event = |i: &u128| DetectEvent {
             event_id: *i,
             event_time: Utc::now().with_timezone(&pingan_domain::time::shanghai()),
-            area: EventArea::default(),
+            area: DetectArea::default(),
             category: "PUB".into(),
             subtype: "PUB_FIGHT".into(),
             repeat: false,

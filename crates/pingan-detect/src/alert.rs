@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::baseline::BaselineInfo;
 use crate::error::DetectError;
-use crate::key::{AlertKey, AreaLevel, Level, SeriesKey, WindowLen};
+use crate::key::{AlertKey, Level, SeriesKey, SeriesLevel, WindowLen};
 use crate::method::Method;
 
 /// A code with a count: a contributing subtype or keyword.
@@ -23,7 +23,7 @@ pub struct Count {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupMember {
     /// `compound` or `h3_r8`.
-    pub area_level: AreaLevel,
+    pub area_level: SeriesLevel,
     /// Compound id or cell.
     pub area_code: String,
     /// Its (effective) count in the window.
@@ -44,7 +44,7 @@ pub struct AlertRecord {
     /// Canonical key ([`AlertKey::canonical`]).
     pub alert_key: String,
     /// Area level.
-    pub area_level: AreaLevel,
+    pub area_level: SeriesLevel,
     /// Area code.
     pub area_code: String,
     /// Town the area belongs to (for compounds and cells: the town of their events); the
@@ -209,7 +209,7 @@ pub(crate) struct BookEntry {
 
 /// Key of a group: the compounds (or cells) of one town spiking for one category in one
 /// window.
-pub(crate) type GroupKey = (String, String, AreaLevel, WindowLen, i64);
+pub(crate) type GroupKey = (String, String, SeriesLevel, WindowLen, i64);
 
 /// The alerts already emitted: per key the level and version, per family the recent alerts
 /// (for cooldown) and per group its members.
@@ -287,7 +287,7 @@ impl AlertBook {
         &mut self,
         town: &str,
         key: &AlertKey,
-        level: AreaLevel,
+        level: SeriesLevel,
         code: &str,
         lvl: Level,
     ) {

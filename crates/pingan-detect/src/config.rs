@@ -1,7 +1,7 @@
 //! Detector configuration: the raw serde form with documented defaults, checked by
 //! [`DetectConfig::validate`].
 //!
-//! The defaults were picked with `examples/evaluate.rs`; the README explains each choice and
+//! The defaults were picked with `examples/evaluate/`; the README explains each choice and
 //! shows the table they came from.
 
 use std::collections::BTreeMap;
@@ -9,14 +9,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DetectError;
-use crate::key::{AreaLevel, Level, SeriesKey, WindowLen};
+use crate::key::{Level, SeriesKey, SeriesLevel, WindowLen};
 
 /// Which statistic decides whether a window is a spike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MethodChoice {
     /// Negative-binomial predictive tail everywhere; for dense windows (the switch is
-    /// [`DetectConfig::dense_min_expected`]) also the EWMA, and the smaller p-value decides.
+    /// [`DetectConfig::dense_min_expected`]) also the EWMA, and the smaller p-value decides
+    /// (doubled first when [`DetectConfig::dense_bonferroni`] is on).
     Auto,
     /// Poisson upper tail `P(X ≥ observed | expected)` everywhere.
     Poisson,
@@ -161,10 +162,10 @@ pub struct DetectConfig {
     /// on declared hot spots (a night on a bar street, an afternoon on a scenic street), and
     /// only short windows on the overlapping H3 disks (a night-time burst on a street).
     #[serde(default = "default_windows_by_level")]
-    pub windows_by_level: BTreeMap<AreaLevel, Vec<WindowLen>>,
+    pub windows_by_level: BTreeMap<SeriesLevel, Vec<WindowLen>>,
     /// Area levels kept as series.
     #[serde(default = "default_levels")]
-    pub levels: Vec<AreaLevel>,
+    pub levels: Vec<SeriesLevel>,
     /// Keep a series per area × category.
     #[serde(default = "yes")]
     pub per_category: bool,
@@ -176,7 +177,7 @@ pub struct DetectConfig {
     pub method: MethodChoice,
     /// Method per area level, replacing `method` there.
     #[serde(default = "default_methods_by_level")]
-    pub methods_by_level: BTreeMap<AreaLevel, MethodChoice>,
+    pub methods_by_level: BTreeMap<SeriesLevel, MethodChoice>,
     /// CUSUM: the rate multiple ρ the chart is designed to detect. The per-bin increment is
     /// the Poisson log-likelihood ratio of ρ·e against e, `x ln ρ − (ρ − 1) e`, so the
     /// reference value is k = (ρ − 1)/ln ρ times the expectation.
@@ -188,7 +189,7 @@ pub struct DetectConfig {
     pub cusum_threshold: f64,
     /// CUSUM threshold h for particular area levels, replacing `cusum_threshold` there.
     #[serde(default = "default_cusum_threshold_by_level")]
-    pub cusum_threshold_by_level: BTreeMap<AreaLevel, f64>,
+    pub cusum_threshold_by_level: BTreeMap<SeriesLevel, f64>,
     /// Series whose flat rate is at least this many events per hour get hourly bins; sparser
     /// ones daily bins, where subtracting k·e hour by hour would forget an event before the
     /// next one arrives.
@@ -221,6 +222,11 @@ pub struct DetectConfig {
     /// Windows whose expected count is at least this are "dense" (the `auto` switch).
     #[serde(default = "default_dense_min_expected")]
     pub dense_min_expected: f64,
+    /// `auto` on a dense window takes the smaller of two p-values (negative binomial, EWMA);
+    /// with this on it doubles it first (Bonferroni), so testing a window twice does not make
+    /// it twice as likely to page.
+    #[serde(default = "yes")]
+    pub dense_bonferroni: bool,
     /// Never alert with fewer (effective) events than this in the window.
     #[serde(default = "default_min_observed")]
     pub min_observed: u32,
@@ -235,7 +241,7 @@ pub struct DetectConfig {
     /// watched prospectively need far less protection against multiple testing than the
     /// ~10⁵ scanned series (README, Evaluation).
     #[serde(default = "default_gates_by_level")]
-    pub gates_by_level: BTreeMap<AreaLevel, LevelGates>,
+    pub gates_by_level: BTreeMap<SeriesLevel, LevelGates>,
     /// Smaller minimum counts for one subtype's own series at some area levels. Default:
     /// `CRIM_BURGLARY` on compounds pages from 2 burglaries at least an hour apart and from
     /// different reporters (excess ≥ 1.5, yellow p ≤ 3e-3). Each burglary call
@@ -280,7 +286,7 @@ pub struct DetectConfig {
     #[serde(default = "default_max_per_reporter")]
     pub max_per_reporter: u32,
     /// A call of a scene subtype within this many minutes of a counted call of the same
-    /// subtype in the same neighbourhood (`EventArea::link_cells`) is the same incident phoned
+    /// subtype in the same neighbourhood (`DetectArea::link_cells`) is the same incident phoned
     /// in by someone else: it is not counted again. 0 turns linking off. The classifier's own
     /// repeat rule links only the same phone or doorplate (DOMAIN: `OTH_DUPLICATE`); bystanders
     /// calling about one fight, accident or fire from their own phones are what this catches.
@@ -312,10 +318,10 @@ fn default_windows() -> Vec<WindowLen> {
         WindowLen::D7,
     ]
 }
-fn default_windows_by_level() -> BTreeMap<AreaLevel, Vec<WindowLen>> {
+fn default_windows_by_level() -> BTreeMap<SeriesLevel, Vec<WindowLen>> {
     BTreeMap::from([
         (
-            AreaLevel::Compound,
+            SeriesLevel::Compound,
             vec![
                 WindowLen::M15,
                 WindowLen::H1,
@@ -325,26 +331,26 @@ fn default_windows_by_level() -> BTreeMap<AreaLevel, Vec<WindowLen>> {
                 WindowLen::D7,
             ],
         ),
-        (AreaLevel::Ring, vec![WindowLen::H1, WindowLen::H2]),
+        (SeriesLevel::Ring, vec![WindowLen::H1, WindowLen::H2]),
         // 4 h on hot spots: a tourist surge of one call an hour all afternoon never gathers
         // five calls in 2 h, but does in 4 (README, Evaluation).
         (
-            AreaLevel::Poi,
+            SeriesLevel::Poi,
             vec![WindowLen::H1, WindowLen::H2, WindowLen::H4],
         ),
     ])
 }
-fn default_levels() -> Vec<AreaLevel> {
-    AreaLevel::ALL.to_vec()
+fn default_levels() -> Vec<SeriesLevel> {
+    SeriesLevel::ALL.to_vec()
 }
 fn default_method() -> MethodChoice {
     MethodChoice::Auto
 }
-fn default_methods_by_level() -> BTreeMap<AreaLevel, MethodChoice> {
+fn default_methods_by_level() -> BTreeMap<SeriesLevel, MethodChoice> {
     // The disks are where a short burst on a street shows; per-window tests there cost the
     // most false alerts (7 disks per event), and the CUSUM both pages less and catches more
     // drunk-fight nights eventually (README, Evaluation).
-    BTreeMap::from([(AreaLevel::Ring, MethodChoice::Cusum)])
+    BTreeMap::from([(SeriesLevel::Ring, MethodChoice::Cusum)])
 }
 /// Minimum counts of one subtype's series at some area levels (`min_counts_by_subtype`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -370,7 +376,7 @@ pub struct SubtypeMinCounts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yellow_max_p: Option<f64>,
     /// The area levels where it applies.
-    pub levels: Vec<AreaLevel>,
+    pub levels: Vec<SeriesLevel>,
 }
 
 fn default_min_counts_by_subtype() -> BTreeMap<String, SubtypeMinCounts> {
@@ -390,15 +396,17 @@ fn default_min_counts_by_subtype() -> BTreeMap<String, SubtypeMinCounts> {
             yellow_max_p: Some(3e-3),
             // Compounds only: the cell around a compound would page a second time for the same
             // two burglaries.
-            levels: vec![AreaLevel::Compound],
+            levels: vec![SeriesLevel::Compound],
         },
     )])
 }
-fn default_gates_by_level() -> BTreeMap<AreaLevel, LevelGates> {
-    BTreeMap::from([(AreaLevel::Poi, poi_gates())])
+fn default_gates_by_level() -> BTreeMap<SeriesLevel, LevelGates> {
+    BTreeMap::from([(SeriesLevel::Poi, poi_gates())])
 }
-/// The hot spots' gates: yellow and orange two decades looser than elsewhere, red unchanged
-/// (a red page should mean the same everywhere); the ratio floors are the common ones.
+/// The hot spots' gates: yellow 300× and orange 100× looser than elsewhere, red unchanged (a
+/// red page should mean the same everywhere); the ratio floors are the common ones. Yellow at
+/// 3e-2 (1e-2 before issue 22) is what pages a weeknight's drunk fights before midnight; the
+/// false alerts it adds are paid for by `dense_bonferroni` (README, Evaluation).
 fn poi_gates() -> LevelGates {
     LevelGates {
         yellow: LevelGate {
@@ -412,9 +420,9 @@ fn poi_gates() -> LevelGates {
         ..LevelGates::default()
     }
 }
-const POI_YELLOW_P: f64 = 1e-2;
+const POI_YELLOW_P: f64 = 3e-2;
 const POI_ORANGE_P: f64 = 1e-4;
-fn default_cusum_threshold_by_level() -> BTreeMap<AreaLevel, f64> {
+fn default_cusum_threshold_by_level() -> BTreeMap<SeriesLevel, f64> {
     BTreeMap::new()
 }
 fn default_cusum_shift() -> f64 {
@@ -524,6 +532,7 @@ impl Default for DetectConfig {
             expected_floor_per_hour: default_expected_floor(),
             min_history_days: default_min_history_days(),
             dense_min_expected: default_dense_min_expected(),
+            dense_bonferroni: true,
             min_observed: default_min_observed(),
             min_excess: default_min_excess(),
             levels_gates: LevelGates::default(),
@@ -548,12 +557,12 @@ impl Default for DetectConfig {
 
 impl DetectConfig {
     /// The windows of series at `level`.
-    pub fn windows_for(&self, level: AreaLevel) -> &[WindowLen] {
+    pub fn windows_for(&self, level: SeriesLevel) -> &[WindowLen] {
         self.windows_by_level.get(&level).unwrap_or(&self.windows)
     }
 
     /// The method at `level`.
-    pub fn method_for(&self, level: AreaLevel) -> MethodChoice {
+    pub fn method_for(&self, level: SeriesLevel) -> MethodChoice {
         self.methods_by_level
             .get(&level)
             .copied()
@@ -561,7 +570,7 @@ impl DetectConfig {
     }
 
     /// The gates at `level`.
-    pub fn gates_for(&self, level: AreaLevel) -> &LevelGates {
+    pub fn gates_for(&self, level: SeriesLevel) -> &LevelGates {
         self.gates_by_level
             .get(&level)
             .unwrap_or(&self.levels_gates)
@@ -589,7 +598,7 @@ impl DetectConfig {
     }
 
     /// The CUSUM threshold h at `level`.
-    pub fn cusum_threshold_for(&self, level: AreaLevel) -> f64 {
+    pub fn cusum_threshold_for(&self, level: SeriesLevel) -> f64 {
         self.cusum_threshold_by_level
             .get(&level)
             .copied()
@@ -825,11 +834,11 @@ mod tests {
     #[test]
     fn hot_spots_have_their_own_checked_gates() {
         let c = DetectConfig::default();
-        let poi = c.gates_for(AreaLevel::Poi);
+        let poi = c.gates_for(SeriesLevel::Poi);
         assert!(poi.yellow.max_p > c.levels_gates.yellow.max_p);
         assert_eq!(poi.red, c.levels_gates.red);
-        assert_eq!(c.gates_for(AreaLevel::Ring), &c.levels_gates);
-        assert_eq!(c.cusum_threshold_for(AreaLevel::Poi), c.cusum_threshold);
+        assert_eq!(c.gates_for(SeriesLevel::Ring), &c.levels_gates);
+        assert_eq!(c.cusum_threshold_for(SeriesLevel::Poi), c.cusum_threshold);
         let json = r#"{"gates_by_level": {"poi": {"yellow": {"max_p": 1e-7, "min_ratio": 1.5}}},
                       "cusum_threshold_by_level": {"poi": 0.0}}"#;
         let bad: DetectConfig = serde_json::from_str(json).unwrap();
@@ -851,7 +860,7 @@ mod tests {
             category: "CRIM".into(),
             subtype: Some("CRIM_BURGLARY".into()),
         };
-        let g = c.gates_for_series(&burglary(AreaLevel::Compound));
+        let g = c.gates_for_series(&burglary(SeriesLevel::Compound));
         assert_eq!(g.min_counts(&c), (2, 1.5));
         assert_eq!(g.min_gap_minutes, Some(60));
         assert_eq!(g.expected_floor_per_hour, Some(0.0005));
@@ -859,15 +868,15 @@ mod tests {
         // The looser yellow gate is the rule's only; the compound's other series keep 1e-4.
         let theft = SeriesKey {
             subtype: Some("CRIM_CYCLE_THEFT".into()),
-            ..burglary(AreaLevel::Compound)
+            ..burglary(SeriesLevel::Compound)
         };
         assert_eq!(c.gates_for_series(&theft).yellow.max_p, 1e-4);
         // Other levels, and the category series, keep the global minimum.
-        for level in [AreaLevel::Town, AreaLevel::Cell] {
+        for level in [SeriesLevel::Town, SeriesLevel::Cell] {
             let g = c.gates_for_series(&burglary(level));
             assert_eq!((g.min_counts(&c), g.yellow.max_p), ((5, 3.0), 1e-4));
         }
-        let crim = SeriesKey::category(AreaLevel::Compound, "X", "CRIM");
+        let crim = SeriesKey::category(SeriesLevel::Compound, "X", "CRIM");
         assert_eq!(c.gates_for_series(&crim).min_counts(&c), (5, 3.0));
 
         let json = r#"{"min_counts_by_subtype": {"CRIM_BURGLARY":

@@ -238,7 +238,7 @@ mod tests {
 
     fn town(c: &DetectConfig) -> Thresholds {
         Thresholds::of(
-            &SeriesKey::category(crate::key::AreaLevel::Town, "310112102", "FRAUD"),
+            &SeriesKey::category(crate::key::SeriesLevel::Town, "310112102", "FRAUD"),
             c,
         )
     }

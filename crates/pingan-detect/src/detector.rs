@@ -16,12 +16,12 @@ use crate::baseline::{History, Profile};
 use crate::config::DetectConfig;
 use crate::cusum::{self, Bin, CusumInfo};
 use crate::error::DetectError;
-use crate::key::{AlertKey, AreaLevel, Level, SeriesKey, WindowLen, to_time};
+use crate::key::{AlertKey, Level, SeriesKey, SeriesLevel, WindowLen, to_time};
 use crate::method::{Assessment, Frozen, Method, assess};
 
 /// The area codes of one event at each level the detector knows (`None` when unknown).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct EventArea {
+pub struct DetectArea {
     /// Town code.
     pub town_code: Option<String>,
     /// Station code.
@@ -31,7 +31,7 @@ pub struct EventArea {
     /// H3 resolution-8 cell.
     pub h3_r8: Option<String>,
     /// The k = 1 disk of `h3_r8` (the cell and its neighbours): the centres of the
-    /// [`AreaLevel::Ring`] disks that contain this event. Empty when the cell is unknown. The
+    /// [`SeriesLevel::Ring`] disks that contain this event. Empty when the cell is unknown. The
     /// caller computes it, so the detector stays free of geo code and treats cells as opaque.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub h3_ring: Vec<String>,
@@ -46,15 +46,15 @@ pub struct EventArea {
     pub link_cells: Vec<String>,
 }
 
-impl EventArea {
-    fn codes(&self, level: AreaLevel) -> Vec<&str> {
+impl DetectArea {
+    fn codes(&self, level: SeriesLevel) -> Vec<&str> {
         match level {
-            AreaLevel::Town => self.town_code.as_deref().into_iter().collect(),
-            AreaLevel::Station => self.station_code.as_deref().into_iter().collect(),
-            AreaLevel::Compound => self.compound_id.as_deref().into_iter().collect(),
-            AreaLevel::Cell => self.h3_r8.as_deref().into_iter().collect(),
-            AreaLevel::Ring => self.h3_ring.iter().map(String::as_str).collect(),
-            AreaLevel::Poi => self.poi_id.as_deref().into_iter().collect(),
+            SeriesLevel::Town => self.town_code.as_deref().into_iter().collect(),
+            SeriesLevel::Station => self.station_code.as_deref().into_iter().collect(),
+            SeriesLevel::Compound => self.compound_id.as_deref().into_iter().collect(),
+            SeriesLevel::Cell => self.h3_r8.as_deref().into_iter().collect(),
+            SeriesLevel::Ring => self.h3_ring.iter().map(String::as_str).collect(),
+            SeriesLevel::Poi => self.poi_id.as_deref().into_iter().collect(),
         }
     }
 }
@@ -67,7 +67,7 @@ pub struct DetectEvent {
     /// When the incident was reported.
     pub event_time: DateTime<FixedOffset>,
     /// Where.
-    pub area: EventArea,
+    pub area: DetectArea,
     /// Category code.
     pub category: String,
     /// Subtype code.
@@ -494,7 +494,7 @@ impl Detector {
         count: u32,
     ) -> Result<(), DetectError> {
         let h = self.check_seed_hour(hour_start)?;
-        let town = (key.area_level == AreaLevel::Town).then(|| key.area_code.clone());
+        let town = (key.area_level == SeriesLevel::Town).then(|| key.area_code.clone());
         let id = self.series_id(key, town.as_deref());
         self.add_seed(id, h, count);
         Ok(())
@@ -506,7 +506,7 @@ impl Detector {
     /// category, subtype, count() … WHERE repeat_of IS NULL GROUP BY …`.
     pub fn seed_hour(
         &mut self,
-        area: &EventArea,
+        area: &DetectArea,
         category: &str,
         subtype: &str,
         hour_start: DateTime<FixedOffset>,
@@ -1107,7 +1107,7 @@ impl Detector {
         if size < self.cfg.group_min_members as usize {
             return false;
         }
-        let town_series = SeriesKey::category(AreaLevel::Town, town, &key.series.category);
+        let town_series = SeriesKey::category(SeriesLevel::Town, town, &key.series.category);
         let Some(&town_id) = self.series_ids.get(&town_series) else {
             return false;
         };
@@ -1168,14 +1168,14 @@ impl Detector {
     /// The spiking compounds and cells listed on a town category alert: those of groups that
     /// reached `group_min_members`.
     fn members_of(&self, key: &AlertKey, town: &str) -> Vec<GroupMember> {
-        if key.series.area_level != AreaLevel::Town
+        if key.series.area_level != SeriesLevel::Town
             || key.series.subtype.is_some()
             || self.cfg.group_min_members < 2
         {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for level in [AreaLevel::Compound, AreaLevel::Cell] {
+        for level in [SeriesLevel::Compound, SeriesLevel::Cell] {
             let gk = (
                 town.to_owned(),
                 key.series.category.clone(),
@@ -1307,7 +1307,7 @@ impl Detector {
     }
 
     /// The series ids an event (or a seeded row) feeds, creating them on first sight.
-    fn series_of(&mut self, area: &EventArea, category: &str, subtype: &str) -> Vec<u32> {
+    fn series_of(&mut self, area: &DetectArea, category: &str, subtype: &str) -> Vec<u32> {
         let mut ids = Vec::with_capacity(self.cfg.levels.len() * 2);
         let levels = self.cfg.levels.clone();
         for (level, code) in levels
@@ -1335,7 +1335,7 @@ impl Detector {
             return *id;
         }
         let id = self.series.len() as u32;
-        let town = if key.area_level == AreaLevel::Town {
+        let town = if key.area_level == SeriesLevel::Town {
             Some(key.area_code.clone())
         } else {
             town.map(str::to_owned)

@@ -20,7 +20,7 @@ const EPOCH_WEEKDAY: i64 = 3;
 /// map that crosses compound boundaries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AreaLevel {
+pub enum SeriesLevel {
     /// 街道/镇, 9-digit statistical code.
     Town,
     /// 派出所 code.
@@ -43,42 +43,42 @@ pub enum AreaLevel {
     Poi,
 }
 
-impl AreaLevel {
+impl SeriesLevel {
     /// Every level.
-    pub const ALL: [AreaLevel; 6] = [
-        AreaLevel::Town,
-        AreaLevel::Station,
-        AreaLevel::Compound,
-        AreaLevel::Cell,
-        AreaLevel::Ring,
-        AreaLevel::Poi,
+    pub const ALL: [SeriesLevel; 6] = [
+        SeriesLevel::Town,
+        SeriesLevel::Station,
+        SeriesLevel::Compound,
+        SeriesLevel::Cell,
+        SeriesLevel::Ring,
+        SeriesLevel::Poi,
     ];
 
     /// Wire code: `town`, `station`, `compound`, `h3_r8`, `h3_r8_k1`, `poi`.
     pub fn as_str(self) -> &'static str {
         match self {
-            AreaLevel::Town => "town",
-            AreaLevel::Station => "station",
-            AreaLevel::Compound => "compound",
-            AreaLevel::Cell => "h3_r8",
-            AreaLevel::Ring => "h3_r8_k1",
-            AreaLevel::Poi => "poi",
+            SeriesLevel::Town => "town",
+            SeriesLevel::Station => "station",
+            SeriesLevel::Compound => "compound",
+            SeriesLevel::Cell => "h3_r8",
+            SeriesLevel::Ring => "h3_r8_k1",
+            SeriesLevel::Poi => "poi",
         }
     }
 
     /// Parses a wire code.
-    pub fn parse(s: &str) -> Option<AreaLevel> {
-        AreaLevel::ALL.into_iter().find(|l| l.as_str() == s)
+    pub fn parse(s: &str) -> Option<SeriesLevel> {
+        SeriesLevel::ALL.into_iter().find(|l| l.as_str() == s)
     }
 
     /// Levels whose sibling spikes are grouped into one town alert. Not disks: neighbouring
     /// disks share cells, so one cluster lights up several of them and they are not siblings.
     pub fn is_groupable(self) -> bool {
-        matches!(self, AreaLevel::Compound | AreaLevel::Cell)
+        matches!(self, SeriesLevel::Compound | SeriesLevel::Cell)
     }
 }
 
-impl fmt::Display for AreaLevel {
+impl fmt::Display for SeriesLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -264,7 +264,7 @@ impl fmt::Display for Level {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SeriesKey {
     /// Area level.
-    pub area_level: AreaLevel,
+    pub area_level: SeriesLevel,
     /// Area code at that level.
     pub area_code: String,
     /// Category code, e.g. `FRAUD`.
@@ -275,7 +275,7 @@ pub struct SeriesKey {
 
 impl SeriesKey {
     /// A per-category series.
-    pub fn category(level: AreaLevel, area: &str, category: &str) -> SeriesKey {
+    pub fn category(level: SeriesLevel, area: &str, category: &str) -> SeriesKey {
         SeriesKey {
             area_level: level,
             area_code: area.to_owned(),
@@ -285,7 +285,7 @@ impl SeriesKey {
     }
 
     /// A per-subtype series.
-    pub fn subtype(level: AreaLevel, area: &str, category: &str, subtype: &str) -> SeriesKey {
+    pub fn subtype(level: SeriesLevel, area: &str, category: &str, subtype: &str) -> SeriesKey {
         SeriesKey {
             area_level: level,
             area_code: area.to_owned(),
@@ -465,7 +465,7 @@ mod tests {
     fn alert_ids_are_stable_and_distinct() {
         let start = DateTime::parse_from_rfc3339("2024-03-01T10:00:00+08:00").unwrap();
         let k = AlertKey::new(
-            SeriesKey::category(AreaLevel::Compound, "MH-CP-101-001", "FRAUD"),
+            SeriesKey::category(SeriesLevel::Compound, "MH-CP-101-001", "FRAUD"),
             WindowLen::H1,
             start,
         )

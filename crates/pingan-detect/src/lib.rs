@@ -2,11 +2,11 @@
 //! baseline, surveillance statistics, and alerts with a stable key.
 //!
 //! The crate is pure — no async runtime, Kafka, ClickHouse or clock — so every rule here is
-//! tested without infrastructure, and the evaluation harness (`examples/evaluate.rs`) replays
+//! tested without infrastructure, and the evaluation harness (`examples/evaluate/`) replays
 //! weeks of simulated traffic through exactly the code the aggregator runs.
 //!
 //! # Model
-//! * A **series** is an area ([`AreaLevel`]: town, station, compound, H3 res-8 cell) × a
+//! * A **series** is an area ([`SeriesLevel`]: town, station, compound, H3 res-8 cell) × a
 //!   category or a subtype ([`SeriesKey`]). Repeat calls are never counted, and one reporter
 //!   counts at most `max_per_reporter` times per window.
 //! * Each series is counted in tumbling **windows** aligned in Asia/Shanghai
@@ -27,11 +27,11 @@
 //!
 //! # Use from the aggregator
 //! ```
-//! use pingan_detect::{DetectConfig, DetectEvent, Detector, EventArea};
+//! use pingan_detect::{DetectConfig, DetectEvent, Detector, DetectArea};
 //! let mut d = Detector::new(DetectConfig::default())?;
 //! let t = chrono::DateTime::parse_from_rfc3339("2024-03-04T10:00:00+08:00").unwrap();
 //! // At start-up: seed hourly history for the hours before `d.replay_from(now)` …
-//! let area = EventArea { town_code: Some("310112102".into()), ..EventArea::default() };
+//! let area = DetectArea { town_code: Some("310112102".into()), ..DetectArea::default() };
 //! d.seed_hour(&area, "DSP", "DSP_TOURIST", t - chrono::Duration::days(7), 3)?;
 //! // … then ingest stored events, and evaluate on every tick.
 //! let ev = DetectEvent {
@@ -68,7 +68,7 @@ pub use alert::{AlertBook, AlertRecord, Count, GroupMember, Suppression, Suppres
 pub use baseline::BaselineInfo;
 pub use config::{DetectConfig, LevelGate, LevelGates, MethodChoice};
 pub use cusum::CusumInfo;
-pub use detector::{DetectEvent, Detector, DetectorStats, Evaluation, EventArea, Ingested};
+pub use detector::{DetectArea, DetectEvent, Detector, DetectorStats, Evaluation, Ingested};
 pub use error::DetectError;
-pub use key::{AlertKey, AreaLevel, Level, SeriesKey, WindowLen};
+pub use key::{AlertKey, Level, SeriesKey, SeriesLevel, WindowLen};
 pub use method::Method;

@@ -241,7 +241,7 @@ pub(crate) fn assess(frozen: &Frozen, count: u32, cfg: &DetectConfig) -> Assessm
     if frozen.method == MethodChoice::Auto {
         // Sparse windows: the negative binomial alone (a normal approximation would be wrong
         // there). Dense ones: also the EWMA, which accumulates a rise over several windows,
-        // and the smaller p-value decides.
+        // and the smaller p-value decides (doubled with `dense_bonferroni`).
         let nb = assess_with(Method::NegBin, frozen, count, cfg);
         let dense = frozen.expected >= cfg.dense_min_expected
             && frozen.weeks >= 4
@@ -250,7 +250,14 @@ pub(crate) fn assess(frozen: &Frozen, count: u32, cfg: &DetectConfig) -> Assessm
             return nb;
         }
         let ewma = assess_with(Method::Ewma, frozen, count, cfg);
-        return if ewma.p_value < nb.p_value { ewma } else { nb };
+        let mut best = if ewma.p_value < nb.p_value { ewma } else { nb };
+        if cfg.dense_bonferroni {
+            // Two tests of one window: the smaller p-value of two is about twice as likely to
+            // fall under a gate as either alone.
+            best.p_value = (2.0 * best.p_value).min(1.0);
+            best.level = level_of(count, best.expected, best.p_value, &frozen.gates, cfg);
+        }
+        return best;
     }
     let method = match frozen.method {
         MethodChoice::Auto | MethodChoice::Cusum | MethodChoice::AutoCusum => Method::NegBin,
@@ -424,11 +431,26 @@ mod tests {
         let c = cfg(MethodChoice::Auto);
         let (h, p, cov) = steady(30.0);
         let dense = Frozen::build(&h, &p, MONDAY, WindowLen::H1, cov, &c);
-        // Dense: the smaller of the EWMA and negative-binomial p-values.
+        // Dense: the smaller of the EWMA and negative-binomial p-values, doubled for the two
+        // tests (`dense_bonferroni`, on by default) or as it is.
         let a = assess(&dense, 60, &c);
         let nb = assess_with(Method::NegBin, &dense, 60, &c);
         let ew = assess_with(Method::Ewma, &dense, 60, &c);
-        assert_eq!(a.p_value, nb.p_value.min(ew.p_value));
+        assert!(c.dense_bonferroni);
+        assert_eq!(a.p_value, (2.0 * nb.p_value.min(ew.p_value)).min(1.0));
+        let plain = DetectConfig {
+            dense_bonferroni: false,
+            ..c.clone()
+        };
+        assert_eq!(
+            assess(&dense, 60, &plain).p_value,
+            nb.p_value.min(ew.p_value)
+        );
+        // The level is judged on the doubled p-value.
+        assert_eq!(
+            a.level,
+            level_of(60, a.expected, a.p_value, &dense.gates, &c)
+        );
         let sparse = Frozen::build(&h, &p, MONDAY, WindowLen::M15, cov, &c);
         assert_eq!(assess(&sparse, 10, &c).method, Method::NegBin);
     }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
 use pingan_detect::{
-    AlertRecord, DetectConfig, DetectEvent, Detector, EventArea, Level, MethodChoice,
+    AlertRecord, DetectArea, DetectConfig, DetectEvent, Detector, Level, MethodChoice,
 };
 use proptest::prelude::*;
 
@@ -27,9 +27,9 @@ fn at(secs: i64) -> DateTime<FixedOffset> {
         .unwrap()
 }
 
-fn area(town: usize, compound: Option<usize>) -> EventArea {
+fn area(town: usize, compound: Option<usize>) -> DetectArea {
     let t = TOWNS[town];
-    EventArea {
+    DetectArea {
         town_code: Some(t.to_owned()),
         station_code: Some(format!("PS-{t}")),
         compound_id: compound.map(|c| format!("CP-{t}-{c}")),

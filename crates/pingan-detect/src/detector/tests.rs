@@ -11,8 +11,8 @@ fn at(secs: i64) -> DateTime<FixedOffset> {
     to_time(secs)
 }
 
-fn area(town: &str, compound: Option<&str>) -> EventArea {
-    EventArea {
+fn area(town: &str, compound: Option<&str>) -> DetectArea {
+    DetectArea {
         town_code: Some(town.to_owned()),
         station_code: Some(format!("PS-{town}")),
         compound_id: compound.map(str::to_owned),
@@ -25,7 +25,7 @@ fn area(town: &str, compound: Option<&str>) -> EventArea {
     }
 }
 
-fn event(id: u128, t: i64, area: EventArea, subtype: &str) -> DetectEvent {
+fn event(id: u128, t: i64, area: DetectArea, subtype: &str) -> DetectEvent {
     let category = subtype.split('_').next().unwrap_or("OTH").to_owned();
     DetectEvent {
         event_id: id,
@@ -193,7 +193,7 @@ fn sibling_compounds_are_grouped_into_one_town_alert() {
     let group = alerts
         .iter()
         .rev()
-        .find(|a| a.area_level == AreaLevel::Town && !a.members.is_empty())
+        .find(|a| a.area_level == SeriesLevel::Town && !a.members.is_empty())
         .expect("a town alert with members");
     let codes: Vec<&str> = group.members.iter().map(|m| m.area_code.as_str()).collect();
     assert!(
@@ -209,7 +209,7 @@ fn sibling_compounds_are_grouped_into_one_town_alert() {
     );
     assert!(group.contributors().iter().any(|c| c == "compound:CP-2"));
     // CP-2 never got a compound alert of its own for the window the group covers.
-    assert!(!alerts.iter().any(|a| a.area_level == AreaLevel::Compound
+    assert!(!alerts.iter().any(|a| a.area_level == SeriesLevel::Compound
         && a.area_code == "CP-2"
         && a.window == group.window
         && a.window_start == group.window_start));
@@ -411,11 +411,11 @@ fn seeded_in_compounds(cfg: DetectConfig) -> Detector {
 #[test]
 fn a_cluster_split_between_two_cells_is_seen_whole_by_the_disk_they_share() {
     let cfg = DetectConfig {
-        levels: vec![AreaLevel::Compound, AreaLevel::Cell, AreaLevel::Ring],
+        levels: vec![SeriesLevel::Compound, SeriesLevel::Cell, SeriesLevel::Ring],
         per_subtype: false,
         // The window tests on disks; six events are far below what the CUSUM's threshold
         // needs in a near-empty series (h / ln ρ ≈ 10).
-        methods_by_level: BTreeMap::from([(AreaLevel::Ring, MethodChoice::Auto)]),
+        methods_by_level: BTreeMap::from([(SeriesLevel::Ring, MethodChoice::Auto)]),
         ..DetectConfig::default()
     };
     let mut d = seeded_in_compounds(cfg);
@@ -430,7 +430,7 @@ fn a_cluster_split_between_two_cells_is_seen_whole_by_the_disk_they_share() {
     for a in &alerts {
         assert_eq!(
             (a.area_level, a.area_code.as_str()),
-            (AreaLevel::Ring, "cell-shared"),
+            (SeriesLevel::Ring, "cell-shared"),
             "{}",
             a.summary()
         );
@@ -444,7 +444,7 @@ fn a_cluster_split_between_two_cells_is_seen_whole_by_the_disk_they_share() {
 fn a_burst_across_an_hour_boundary_alerts_in_the_hopping_window_that_holds_it() {
     let cfg = DetectConfig {
         windows: vec![WindowLen::H1, WindowLen::H2],
-        levels: vec![AreaLevel::Compound],
+        levels: vec![SeriesLevel::Compound],
         per_subtype: false,
         ..DetectConfig::default()
     };
@@ -460,7 +460,7 @@ fn a_burst_across_an_hour_boundary_alerts_in_the_hopping_window_that_holds_it() 
     }
     // The window from 11:00 holds only the last three.
     let later = AlertKey::new(
-        SeriesKey::category(AreaLevel::Compound, "CP-1", "FRAUD"),
+        SeriesKey::category(SeriesLevel::Compound, "CP-1", "FRAUD"),
         WindowLen::H2,
         at(MONDAY + 11 * 3600),
     )
@@ -500,7 +500,7 @@ fn cusum_catches_a_rise_no_window_proves_and_keys_it_by_the_day_of_its_first_ala
     let alerts = run(&mut d, &events);
     let town: Vec<&AlertRecord> = alerts
         .iter()
-        .filter(|a| a.area_level == AreaLevel::Town && a.subtype.is_none())
+        .filter(|a| a.area_level == SeriesLevel::Town && a.subtype.is_none())
         .collect();
     assert_eq!(town.len(), 1, "{alerts:#?}");
     let a = town[0];
@@ -535,8 +535,8 @@ fn cusum_ignores_one_reporter_calling_again_and_again() {
 
 const HOT_SPOT: &str = "POI-STRIP";
 
-fn hot_spot() -> EventArea {
-    EventArea {
+fn hot_spot() -> DetectArea {
+    DetectArea {
         poi_id: Some(HOT_SPOT.to_owned()),
         ..area(TOWN, None)
     }
@@ -578,12 +578,12 @@ fn a_hot_spot_pages_on_a_burst_below_the_city_wide_gate_once_per_key() {
     let alerts = run(&mut d, &events);
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     let a = &alerts[0];
-    assert_eq!(a.area_level, AreaLevel::Poi);
+    assert_eq!(a.area_level, SeriesLevel::Poi);
     assert_eq!(a.area_code, HOT_SPOT);
     assert_eq!(a.town_code.as_deref(), Some(TOWN));
     assert_eq!(a.level, Level::Yellow);
     assert!(a.p_value > d.config().levels_gates.yellow.max_p);
-    assert!(a.p_value <= d.config().gates_for(AreaLevel::Poi).yellow.max_p);
+    assert!(a.p_value <= d.config().gates_for(SeriesLevel::Poi).yellow.max_p);
     assert_eq!(a.created_at, at(t0 + 4 * 720), "at the minimum count");
     // The same events replayed, with duplicates, emit nothing.
     assert!(run(&mut d, &events).is_empty());
@@ -602,7 +602,7 @@ fn a_hot_spot_never_pages_below_the_minimum_counts() {
         min_ratio: 1.0,
     };
     cfg.gates_by_level.insert(
-        AreaLevel::Poi,
+        SeriesLevel::Poi,
         LevelGates {
             yellow: loose,
             orange: loose,
@@ -610,9 +610,9 @@ fn a_hot_spot_never_pages_below_the_minimum_counts() {
             ..LevelGates::default()
         },
     );
-    cfg.cusum_threshold_by_level.insert(AreaLevel::Poi, 0.1);
+    cfg.cusum_threshold_by_level.insert(SeriesLevel::Poi, 0.1);
     cfg.methods_by_level
-        .insert(AreaLevel::Poi, MethodChoice::AutoCusum);
+        .insert(SeriesLevel::Poi, MethodChoice::AutoCusum);
     let mut d = seeded_hot_spot(cfg);
     // Four calls against one expected: every gate passes but the minimum of five.
     assert!(run(&mut d, &brawl(1, 4, MONDAY + 22 * 3600, 120)).is_empty());
@@ -629,7 +629,7 @@ fn a_hot_spot_alert_escalates_monotonically_under_one_key() {
     });
     let alerts = run(&mut d, &brawl(1, 25, t0, 120));
     let mut by_key: BTreeMap<&str, Vec<&AlertRecord>> = BTreeMap::new();
-    for a in alerts.iter().filter(|a| a.area_level == AreaLevel::Poi) {
+    for a in alerts.iter().filter(|a| a.area_level == SeriesLevel::Poi) {
         by_key.entry(a.alert_key.as_str()).or_default().push(a);
     }
     let hour = by_key
@@ -648,7 +648,7 @@ fn a_hot_spot_alert_escalates_monotonically_under_one_key() {
     assert!(run(&mut d, &brawl(1, 25, t0, 120)).is_empty());
     // Red keeps the city-wide gate: a red page means the same everywhere.
     assert_eq!(
-        d.config().gates_for(AreaLevel::Poi).red,
+        d.config().gates_for(SeriesLevel::Poi).red,
         d.config().levels_gates.red
     );
 }
@@ -665,9 +665,9 @@ fn a_hot_spot_cusum_uses_its_own_threshold() {
         let mut c = DetectConfig::default();
         c.gates_by_level.clear();
         c.methods_by_level
-            .insert(AreaLevel::Poi, MethodChoice::Cusum);
+            .insert(SeriesLevel::Poi, MethodChoice::Cusum);
         if let Some(h) = h {
-            c.cusum_threshold_by_level.insert(AreaLevel::Poi, h);
+            c.cusum_threshold_by_level.insert(SeriesLevel::Poi, h);
         }
         c
     };
@@ -676,7 +676,7 @@ fn a_hot_spot_cusum_uses_its_own_threshold() {
     let alerts = run(&mut d, &events);
     let poi: Vec<&AlertRecord> = alerts
         .iter()
-        .filter(|a| a.area_level == AreaLevel::Poi)
+        .filter(|a| a.area_level == SeriesLevel::Poi)
         .collect();
     assert_eq!(poi.len(), 1, "{alerts:#?}");
     let info = poi[0].baseline.cusum.as_ref().unwrap();
@@ -713,7 +713,7 @@ fn two_burglaries_in_one_compound_page_as_a_near_repeat_but_other_subtypes_need_
         );
         assert_eq!(
             a.area_level,
-            AreaLevel::Compound,
+            SeriesLevel::Compound,
             "only where the subtype rule applies: {}",
             a.summary()
         );
@@ -917,7 +917,7 @@ fn one_reporter_counts_at_most_twice_per_window_whatever_the_arrival_order() {
     }
     let count = |len: WindowLen, start: i64| {
         d.window_count(&AlertKey {
-            series: SeriesKey::category(AreaLevel::Compound, "CP-1", "DSP"),
+            series: SeriesKey::category(SeriesLevel::Compound, "CP-1", "DSP"),
             window: len,
             window_start: start,
         })

@@ -47,12 +47,16 @@ use std::time::Instant;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
 use pingan_detect::{
-    AlertRecord, AreaLevel, DetectConfig, DetectEvent, Detector, EventArea, MethodChoice, WindowLen,
+    AlertRecord, DetectArea, DetectConfig, DetectEvent, Detector, MethodChoice, SeriesLevel,
+    WindowLen,
 };
 use pingan_domain::area::AreaIndex;
 use pingan_domain::taxonomy::Taxonomy;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+mod amoc;
+mod shapes;
 
 /// Monday 2024-01-08 00:00 +08:00: the first baseline week.
 const START: i64 = 1_704_643_200;
@@ -122,6 +126,8 @@ struct Sim {
     subtypes: Vec<(String, usize, f64)>,
     nightlife: (f64, f64),
     old_street: (f64, f64),
+    /// Start of a holiday week whose traffic is unusual (`shapes.rs`), if any.
+    holiday: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -130,6 +136,13 @@ enum Scenario {
     Drunk,
     Tourist,
     Burglary,
+    // The shapes the detector was not designed around (`shapes.rs`, `--shapes`).
+    RampHours,
+    RampDays,
+    Border,
+    NewHousing,
+    Holiday,
+    Slow,
 }
 
 impl Scenario {
@@ -146,12 +159,20 @@ impl Scenario {
             Scenario::Drunk => "drunk fights",
             Scenario::Tourist => "tourist disputes",
             Scenario::Burglary => "burglary series",
+            Scenario::RampHours => "ramp over 6 h",
+            Scenario::RampDays => "ramp over 4 days",
+            Scenario::Border => "border brawl",
+            Scenario::NewHousing => "new housing",
+            Scenario::Holiday => "holiday-week fraud",
+            Scenario::Slow => "slow burglary series",
         }
     }
 
     fn target_window(self) -> i64 {
         match self {
-            Scenario::Drunk => 3600,
+            Scenario::Drunk | Scenario::Border => 3600,
+            Scenario::RampHours => 2 * 3600,
+            Scenario::Slow => 7 * 86_400,
             _ => 86_400,
         }
     }
@@ -167,6 +188,10 @@ struct Spike {
     /// True expected count of the reference series over the reference interval.
     reference: f64,
     place: Place,
+    /// The areas an alert must be about to count for this spike (none: any area of `town`).
+    /// The new shapes use it: a month-long slow series or a border cluster matched by town
+    /// alone would be credited with unrelated alerts.
+    areas: Option<Vec<(SeriesLevel, String)>>,
 }
 
 fn local_hour(t: i64) -> usize {
@@ -313,6 +338,7 @@ impl Sim {
             subtypes,
             nightlife: poi("POI-WUZHONG-NIGHTLIFE")?,
             old_street: poi("POI-QIBAO-OLDSTREET")?,
+            holiday: None,
         })
     }
 
@@ -348,6 +374,9 @@ impl Sim {
         }
         if tc == QIBAO && code == "DSP_TOURIST" && (9..20).contains(&h) {
             r += if wd >= 5 { 0.9 } else { 0.35 };
+        }
+        if self.holiday.is_some_and(|h0| (h0..h0 + WEEK).contains(&t)) {
+            r *= shapes::holiday_factor(code);
         }
         r
     }
@@ -457,7 +486,7 @@ impl Builder<'_> {
                 .timestamp_opt(t, 0)
                 .single()
                 .unwrap_or_default(),
-            area: EventArea {
+            area: DetectArea {
                 town_code: Some(self.sim.towns[town].code.clone()),
                 station_code: Some(place.station.clone()),
                 compound_id: place.compound.clone(),
@@ -593,6 +622,7 @@ fn schedule(sim: &Sim, seed: u64) -> Vec<Spike> {
                 end: start + 4 * 3600,
                 reference: sim.expected(town, "FRAUD", day0, day0 + 86_400),
                 place: sim.random_compound(&mut rng, town),
+                areas: None,
             });
         }
         // Drunk fights on two nights a week, on different weekdays from week to week: a surge
@@ -608,6 +638,7 @@ fn schedule(sim: &Sim, seed: u64) -> Vec<Spike> {
                 end: start + 3 * 3600,
                 reference: sim.expected(hq, "PUB", start, start + 3 * 3600),
                 place: sim.near(&mut rng, hq, sim.nightlife, 0.0),
+                areas: None,
             });
         }
         // Tourist disputes on a "holiday": Sunday, Saturday, a Wednesday, a Monday.
@@ -621,6 +652,7 @@ fn schedule(sim: &Sim, seed: u64) -> Vec<Spike> {
             end: day0 + 18 * 3600,
             reference: sim.expected(qb, "DSP_TOURIST", day0, day0 + 86_400),
             place: sim.near(&mut rng, qb, sim.old_street, 0.0),
+            areas: None,
         });
         // Two burglary series a week, Tuesday–Thursday, in towns without a fraud wave that day.
         for j in 0..2 {
@@ -634,6 +666,7 @@ fn schedule(sim: &Sim, seed: u64) -> Vec<Spike> {
                 end: start + 3 * 86_400,
                 reference: sim.expected(town, "CRIM_BURGLARY", start, start + 3 * 86_400),
                 place: sim.random_compound(&mut rng, town),
+                areas: None,
             });
         }
     }
@@ -649,6 +682,14 @@ fn inject(sim: &Sim, spikes: &[Spike], k: f64, seed: u64) -> Vec<DetectEvent> {
         out: Vec::new(),
     };
     for s in spikes {
+        if shapes::is_shape(s.scenario) {
+            let n = shapes::count(s, k);
+            for i in 0..n {
+                let (subtype, t, place, town) = shapes::extra_event(sim, &mut rng, s, i, n);
+                b.push(t, town, subtype, &place, None, false);
+            }
+            continue;
+        }
         let n = ((k - 1.0) * s.reference).round() as i64;
         let town = sim.town_index(&s.town);
         for i in 0..n {
@@ -674,7 +715,7 @@ fn inject(sim: &Sim, spikes: &[Spike], k: f64, seed: u64) -> Vec<DetectEvent> {
                     rng.random_range(s.start..s.end),
                     sim.near(&mut rng, town, sim.old_street, 300.0),
                 ),
-                Scenario::Burglary => {
+                _ => {
                     // Mostly at night: pick a day, then an hour in 00–06 (or any hour, 1 in 4).
                     let day = rng.random_range(0..3);
                     let hour = if rng.random::<f64>() < 0.75 {
@@ -712,7 +753,7 @@ fn run(
     let started = Instant::now();
     let mut d = Detector::new(cfg.clone())?;
     let test0 = START + BASELINE_WEEKS * WEEK;
-    let mut seed: HashMap<(EventArea, String, String, i64), u32> = HashMap::new();
+    let mut seed: HashMap<(DetectArea, String, String, i64), u32> = HashMap::new();
     let mut stream: Vec<&DetectEvent> = Vec::new();
     for e in base.iter().chain(extra) {
         let t = e.event_time.timestamp();
@@ -832,8 +873,15 @@ fn run(
 
 /// Whether `a` is about spike `s`.
 fn matches(a: &AlertRecord, s: &Spike) -> bool {
-    a.town_code.as_deref() == Some(s.town.as_str())
-        && a.category == s.category
+    let area = match &s.areas {
+        None => a.town_code.as_deref() == Some(s.town.as_str()),
+        Some(areas) => {
+            let has = |l: SeriesLevel, c: &str| areas.iter().any(|(al, ac)| *al == l && ac == c);
+            has(a.area_level, &a.area_code)
+                || a.members.iter().any(|m| has(m.area_level, &m.area_code))
+        }
+    };
+    area && a.category == s.category
         && a.window_start.timestamp() < s.end
         && a.window_end.timestamp() > s.start
         && a.created_at.timestamp() >= s.start
@@ -915,8 +963,146 @@ fn codes<T>(
         .collect()
 }
 
+/// Every method the harness knows.
+const METHODS: [MethodChoice; 7] = [
+    MethodChoice::Auto,
+    MethodChoice::NegBin,
+    MethodChoice::Poisson,
+    MethodChoice::Ewma,
+    MethodChoice::C2,
+    MethodChoice::Cusum,
+    MethodChoice::AutoCusum,
+];
+
+/// The detector configuration for method `m`: the defaults, changed by the tuning flags.
+fn configure(args: &[String], m: MethodChoice) -> Result<DetectConfig, Box<dyn Error>> {
+    let methods = METHODS;
+    let mut cfg = DetectConfig {
+        method: m,
+        ..DetectConfig::default()
+    };
+    // Tuning knobs: `--dense X` (auto's switch), `--yellow-p X`, `--min-observed N`.
+    let flag = |name: &str| arg(args, name).and_then(|v| v.parse::<f64>().ok());
+    if let Some(x) = flag("--link-minutes") {
+        cfg.link_minutes = x as u32;
+    }
+    if args.iter().any(|a| a == "--no-subtype-min") {
+        cfg.min_counts_by_subtype.clear();
+    }
+    // Burglary-series knobs: `--burglary-min N`, `--burglary-excess X`, `--burglary-gap M`,
+    // `--burglary-yellow-p X`, `--burglary-floor X` (events/h),
+    // `--burglary-levels compound+h3_r8`.
+    if let Some(m) = cfg.min_counts_by_subtype.get_mut("CRIM_BURGLARY") {
+        if let Some(x) = flag("--burglary-min") {
+            m.min_observed = x as u32;
+        }
+        if let Some(x) = flag("--burglary-excess") {
+            m.min_excess = x;
+        }
+        if let Some(x) = flag("--burglary-yellow-p") {
+            m.yellow_max_p = Some(x);
+        }
+        if let Some(x) = flag("--burglary-floor") {
+            m.expected_floor_per_hour = Some(x);
+        }
+        if let Some(x) = flag("--burglary-gap") {
+            m.min_gap_minutes = Some(x as u32);
+        }
+        if let Some(v) = arg(args, "--burglary-levels") {
+            m.levels = codes(v, '+', "level", SeriesLevel::parse)?;
+        }
+    }
+    // `--victim-reported FRAUD,CRIM_THEFT_OTHER` (`none`: link every subtype).
+    if let Some(v) = arg(args, "--victim-reported") {
+        cfg.victim_reported = v
+            .split(',')
+            .filter(|c| *c != "none")
+            .map(str::to_owned)
+            .collect();
+    }
+    // `--no-dense-bonferroni`: `auto` takes the smaller p-value as it is (before issue 22).
+    if args.iter().any(|a| a == "--no-dense-bonferroni") {
+        cfg.dense_bonferroni = false;
+    }
+    if let Some(x) = flag("--dense") {
+        cfg.dense_min_expected = x;
+    }
+    if let Some(x) = flag("--yellow-p") {
+        cfg.levels_gates.yellow.max_p = x;
+    }
+    if let Some(x) = flag("--min-observed") {
+        cfg.min_observed = x as u32;
+    }
+    // CUSUM knobs: `--cusum-h X`, `--cusum-shift X`, `--cusum-rate X` (hourly bins from).
+    if let Some(x) = flag("--cusum-h") {
+        cfg.cusum_threshold = x;
+    }
+    if let Some(x) = flag("--cusum-shift") {
+        cfg.cusum_shift = x;
+    }
+    if let Some(x) = flag("--cusum-rate") {
+        cfg.cusum_hourly_min_rate = x;
+    }
+    // Ablations: `--windows 15m,1h,1d,7d`, `--levels town,station,compound,h3_r8`.
+    if let Some(v) = arg(args, "--windows") {
+        cfg.windows = codes(v, ',', "window", WindowLen::parse)?;
+    }
+    // Per-level methods: `--level-methods h3_r8_k1=cusum,compound=auto_cusum`; `--method`
+    // then sets the others (the default's own per-level methods are kept unless named).
+    if let Some(v) = arg(args, "--level-methods") {
+        for item in v.split(',') {
+            let (l, m) = item.split_once('=').ok_or(format!("bad {item}"))?;
+            let level = SeriesLevel::parse(l).ok_or(format!("unknown level {l}"))?;
+            let method = methods
+                .iter()
+                .copied()
+                .find(|x| method_name(*x) == m)
+                .ok_or(format!("unknown method {m}"))?;
+            cfg.methods_by_level.insert(level, method);
+        }
+    }
+    // Hot-spot knobs: `--poi-yellow-p X`, `--poi-orange-p X`, `--poi-cusum-h X`,
+    // `--poi-min N`, and `--level-windows poi=1h+2h+1d` (windows per level, `+`-separated).
+    if let Some(x) = flag("--poi-yellow-p") {
+        let g = cfg.gates_by_level.entry(SeriesLevel::Poi).or_default();
+        g.yellow.max_p = x;
+        g.orange.max_p = g.orange.max_p.min(x);
+    }
+    if let Some(x) = flag("--poi-orange-p") {
+        cfg.gates_by_level
+            .entry(SeriesLevel::Poi)
+            .or_default()
+            .orange
+            .max_p = x;
+    }
+    if let Some(x) = flag("--poi-min") {
+        cfg.gates_by_level
+            .entry(SeriesLevel::Poi)
+            .or_default()
+            .min_observed = Some(x as u32);
+    }
+    if let Some(x) = flag("--poi-cusum-h") {
+        cfg.cusum_threshold_by_level.insert(SeriesLevel::Poi, x);
+    }
+    if let Some(v) = arg(args, "--level-windows") {
+        for item in v.split(',') {
+            let (l, ws) = item.split_once('=').ok_or(format!("bad {item}"))?;
+            let level = SeriesLevel::parse(l).ok_or(format!("unknown level {l}"))?;
+            let ws = codes(ws, '+', "window", WindowLen::parse)?;
+            cfg.windows_by_level.insert(level, ws);
+        }
+    }
+    if let Some(v) = arg(args, "--levels") {
+        cfg.levels = codes(v, ',', "level", SeriesLevel::parse)?;
+    }
+    Ok(cfg)
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--amoc") {
+        return amoc::main(&args);
+    }
     let seed = arg(&args, "--seed")
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_240_304_u64);
@@ -971,133 +1157,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     println!("|---|---|{}---|---|", "---|".repeat(Scenario::ALL.len()));
 
-    let methods = [
-        MethodChoice::Auto,
-        MethodChoice::NegBin,
-        MethodChoice::Poisson,
-        MethodChoice::Ewma,
-        MethodChoice::C2,
-        MethodChoice::Cusum,
-        MethodChoice::AutoCusum,
-    ];
-    for m in methods {
+    for m in METHODS {
         if only.as_deref().is_some_and(|o| o != method_name(m)) {
             continue;
         }
-        let mut cfg = DetectConfig {
-            method: m,
-            ..DetectConfig::default()
-        };
-        // Tuning knobs: `--dense X` (auto's switch), `--yellow-p X`, `--min-observed N`.
-        let flag = |name: &str| arg(&args, name).and_then(|v| v.parse::<f64>().ok());
-        if let Some(x) = flag("--link-minutes") {
-            cfg.link_minutes = x as u32;
-        }
-        if args.iter().any(|a| a == "--no-subtype-min") {
-            cfg.min_counts_by_subtype.clear();
-        }
-        // Burglary-series knobs: `--burglary-min N`, `--burglary-excess X`, `--burglary-gap M`,
-        // `--burglary-yellow-p X`, `--burglary-floor X` (events/h),
-        // `--burglary-levels compound+h3_r8`.
-        if let Some(m) = cfg.min_counts_by_subtype.get_mut("CRIM_BURGLARY") {
-            if let Some(x) = flag("--burglary-min") {
-                m.min_observed = x as u32;
-            }
-            if let Some(x) = flag("--burglary-excess") {
-                m.min_excess = x;
-            }
-            if let Some(x) = flag("--burglary-yellow-p") {
-                m.yellow_max_p = Some(x);
-            }
-            if let Some(x) = flag("--burglary-floor") {
-                m.expected_floor_per_hour = Some(x);
-            }
-            if let Some(x) = flag("--burglary-gap") {
-                m.min_gap_minutes = Some(x as u32);
-            }
-            if let Some(v) = arg(&args, "--burglary-levels") {
-                m.levels = codes(v, '+', "level", AreaLevel::parse)?;
-            }
-        }
-        // `--victim-reported FRAUD,CRIM_THEFT_OTHER` (`none`: link every subtype).
-        if let Some(v) = arg(&args, "--victim-reported") {
-            cfg.victim_reported = v
-                .split(',')
-                .filter(|c| *c != "none")
-                .map(str::to_owned)
-                .collect();
-        }
-        if let Some(x) = flag("--dense") {
-            cfg.dense_min_expected = x;
-        }
-        if let Some(x) = flag("--yellow-p") {
-            cfg.levels_gates.yellow.max_p = x;
-        }
-        if let Some(x) = flag("--min-observed") {
-            cfg.min_observed = x as u32;
-        }
-        // CUSUM knobs: `--cusum-h X`, `--cusum-shift X`, `--cusum-rate X` (hourly bins from).
-        if let Some(x) = flag("--cusum-h") {
-            cfg.cusum_threshold = x;
-        }
-        if let Some(x) = flag("--cusum-shift") {
-            cfg.cusum_shift = x;
-        }
-        if let Some(x) = flag("--cusum-rate") {
-            cfg.cusum_hourly_min_rate = x;
-        }
-        // Ablations: `--windows 15m,1h,1d,7d`, `--levels town,station,compound,h3_r8`.
-        if let Some(v) = arg(&args, "--windows") {
-            cfg.windows = codes(v, ',', "window", WindowLen::parse)?;
-        }
-        // Per-level methods: `--level-methods h3_r8_k1=cusum,compound=auto_cusum`; `--method`
-        // then sets the others (the default's own per-level methods are kept unless named).
-        if let Some(v) = arg(&args, "--level-methods") {
-            for item in v.split(',') {
-                let (l, m) = item.split_once('=').ok_or(format!("bad {item}"))?;
-                let level = AreaLevel::parse(l).ok_or(format!("unknown level {l}"))?;
-                let method = methods
-                    .iter()
-                    .copied()
-                    .find(|x| method_name(*x) == m)
-                    .ok_or(format!("unknown method {m}"))?;
-                cfg.methods_by_level.insert(level, method);
-            }
-        }
-        // Hot-spot knobs: `--poi-yellow-p X`, `--poi-orange-p X`, `--poi-cusum-h X`,
-        // `--poi-min N`, and `--level-windows poi=1h+2h+1d` (windows per level, `+`-separated).
-        if let Some(x) = flag("--poi-yellow-p") {
-            let g = cfg.gates_by_level.entry(AreaLevel::Poi).or_default();
-            g.yellow.max_p = x;
-            g.orange.max_p = g.orange.max_p.min(x);
-        }
-        if let Some(x) = flag("--poi-orange-p") {
-            cfg.gates_by_level
-                .entry(AreaLevel::Poi)
-                .or_default()
-                .orange
-                .max_p = x;
-        }
-        if let Some(x) = flag("--poi-min") {
-            cfg.gates_by_level
-                .entry(AreaLevel::Poi)
-                .or_default()
-                .min_observed = Some(x as u32);
-        }
-        if let Some(x) = flag("--poi-cusum-h") {
-            cfg.cusum_threshold_by_level.insert(AreaLevel::Poi, x);
-        }
-        if let Some(v) = arg(&args, "--level-windows") {
-            for item in v.split(',') {
-                let (l, ws) = item.split_once('=').ok_or(format!("bad {item}"))?;
-                let level = AreaLevel::parse(l).ok_or(format!("unknown level {l}"))?;
-                let ws = codes(ws, '+', "window", WindowLen::parse)?;
-                cfg.windows_by_level.insert(level, ws);
-            }
-        }
-        if let Some(v) = arg(&args, "--levels") {
-            cfg.levels = codes(v, ',', "level", AreaLevel::parse)?;
-        }
+        let cfg = configure(&args, m)?;
         let quiet = run(&cfg, &base, &[])?;
         let false_rate = quiet.alerts.iter().filter(|a| a.version == 1).count() as f64
             / towns
