@@ -1,7 +1,7 @@
 //! Who may read what (CONTRACT §9 "Read tokens"): read tokens with a role and an area scope,
 //! dashboard sessions, and the [`Principal`] every `/v1` request is answered for.
 //!
-//! Every `/v1/*` request passes [`authorize`] before its handler: it finds the principal (a
+//! Every `/v1/*` request passes `api::authorize` before its handler: it finds the principal (a
 //! `Bearer` token or a dashboard session cookie), checks the role the endpoint needs and puts the
 //! principal into the request, where the handlers narrow every query to its scope
 //! ([`crate::api::params::Params::dim_filters`]) and filter what they cannot narrow in SQL

@@ -43,7 +43,7 @@ where
 pub(crate) struct MigrateArgs {
     /// Create the schema on every replica of this cluster (a `remote_servers` name of the
     /// servers' configuration): statements run ON CLUSTER and tables are Replicated*MergeTree
-    /// under /clickhouse/tables/{shard}/<database>/<table> with the servers' {shard} and
+    /// under /clickhouse/tables/{shard}/DATABASE/TABLE with the servers' {shard} and
     /// {replica} macros. Connect to any one replica. Example, the cluster of `make up-cluster`:
     /// PINGAN__CLICKHOUSE__URL=http://127.0.0.1:18121 pingan migrate --cluster pingan_cluster
     #[arg(long, value_name = "NAME")]
