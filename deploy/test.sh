@@ -149,8 +149,8 @@ sec_helm() {
     "$CHECKS" k8s -partitions 12 -config-out "$TMP/default.toml" "$TMP/default.yaml"
   step "manifests (production-like): the same, and both HPAs within 12 partitions" \
     "$CHECKS" k8s -partitions 12 -expect-hpa -config-out "$TMP/prod.toml" "$TMP/prod.yaml"
-  step "existing Secret: the 7 secret env vars (ingest 3, aggregate 2, serve 1, migrate 1) reference it; no Secret, policy or budget rendered" \
-    sh -c "grep -c 'name: ops-managed' '$TMP/existing.yaml' | grep -qx 7 && ! grep -q -E 'kind: (NetworkPolicy|Secret|PodDisruptionBudget)' '$TMP/existing.yaml'"
+  step "existing Secret: the 8 secret env vars (ingest 3, aggregate 2, serve 2, migrate 1) reference it; no Secret, policy or budget rendered" \
+    sh -c "grep -c 'name: ops-managed' '$TMP/existing.yaml' | grep -qx 8 && ! grep -q -E 'kind: (NetworkPolicy|Secret|PodDisruptionBudget)' '$TMP/existing.yaml'"
   expect_fail "refuses an HPA above the partition count" "exceeds kafka.partitions" \
     "$HELM" template pingan "$chart" --set classify.autoscaling.enabled=true --set classify.autoscaling.maxReplicas=13
   expect_fail "refuses more aggregate replicas than partitions" "exceeds kafka.partitions" \

@@ -66,6 +66,16 @@ try {
   page.on('request', (r) => {
     if (r.method() === 'POST') posted.push(r.postDataJSON());
   });
+  const answered = [];
+  page.on('response', async (r) => {
+    if (r.request().method() === 'POST') {
+      try {
+        answered.push({ status: r.status(), body: await r.json() });
+      } catch {
+        answered.push({ status: r.status(), body: null });
+      }
+    }
+  });
 
   // 1. The form, with the plate's registered address.
   const resp = await page.goto(base + signedPath, { waitUntil: 'load' });
@@ -92,12 +102,20 @@ try {
   await page.locator('#submit').click();
   await page.locator('#done').waitFor({ state: 'visible', timeout: 20000 });
   const eventId = (await page.locator('#event-id').textContent()).trim();
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(eventId)) {
-    fail(`confirmation shows ${JSON.stringify(eventId)}, not a client-generated UUID`);
-  }
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
   const sent = posted.at(-1);
-  if (!sent || sent.event_id !== eventId || sent.kind !== 'dispute' || sent.description !== text) {
+  // The page sends its own random id (so a retry is idempotent) and shows the id the server
+  // stored the report under: the server namespaces it (CONTRACT §9), so it is never the sent one.
+  if (!sent || !uuid.test(sent.event_id || '') || sent.kind !== 'dispute' || sent.description !== text) {
     fail(`unexpected body posted: ${JSON.stringify(sent)}`);
+  }
+  for (let i = 0; i < 50 && answered.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  const answer = answered.at(-1);
+  if (!answer || answer.status !== 202 || !answer.body || answer.body.event_id !== eventId) {
+    fail(`confirmation shows ${JSON.stringify(eventId)}, the server answered ${JSON.stringify(answer)}`);
+  }
+  if (!uuid.test(eventId) || eventId === sent.event_id) {
+    fail(`confirmation shows ${JSON.stringify(eventId)}: not the server's namespaced id`);
   }
   await page.screenshot({ path: shot, fullPage: true });
 
