@@ -86,12 +86,15 @@ enum Command {
     Aggregate,
     /// Query API and command-center dashboard.
     Serve,
-    /// Create or update the ClickHouse database and tables (idempotent). With --cluster, on
-    /// every replica of a ClickHouse cluster as Replicated tables.
+    /// Create or update the ClickHouse database and tables (idempotent).
+    ///
+    /// With --cluster, on every replica of a ClickHouse cluster as Replicated tables.
     Migrate(crate::commands::MigrateArgs),
-    /// Create the Kafka topics with the partitions, replication factor and min.insync.replicas
-    /// of `[topics]` (idempotent), or with --check only compare; lists every topic that differs
-    /// and exits 1 if any does. Example, one development broker:
+    /// Create or check the Kafka topics as `[topics]` lays them out.
+    ///
+    /// Creates the seven pipeline topics with the partitions, replication factor and
+    /// min.insync.replicas of `[topics]` (idempotent), or with --check only compares; lists
+    /// every topic that differs and exits 1 if any does. Example, one development broker:
     /// PINGAN__TOPICS__REPLICATION_FACTOR=1 PINGAN__TOPICS__MIN_INSYNC_REPLICAS=1 pingan topics
     Topics(crate::commands::TopicsArgs),
     /// Realistic synthetic traffic for Minhang (seeded): to the ingest API, to Kafka, or stdout.

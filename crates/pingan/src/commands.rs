@@ -97,14 +97,12 @@ pub(crate) struct TopicsArgs {
     #[arg(long)]
     check: bool,
     /// How long to wait for the cluster's answers.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime_secs)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration_arg)]
     timeout: std::time::Duration,
 }
 
-fn humantime_secs(s: &str) -> Result<std::time::Duration, String> {
-    pingan_pipeline::client::parse_ms(s)
-        .map(std::time::Duration::from_millis)
-        .ok_or_else(|| format!("{s:?} is not a duration such as 30s or 500ms"))
+fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    pingan_runtime::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// The topics of `design/CONTRACT.md` §4: the four streams and the dead-letter topics of the
