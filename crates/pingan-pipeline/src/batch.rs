@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Where a record came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +63,52 @@ pub struct Batch {
     pub id: BatchId,
     /// Records, `first..=last` in order (offsets may have gaps where Kafka has control records).
     pub records: Vec<RawRecord>,
+    /// This consumer's claim on the partition when the batch was cut.
+    pub lease: Lease,
 }
+
+/// A consumer's claim on one partition, from its assignment until its revocation.
+///
+/// Batches already handed to the runner outlive a rebalance. Without a check, a batch of a
+/// partition this instance no longer owns would still be written (and retried for minutes while
+/// the sink is down) although the new owner redelivers it: wasted work, and two instances
+/// writing the same records. The source ends the lease inside the revoke callback, before the
+/// new owner can start; the runner drops a batch whose lease ended instead of writing it, and
+/// stops retrying one whose lease ends meanwhile (`pingan_stage_fenced_batches_total`).
+#[derive(Debug, Clone)]
+pub struct Lease(Arc<AtomicBool>);
+
+impl Lease {
+    /// A lease that is held.
+    pub fn new() -> Lease {
+        Lease(Arc::new(AtomicBool::new(true)))
+    }
+
+    /// Whether the partition is still owned.
+    pub fn held(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Ends the lease (the partition was revoked); every batch that carries it sees it.
+    pub fn end(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl Default for Lease {
+    fn default() -> Self {
+        Lease::new()
+    }
+}
+
+/// Two leases are equal when they are the same claim.
+impl PartialEq for Lease {
+    fn eq(&self, other: &Lease) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Lease {}
 
 /// "Everything up to and including `last` of this partition is durable."
 #[derive(Debug, Clone, PartialEq, Eq)]

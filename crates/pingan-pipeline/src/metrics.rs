@@ -36,6 +36,9 @@ pub struct StageMetrics {
     /// `pingan_stage_offset_gaps_total{stage,topic}`: offsets skipped between two records of a
     /// partition (deleted by retention before they were read, or lost).
     pub offset_gaps: IntCounterVec,
+    /// `pingan_stage_fenced_batches_total{stage}`: batches dropped unwritten (or whose retries
+    /// stopped) because their partition was revoked meanwhile; the new owner redelivers them.
+    pub fenced_batches: IntCounterVec,
 }
 
 impl StageMetrics {
@@ -114,6 +117,11 @@ impl StageMetrics {
                 "pingan_stage_offset_gaps_total",
                 "Offsets skipped between two consecutive records of a partition.",
                 &["stage", "topic"],
+            )?,
+            fenced_batches: counter(
+                "pingan_stage_fenced_batches_total",
+                "Batches dropped unwritten because their partition was revoked meanwhile.",
+                &["stage"],
             )?,
             batch_age: {
                 let g = GaugeVec::new(

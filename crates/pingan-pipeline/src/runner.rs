@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug_span, error, warn};
+use tracing::{Instrument, debug, debug_span, error, warn};
 
 use crate::backoff::Backoff;
-use crate::batch::{Batch, BatchId, OffsetMark};
+use crate::batch::{Batch, BatchId, Lease, OffsetMark};
 use crate::dlq::{DeadLetter, DeadLetters};
 use crate::metrics::StageMetrics;
 use crate::stage::{
@@ -153,6 +153,8 @@ enum Written {
     },
     /// Shutdown while waiting to retry: leave the batch unacknowledged.
     Stopped,
+    /// The partition was revoked meanwhile: drop the batch, its new owner redelivers it.
+    Fenced,
     /// Give up.
     Failed(&'static str, String),
 }
@@ -179,6 +181,7 @@ async fn write_splitting<T, S>(
     stage: &mut Stage<T, S>,
     id: &BatchId,
     items: &[Outbound<S::Item>],
+    lease: &Lease,
     span: &tracing::Span,
     shutdown: &CancellationToken,
 ) -> Written
@@ -200,6 +203,9 @@ where
         // Retries of a transient error are bounded by the retry policy, not counted here.
         writes += 1;
         loop {
+            if !lease.held() {
+                return Written::Fenced;
+            }
             let e = match stage.sink.write(&sub, slice).instrument(span.clone()).await {
                 Ok(a) => {
                     // Items the sink refused to store (an event id that belongs to another
@@ -280,6 +286,12 @@ where
     while let Some(batch) = batches.recv().await {
         let span = debug_span!("batch", stage = name, topic = %batch.id.topic, partition = batch.id.partition, first = batch.id.first, last = batch.id.last);
         let id = batch.id.clone();
+        let lease = batch.lease.clone();
+        if !lease.held() {
+            m.fenced_batches.with_label_values(&[name]).inc();
+            debug!(stage = name, batch = %id, "partition revoked before the batch was written; dropped (its new owner redelivers it)");
+            continue;
+        }
         let n = batch.records.len();
         m.received.with_label_values(&[name]).inc_by(n as u64);
         m.batch_size.with_label_values(&[name]).observe(n as f64);
@@ -331,7 +343,7 @@ where
         let ack = if out.is_empty() {
             Ack::StoreOffsets
         } else {
-            match write_splitting(&mut stage, &id, &out, &span, &shutdown).await {
+            match write_splitting(&mut stage, &id, &out, &lease, &span, &shutdown).await {
                 Written::Done { ack, rejected } => {
                     // `rejected` is in ascending order of index: drain the payloads in step.
                     let mut rejected = rejected.into_iter().peekable();
@@ -348,6 +360,11 @@ where
                     ack
                 }
                 Written::Stopped => return Ok(()),
+                Written::Fenced => {
+                    m.fenced_batches.with_label_values(&[name]).inc();
+                    warn!(stage = name, batch = %id, "partition revoked while the batch was retried; dropped (its new owner redelivers it)");
+                    continue;
+                }
                 Written::Failed(code, message) => {
                     error!(stage = name, batch = %id, code, error = %message, "sink failed; stopping without acknowledging the batch");
                     return Err(RunnerError::Sink { code, message });
@@ -508,10 +525,97 @@ mod tests {
             last: items[items.len() - 1].source.offset,
         };
         let span = tracing::Span::none();
-        match write_splitting(stage, &id, items, &span, &CancellationToken::new()).await {
+        match write_splitting(
+            stage,
+            &id,
+            items,
+            &Lease::new(),
+            &span,
+            &CancellationToken::new(),
+        )
+        .await
+        {
             Written::Done { rejected, .. } => rejected.into_iter().map(|(i, _, _)| i).collect(),
             _ => panic!("the write neither stopped nor failed"),
         }
+    }
+
+    fn batch(first: i64, n: i64, lease: Lease) -> Batch {
+        let records = (first..first + n)
+            .map(|offset| crate::batch::RawRecord {
+                meta: RecordMeta {
+                    topic: Arc::from("t"),
+                    partition: 0,
+                    offset,
+                    key: None,
+                    timestamp_ms: None,
+                    headers: Vec::new(),
+                },
+                payload: Some(offset.to_string().into_bytes()),
+            })
+            .collect();
+        Batch {
+            id: BatchId {
+                topic: Arc::from("t"),
+                partition: 0,
+                first,
+                last: first + n - 1,
+            },
+            records,
+            lease,
+        }
+    }
+
+    /// A batch whose partition was revoked before the runner got to it is dropped unwritten and
+    /// unacknowledged; the batches of partitions still owned are written and acknowledged.
+    #[tokio::test]
+    async fn batches_of_a_revoked_partition_are_not_written() {
+        let s = stage(Vec::new(), 200);
+        let metrics = s.metrics.clone();
+        let (tx, rx) = mpsc::channel(8);
+        let (ack_tx, mut ack_rx) = mpsc::unbounded_channel();
+        let revoked = Lease::new();
+        revoked.end();
+        tx.send(batch(0, 10, revoked)).await.unwrap();
+        tx.send(batch(10, 5, Lease::new())).await.unwrap();
+        drop(tx);
+        // The runner owns the stage; read what the sink stored through the acks and metrics.
+        run(s, rx, ack_tx, CancellationToken::new()).await.unwrap();
+        let mut acked = Vec::new();
+        while let Ok(mark) = ack_rx.try_recv() {
+            acked.push(mark.last);
+        }
+        assert_eq!(
+            acked,
+            vec![14],
+            "only the owned partition's batch is acknowledged"
+        );
+        assert_eq!(metrics.fenced_batches.with_label_values(&["test"]).get(), 1);
+        assert_eq!(metrics.emitted.with_label_values(&["test"]).get(), 5);
+    }
+
+    /// A batch retried while its partition is revoked stops retrying instead of holding the
+    /// stage for the whole retry budget.
+    #[tokio::test]
+    async fn a_retried_batch_stops_when_its_partition_is_revoked() {
+        let mut s = stage(Vec::new(), 200);
+        s.retry.backoff = crate::backoff::Backoff::new(
+            std::time::Duration::from_millis(1),
+            std::time::Duration::from_millis(1),
+        );
+        let lease = Lease::new();
+        lease.end();
+        let all = items(3);
+        let id = BatchId {
+            topic: Arc::from("t"),
+            partition: 0,
+            first: 1000,
+            last: 1002,
+        };
+        let span = tracing::Span::none();
+        let w = write_splitting(&mut s, &id, &all, &lease, &span, &CancellationToken::new()).await;
+        assert!(matches!(w, Written::Fenced));
+        assert!(s.sink.writes.is_empty());
     }
 
     #[tokio::test]

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
-use crate::batch::{Batch, BatchId, OffsetMark, RawRecord, RecordMeta};
+use crate::batch::{Batch, BatchId, Lease, OffsetMark, RawRecord, RecordMeta};
 use crate::client::KafkaConfig;
 use crate::metrics::StageMetrics;
 use crate::stage::ResumePosition;
@@ -68,6 +68,8 @@ struct RebalanceEvents {
 /// tells the source loop which partitions changed hands.
 pub struct SourceContext {
     events: Arc<Mutex<RebalanceEvents>>,
+    /// The claim on each owned partition; ended in the revoke callback (see [`Lease`]).
+    leases: Mutex<HashMap<(String, i32), Lease>>,
     stage: &'static str,
     lag: prometheus::IntGaugeVec,
 }
@@ -99,7 +101,15 @@ impl ClientContext for SourceContext {
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            // Commit what is durable before another member takes over, so it does not redo it.
+            // First stop this instance writing batches it no longer owns, then commit what is
+            // durable before another member takes over, so it does not redo it.
+            if let Ok(mut leases) = self.leases.lock() {
+                for e in tpl.elements() {
+                    if let Some(lease) = leases.remove(&(e.topic().to_owned(), e.partition())) {
+                        lease.end();
+                    }
+                }
+            }
             if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
                 debug!(error = %e, "commit on revoke");
             }
@@ -110,6 +120,11 @@ impl ConsumerContext for SourceContext {
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
+            if let Ok(mut leases) = self.leases.lock() {
+                for e in tpl.elements() {
+                    leases.insert((e.topic().to_owned(), e.partition()), Lease::new());
+                }
+            }
             self.note(tpl, false);
             info!(partitions = tpl.count(), "partitions assigned");
         }
@@ -117,6 +132,33 @@ impl ConsumerContext for SourceContext {
 }
 
 impl SourceContext {
+    /// The current claim on `topic`/`partition` (a fresh one the first time it is asked for
+    /// after an assignment).
+    fn lease(&self, topic: &str, partition: i32) -> Lease {
+        let key = (topic.to_owned(), partition);
+        // Revoked in a callback the source loop has not applied yet: its buffered records are
+        // about to be dropped, so a batch cut from them now must not get a fresh claim.
+        let revoked_pending = self
+            .events
+            .lock()
+            .map(|ev| ev.revoked.contains(&key))
+            .unwrap_or(false);
+        match self.leases.lock() {
+            Ok(mut leases) => match leases.get(&key) {
+                Some(lease) => lease.clone(),
+                None if revoked_pending => {
+                    let ended = Lease::new();
+                    ended.end();
+                    ended
+                }
+                None => leases.entry(key).or_default().clone(),
+            },
+            // A poisoned map cannot say the partition was revoked: a held lease keeps the
+            // previous behaviour (write; the sink is idempotent).
+            Err(_) => Lease::new(),
+        }
+    }
+
     fn note(&self, tpl: &TopicPartitionList, revoked: bool) {
         if let Ok(mut ev) = self.events.lock() {
             let list = if revoked {
@@ -172,6 +214,7 @@ impl KafkaSource {
         let events = Arc::new(Mutex::new(RebalanceEvents::default()));
         let ctx = SourceContext {
             events: events.clone(),
+            leases: Mutex::new(HashMap::new()),
             stage: cfg.stage,
             lag: metrics.lag.clone(),
         };
@@ -246,7 +289,7 @@ impl KafkaSource {
                         .map(|(tp, _)| tp.clone())
                         .collect();
                     for tp in aged {
-                        if let Some(b) = cut(&mut buffers, &tp) {
+                        if let Some(b) = cut(&mut buffers, &tp, self.lease_of(&tp)) {
                             ready.push_back(b);
                         }
                     }
@@ -328,7 +371,7 @@ impl KafkaSource {
                     buf.records.push(record);
                     buf.bytes += size;
                     if (buf.records.len() >= self.cfg.max_events || buf.bytes >= self.cfg.max_bytes)
-                        && let Some(b) = cut(&mut buffers, &tp)
+                        && let Some(b) = cut(&mut buffers, &tp, self.lease_of(&tp))
                     {
                         ready.push_back(b);
                     }
@@ -463,6 +506,10 @@ impl KafkaSource {
         same
     }
 
+    fn lease_of(&self, tp: &Tp) -> Lease {
+        self.consumer.context().lease(&tp.0, tp.1)
+    }
+
     fn store(&self, mark: &OffsetMark) {
         let mut tpl = TopicPartitionList::new();
         if let Err(e) = tpl.add_partition_offset(
@@ -489,7 +536,7 @@ impl KafkaSource {
     }
 }
 
-fn cut(buffers: &mut BTreeMap<Tp, PartitionBuffer>, tp: &Tp) -> Option<Batch> {
+fn cut(buffers: &mut BTreeMap<Tp, PartitionBuffer>, tp: &Tp, lease: Lease) -> Option<Batch> {
     let buf = buffers.remove(tp)?;
     let first = buf.records.first()?.meta.offset;
     let last = buf.records.last()?.meta.offset;
@@ -501,5 +548,6 @@ fn cut(buffers: &mut BTreeMap<Tp, PartitionBuffer>, tp: &Tp) -> Option<Batch> {
             last,
         },
         records: buf.records,
+        lease,
     })
 }
