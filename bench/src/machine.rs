@@ -16,7 +16,7 @@ pub(crate) async fn other_queries(root: &clickhouse::Client) -> Vec<String> {
 
 /// The broker's version from the jar `make up` runs (`kafka_<scala>-<version>.jar`).
 pub(crate) fn kafka_broker_version() -> String {
-    let libs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/kafka/libs");
+    let libs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/kafka/libs");
     std::fs::read_dir(libs)
         .ok()
         .and_then(|d| {

@@ -18,7 +18,7 @@ pub(crate) fn env_u64(key: &str, default: u64) -> u64 {
 
 pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
         PathBuf::from,
     )
 }
@@ -95,7 +95,18 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub(crate) fn generator(settings: &IngestSettings, scale: f64, seed: u64) -> Generator {
-    let start = pingan_domain::time::to_shanghai(&(Utc::now() - chrono::Duration::hours(6)));
+    generator_since(settings, scale, seed, chrono::Duration::hours(6))
+}
+
+/// [`generator`] starting `ago` in the past: offline steps take many records at once, and
+/// validation refuses event times more than 10 minutes in the future.
+pub(crate) fn generator_since(
+    settings: &IngestSettings,
+    scale: f64,
+    seed: u64,
+    ago: chrono::Duration,
+) -> Generator {
+    let start = pingan_domain::time::to_shanghai(&(Utc::now() - ago));
     let mut cfg = GeneratorSettings::new(seed, start, settings.signer.clone());
     cfg.scale = scale;
     Generator::new(cfg).unwrap()
