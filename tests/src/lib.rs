@@ -412,3 +412,13 @@ pub fn enriched_event(
         description: "测试".into(),
     }
 }
+
+/// The sum of a counter over all its label values in `registry` (0 when it is not registered).
+pub fn counter_total(registry: &prometheus::Registry, name: &str) -> f64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value()))
+        .sum()
+}

@@ -65,9 +65,14 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Fixture {
+        Fixture::on_topic("pingan_t_enriched", 4).await
+    }
+
+    /// A fixture on a fresh topic named after `prefix`, with `partitions` partitions.
+    async fn on_topic(prefix: &str, partitions: i32) -> Fixture {
         let env = TestEnv::from_env();
-        let topic = unique("pingan_t_enriched");
-        env.create_topic(&topic, 4).await;
+        let topic = unique(prefix);
+        env.create_topic(&topic, partitions).await;
         env.create_topic(&format!("{topic}.dlq"), 1).await;
         let ch = env.migrated_database().await;
         Fixture {
@@ -486,16 +491,7 @@ async fn the_stored_lookup_of_a_huge_batch_is_one_small_range_query() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recreated_topic_is_noticed_and_its_records_are_stored() {
     let _infra = pingan_tests::infra_shared().await;
-    let env = TestEnv::from_env();
-    let topic = unique("pingan_t_reborn");
-    env.create_topic(&topic, 1).await;
-    env.create_topic(&format!("{topic}.dlq"), 1).await;
-    let fx = Fixture {
-        ch: env.migrated_database().await,
-        topic,
-        group: unique("pingan_t_agg"),
-        env,
-    };
+    let fx = Fixture::on_topic("pingan_t_reborn", 1).await;
     let first = events(100, 61);
     fx.produce(&first, &[]).await;
     let agg = fx.run_in_process(fx.ch.clone());
@@ -508,12 +504,8 @@ async fn a_recreated_topic_is_noticed_and_its_records_are_stored() {
     let agg = fx.run_in_process(fx.ch.clone());
     fx.wait_for(200, Duration::from_secs(60)).await;
     let registry = agg.stop().await;
-    let mismatches: f64 = registry
-        .gather()
-        .iter()
-        .filter(|f| f.name() == "pingan_stage_position_mismatches_total")
-        .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value()))
-        .sum();
+    let mismatches: f64 =
+        pingan_tests::counter_total(&registry, "pingan_stage_position_mismatches_total");
     assert!(mismatches >= 1.0, "the re-created topic is counted");
     let all: Vec<EnrichedEvent> = first.into_iter().chain(second).collect();
     fx.assert_rollups_match(&all).await;
@@ -528,16 +520,7 @@ async fn a_recreated_topic_is_noticed_and_its_records_are_stored() {
 async fn offsets_that_jump_are_counted_and_the_records_around_them_stored() {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     let _infra = pingan_tests::infra_shared().await;
-    let env = TestEnv::from_env();
-    let topic = unique("pingan_t_gaps");
-    env.create_topic(&topic, 1).await;
-    env.create_topic(&format!("{topic}.dlq"), 1).await;
-    let fx = Fixture {
-        ch: env.migrated_database().await,
-        topic,
-        group: unique("pingan_t_agg"),
-        env,
-    };
+    let fx = Fixture::on_topic("pingan_t_gaps", 1).await;
     let evs = events(30, 63);
     let producer: BaseProducer = rdkafka::ClientConfig::new()
         .set(
@@ -568,12 +551,7 @@ async fn offsets_that_jump_are_counted_and_the_records_around_them_stored() {
     let agg = fx.run_in_process(fx.ch.clone());
     fx.wait_for(30, Duration::from_secs(60)).await;
     let registry = agg.stop().await;
-    let gaps: f64 = registry
-        .gather()
-        .iter()
-        .filter(|f| f.name() == "pingan_stage_offset_gaps_total")
-        .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value()))
-        .sum();
+    let gaps: f64 = pingan_tests::counter_total(&registry, "pingan_stage_offset_gaps_total");
     assert_eq!(gaps, 2.0, "two commit markers between three transactions");
     fx.assert_rollups_match(&evs).await;
     fx.drop_db().await;

@@ -325,12 +325,7 @@ async fn a_fraud_spike_in_one_town_alerts_once_everywhere_and_control_towns_stay
         rows_before,
         "a replay never pages twice"
     );
-    let resyncs: f64 = registry
-        .gather()
-        .iter()
-        .filter(|f| f.name() == "pingan_alerts_resyncs_total")
-        .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value()))
-        .sum();
+    let resyncs: f64 = pingan_tests::counter_total(&registry, "pingan_alerts_resyncs_total");
     assert!(
         resyncs >= 1.0,
         "with a one-event queue the detector must have rebuilt itself from ClickHouse"
